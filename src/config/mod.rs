@@ -1,0 +1,462 @@
+//! The one typed configuration of every paystream command.
+//!
+//! Sources, later ones winning: built-in defaults (which match `scripts/stack`), a TOML file (`--config`
+//! or `PAYSTREAM_CONFIG`), then environment variables `PAYSTREAM__<SECTION>__<FIELD>`, e.g.
+//! `PAYSTREAM__KAFKA__BOOTSTRAP_SERVERS=broker:9092`. Unknown fields are errors, and `validate` checks
+//! every bound before anything starts. The value is passed explicitly; there are no globals.
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+pub const ENV_PREFIX: &str = "PAYSTREAM__";
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub kafka: KafkaConfig,
+    /// Absent: events use Avro single-object encoding against the bundled schemas.
+    pub schema_registry: Option<SchemaRegistryConfig>,
+    pub store: StoreConfig,
+    pub service: ServiceConfig,
+    pub topology: TopologyConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    pub bootstrap_servers: String,
+    pub client_id: String,
+    /// Replication factor of the topics `topology apply` creates: 1 on a dev node, 3 in production.
+    pub topic_replication_factor: i32,
+    pub request_timeout_ms: u64,
+    /// Upper bound of one Kafka transaction; the broker aborts a transaction older than this.
+    pub transaction_timeout_ms: u64,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            bootstrap_servers: "127.0.0.1:9092".into(),
+            client_id: "paystream".into(),
+            topic_replication_factor: 1,
+            request_timeout_ms: 10_000,
+            transaction_timeout_ms: 60_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchemaRegistryConfig {
+    /// Base URL of a Confluent-compatible API, e.g. `http://127.0.0.1:8081` or Apicurio's
+    /// `http://127.0.0.1:8080/apis/ccompat/v7`.
+    pub url: String,
+    pub timeout_ms: u64,
+}
+
+impl Default for SchemaRegistryConfig {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:8081".into(),
+            timeout_ms: 5_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreFlavor {
+    /// Apache Cassandra: the local stack.
+    Cassandra,
+    /// ScyllaDB: docker-compose and production. Keyspaces get `tablets = {'enabled': false}` for LWT.
+    Scylla,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    pub contact_points: Vec<String>,
+    pub keyspace: String,
+    pub flavor: StoreFlavor,
+    pub replication_factor: u16,
+    pub request_timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            contact_points: vec!["127.0.0.1:9042".into()],
+            keyspace: "paystream".into(),
+            flavor: StoreFlavor::Cassandra,
+            replication_factor: 1,
+            request_timeout_ms: 5_000,
+            connect_timeout_ms: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceConfig {
+    /// Where `/metrics`, `/healthz` and `/readyz` are served. Port 0 picks a free port.
+    pub ops_listen: SocketAddr,
+    pub log_format: LogFormat,
+    /// A tracing filter such as `info` or `paystream=debug,rdkafka=warn`; `RUST_LOG` overrides it.
+    pub log_filter: String,
+    /// How long a SIGTERM may take to finish in-flight work before the process exits anyway.
+    pub shutdown_timeout_ms: u64,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            ops_listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+            log_format: LogFormat::Pretty,
+            log_filter: "info,scylla=warn".into(),
+            shutdown_timeout_ms: 30_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TopologyConfig {
+    /// Directory holding `topics.toml`, `processors.toml`, `keyspace.toml` and `migrations/`.
+    pub dir: PathBuf,
+}
+
+impl Default for TopologyConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("topology"),
+        }
+    }
+}
+
+/// A configuration problem: where it is, what is wrong, and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub field: String,
+    pub message: String,
+    pub fix: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path}: cannot be read: {reason}. Fix: pass an existing TOML file with --config, or none to use the defaults")]
+    Unreadable { path: PathBuf, reason: String },
+    #[error("{0}. Fix: correct or remove that key (every field is listed in config/paystream.example.toml)")]
+    Parse(String),
+    #[error("{source_name}: {}", render_problems(.problems))]
+    Invalid {
+        source_name: String,
+        problems: Vec<Problem>,
+    },
+}
+
+fn render_problems(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("field `{}`: {}. Fix: {}", p.field, p.message, p.fix))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl Config {
+    /// Loads defaults, then `path` if given, then the `PAYSTREAM__` environment overlay, and validates.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let source_name = match path {
+            Some(p) => {
+                if let Err(e) = std::fs::metadata(p) {
+                    return Err(ConfigError::Unreadable {
+                        path: p.to_owned(),
+                        reason: e.to_string(),
+                    });
+                }
+                figment = figment.merge(Toml::file_exact(p));
+                format!("config file {} (with {ENV_PREFIX}* overrides)", p.display())
+            }
+            None => format!("defaults with {ENV_PREFIX}* overrides"),
+        };
+        figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__"));
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Parse(describe_figment(&e)))?;
+        config.validate().map_err(|problems| ConfigError::Invalid {
+            source_name,
+            problems,
+        })?;
+        Ok(config)
+    }
+
+    /// Every bound the configuration must respect, all reported at once.
+    pub fn validate(&self) -> Result<(), Vec<Problem>> {
+        let mut problems = Vec::new();
+        let mut check = |ok: bool, field: &str, message: String, fix: &str| {
+            if !ok {
+                problems.push(Problem {
+                    field: field.into(),
+                    message,
+                    fix: fix.into(),
+                });
+            }
+        };
+        let k = &self.kafka;
+        check(
+            !k.bootstrap_servers.trim().is_empty()
+                && k.bootstrap_servers
+                    .split(',')
+                    .all(|s| s.trim().rsplit_once(':').is_some()),
+            "kafka.bootstrap_servers",
+            format!(
+                "'{}' is not a comma-separated list of host:port",
+                k.bootstrap_servers
+            ),
+            "set it to e.g. \"127.0.0.1:9092\"",
+        );
+        check(
+            (1..=5).contains(&k.topic_replication_factor),
+            "kafka.topic_replication_factor",
+            format!("{} is outside 1..=5", k.topic_replication_factor),
+            "use 1 for a single broker, 3 in production",
+        );
+        check(
+            (1_000..=300_000).contains(&k.request_timeout_ms),
+            "kafka.request_timeout_ms",
+            format!("{} is outside 1000..=300000", k.request_timeout_ms),
+            "use a value such as 10000",
+        );
+        check(
+            (1_000..=900_000).contains(&k.transaction_timeout_ms),
+            "kafka.transaction_timeout_ms",
+            format!(
+                "{} is outside 1000..=900000 (the broker's transaction.max.timeout.ms)",
+                k.transaction_timeout_ms
+            ),
+            "use a value such as 60000",
+        );
+        if let Some(r) = &self.schema_registry {
+            check(
+                r.url.starts_with("http://") || r.url.starts_with("https://"),
+                "schema_registry.url",
+                format!("'{}' is not an http(s) URL", r.url),
+                "set it to e.g. \"http://127.0.0.1:8081\", or remove [schema_registry] to use single-object encoding",
+            );
+            check(
+                (100..=60_000).contains(&r.timeout_ms),
+                "schema_registry.timeout_ms",
+                format!("{} is outside 100..=60000", r.timeout_ms),
+                "use a value such as 5000",
+            );
+        }
+        let s = &self.store;
+        check(
+            !s.contact_points.is_empty()
+                && s.contact_points
+                    .iter()
+                    .all(|c| c.rsplit_once(':').is_some()),
+            "store.contact_points",
+            format!(
+                "{:?} is not a non-empty list of host:port",
+                s.contact_points
+            ),
+            "set it to e.g. [\"127.0.0.1:9042\"]",
+        );
+        check(
+            !s.keyspace.is_empty()
+                && s.keyspace.len() <= 48
+                && s.keyspace
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                && s.keyspace.starts_with(|c: char| c.is_ascii_lowercase()),
+            "store.keyspace",
+            format!("'{}' is not a valid CQL keyspace name", s.keyspace),
+            "use lower-case letters, digits and _, starting with a letter, at most 48 characters",
+        );
+        check(
+            (1..=5).contains(&s.replication_factor),
+            "store.replication_factor",
+            format!("{} is outside 1..=5", s.replication_factor),
+            "use 1 for a single node, 3 in production",
+        );
+        check(
+            (100..=120_000).contains(&s.request_timeout_ms),
+            "store.request_timeout_ms",
+            format!("{} is outside 100..=120000", s.request_timeout_ms),
+            "use a value such as 5000",
+        );
+        check(
+            (100..=120_000).contains(&s.connect_timeout_ms),
+            "store.connect_timeout_ms",
+            format!("{} is outside 100..=120000", s.connect_timeout_ms),
+            "use a value such as 10000",
+        );
+        check(
+            (100..=600_000).contains(&self.service.shutdown_timeout_ms),
+            "service.shutdown_timeout_ms",
+            format!(
+                "{} is outside 100..=600000",
+                self.service.shutdown_timeout_ms
+            ),
+            "use a value such as 30000",
+        );
+        check(
+            tracing_subscriber::EnvFilter::try_new(&self.service.log_filter).is_ok(),
+            "service.log_filter",
+            format!("'{}' is not a tracing filter", self.service.log_filter),
+            "use e.g. \"info\" or \"paystream=debug,rdkafka=warn\"",
+        );
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+/// Figment's errors name the key and its source (file or env var); keep that, drop the noise.
+fn describe_figment(e: &figment::Error) -> String {
+    e.clone()
+        .into_iter()
+        .map(|err| {
+            let path = err.path.join(".");
+            let source = err
+                .metadata
+                .as_ref()
+                .map(|m| match &m.source {
+                    Some(figment::Source::File(path)) => format!("config file {}", path.display()),
+                    Some(figment::Source::Custom(c)) => c.clone(),
+                    Some(other) => other.to_string(),
+                    None => m.name.to_string(),
+                })
+                .unwrap_or_else(|| "configuration".into());
+            if path.is_empty() {
+                format!("{source}: {}", err.kind)
+            } else {
+                format!("{source}: field `{path}`: {}", err.kind)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl fmt::Display for StoreFlavor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StoreFlavor::Cassandra => "cassandra",
+            StoreFlavor::Scylla => "scylla",
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures return figment::Error; tests only.
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn write_toml(body: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(body.as_bytes()).unwrap();
+        f
+    }
+
+    #[test]
+    fn defaults_are_valid_and_match_the_local_stack() {
+        let c = Config::default();
+        c.validate().unwrap();
+        assert_eq!(c.kafka.bootstrap_servers, "127.0.0.1:9092");
+        assert_eq!(c.store.contact_points, vec!["127.0.0.1:9042".to_string()]);
+    }
+
+    #[test]
+    fn example_file_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/paystream.example.toml");
+        figment::Jail::expect_with(|_| {
+            let c = Config::load(Some(&path)).map_err(|e| e.to_string())?;
+            assert_eq!(c.store.keyspace, "paystream");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_field_names_file_and_field() {
+        let f = write_toml("[kafka]\nbootstrap_server = \"x:1\"\n");
+        figment::Jail::expect_with(|_| {
+            let err = Config::load(Some(f.path())).unwrap_err().to_string();
+            assert!(err.contains("bootstrap_server"), "{err}");
+            assert!(err.contains(&f.path().display().to_string()), "{err}");
+            assert!(err.contains("Fix:"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn env_overlay_wins_and_is_validated() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("PAYSTREAM__STORE__KEYSPACE", "ks_test");
+            assert_eq!(
+                Config::load(None)
+                    .map_err(|e| e.to_string())?
+                    .store
+                    .keyspace,
+                "ks_test"
+            );
+            jail.set_env("PAYSTREAM__KAFKA__TOPIC_REPLICATION_FACTOR", "0");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("kafka.topic_replication_factor"), "{err}");
+            assert!(err.contains("Fix:"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_with_its_field() {
+        let mut c = Config::default();
+        c.kafka.bootstrap_servers = "nohost".into();
+        c.store.keyspace = "Bad-Name".into();
+        c.schema_registry = Some(SchemaRegistryConfig {
+            url: "ftp://x".into(),
+            timeout_ms: 5,
+        });
+        let fields: Vec<String> = c
+            .validate()
+            .unwrap_err()
+            .into_iter()
+            .map(|p| p.field)
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "kafka.bootstrap_servers",
+                "schema_registry.url",
+                "schema_registry.timeout_ms",
+                "store.keyspace"
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_file_is_a_clear_error() {
+        let err = Config::load(Some(Path::new("/nonexistent/paystream.toml")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("/nonexistent/paystream.toml") && err.contains("Fix:"),
+            "{err}"
+        );
+    }
+}

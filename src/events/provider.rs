@@ -1,0 +1,109 @@
+//! Provider traffic: `ProviderRequest`, `ProviderResponse` and `ProviderWebhook`
+//! (schemas/provider_request.avsc, provider_response.avsc, provider_webhook.avsc).
+
+use super::{impl_event, TimestampMillis};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderRequest {
+    pub request_id: String,
+    pub attempt_id: String,
+    pub payment_id: String,
+    pub merchant_id: String,
+    pub connector: String,
+    pub operation: ProviderOperation,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub method_type: Option<String>,
+    pub method_reference: Option<String>,
+    pub provider_reference: Option<String>,
+    pub requested_at: TimestampMillis,
+}
+impl_event!(
+    ProviderRequest,
+    "io.paystream.providers.ProviderRequest",
+    payment_id
+);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ProviderOperation {
+    Authorize,
+    Capture,
+    Void,
+    Refund,
+    Payout,
+    Status,
+    VerifyBeneficiary,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderResponse {
+    pub response_id: String,
+    pub request_id: String,
+    pub attempt_id: String,
+    pub payment_id: String,
+    pub connector: String,
+    pub operation: String,
+    pub outcome: ProviderOutcome,
+    pub decline_class: Option<DeclineClass>,
+    pub retryable: bool,
+    pub provider_reference: Option<String>,
+    pub provider_code: Option<String>,
+    pub message: Option<String>,
+    pub fee_minor: Option<i64>,
+    pub latency_ms: i64,
+    pub received_at: TimestampMillis,
+}
+impl_event!(
+    ProviderResponse,
+    "io.paystream.providers.ProviderResponse",
+    payment_id
+);
+
+/// Normalized outcome. `Unknown` is never guessed into success or failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ProviderOutcome {
+    Succeeded,
+    Declined,
+    Pending,
+    Failed,
+    Unknown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DeclineClass {
+    InsufficientFunds,
+    InvalidPaymentMethod,
+    DoNotHonor,
+    RiskDecline,
+    IssuerUnavailable,
+    ProviderError,
+    RateLimited,
+    Expired,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderWebhook {
+    pub webhook_id: String,
+    pub connector: String,
+    pub payment_id: String,
+    pub attempt_id: Option<String>,
+    pub provider_reference: Option<String>,
+    pub event_type: String,
+    pub outcome: ProviderOutcome,
+    pub decline_class: Option<DeclineClass>,
+    pub amount_minor: Option<i64>,
+    pub currency: Option<String>,
+    pub provider_timestamp: TimestampMillis,
+    pub received_at: TimestampMillis,
+    pub body_sha256: String,
+}
+impl_event!(
+    ProviderWebhook,
+    "io.paystream.providers.ProviderWebhook",
+    payment_id
+);

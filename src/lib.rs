@@ -1,0 +1,17 @@
+//! paystream: payment processing as Kafka-native, exactly-once stream processors.
+//!
+//! The layout is the architecture: `events` (one type per Avro schema, and the codec), `topology`
+//! (topics, processors and keyspace as data), `store` (ScyllaDB/Cassandra access), `runtime`
+//! (service lifecycle, Kafka clients, and the consume-transform-produce loop), `bridge` (HTTP),
+//! `metrics`, `config`, `domain` (money, ids), and `commands` (what each CLI subcommand does).
+//! `main.rs` only wires them together.
+
+pub mod bridge;
+pub mod commands;
+pub mod config;
+pub mod domain;
+pub mod events;
+pub mod metrics;
+pub mod runtime;
+pub mod store;
+pub mod topology;

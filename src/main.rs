@@ -1,0 +1,118 @@
+//! The `paystream` binary: parses the command line, loads the config, and runs one subcommand.
+
+use clap::{Parser, Subcommand};
+use paystream::commands::{self, run::RunArgs, CommandError};
+use paystream::config::Config;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "paystream",
+    version,
+    about = "Kafka-native, exactly-once payment processing"
+)]
+struct Cli {
+    /// TOML config file; every field can also be set as PAYSTREAM__<SECTION>__<FIELD>.
+    #[arg(long, global = true, env = "PAYSTREAM_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The main job: apply the topology and push demo traffic through Kafka and the store.
+    Run(RunArgs),
+    /// Validate, create or draw the topology in topology/.
+    Topology {
+        #[command(subcommand)]
+        action: TopologyAction,
+    },
+    /// Check the Avro schemas.
+    Schema {
+        #[command(subcommand)]
+        action: SchemaAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum TopologyAction {
+    /// Validate every reference (topics, schemas, keys, dead-letter topics, processors, migrations).
+    Check,
+    /// Create the topics and apply the keyspace migrations; idempotent.
+    Apply,
+    /// Print the dataflow as a Mermaid flowchart.
+    Graph,
+}
+
+#[derive(Subcommand)]
+enum SchemaAction {
+    /// Check conventions, released versions and backward compatibility of a schemas directory.
+    Check {
+        #[arg(long, default_value = "schemas")]
+        dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("paystream: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    paystream::runtime::logging::init(&config.service);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("paystream: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result: Result<String, CommandError> = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => {
+                let summary = commands::run::run(config, args).await?;
+                if summary.is_ok() {
+                    Ok(String::new())
+                } else {
+                    Err(CommandError::Failed(
+                        "demo run lost or changed data: see the summary above".into(),
+                    ))
+                }
+            }
+            Command::Topology {
+                action: TopologyAction::Check,
+            } => commands::topology::check(&config),
+            Command::Topology {
+                action: TopologyAction::Graph,
+            } => commands::topology::graph(&config),
+            Command::Topology {
+                action: TopologyAction::Apply,
+            } => commands::topology::apply(&config)
+                .await
+                .map(|r| r.render(&config.store.keyspace)),
+            Command::Schema {
+                action: SchemaAction::Check { dir },
+            } => commands::schema::check(&dir),
+        }
+    });
+    match result {
+        Ok(out) => {
+            if !out.is_empty() {
+                println!("{}", out.trim_end());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("paystream: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! Kafka client settings, in one place, so every producer and consumer is configured alike.
+
+use crate::config::KafkaConfig;
+use rdkafka::ClientConfig;
+
+/// A transactional, idempotent producer. `transactional_id` must be stable per instance: a restarted
+/// instance with the same id fences its previous incarnation.
+pub fn transactional_producer(kafka: &KafkaConfig, transactional_id: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &kafka.bootstrap_servers)
+        .set("client.id", &kafka.client_id)
+        .set("transactional.id", transactional_id)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set(
+            "transaction.timeout.ms",
+            kafka.transaction_timeout_ms.to_string(),
+        )
+        .set("request.timeout.ms", kafka.request_timeout_ms.to_string())
+        .set("compression.type", "zstd")
+        .set("linger.ms", "5");
+    c
+}
+
+/// A consumer that sees only committed records and never commits offsets by itself.
+pub fn read_committed_consumer(kafka: &KafkaConfig, group_id: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &kafka.bootstrap_servers)
+        .set("client.id", &kafka.client_id)
+        .set("group.id", group_id)
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .set("session.timeout.ms", "10000");
+    c
+}

@@ -1,0 +1,116 @@
+//! The `payments` table: the latest state of each payment, written from its `PaymentEvent`s.
+
+use super::{Store, StoreError};
+use crate::events::payment_event::PaymentEvent;
+use scylla::statement::prepared::PreparedStatement;
+use scylla::value::CqlTimestamp;
+
+/// A row of `payments`, as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentRow {
+    pub payment_id: String,
+    pub merchant_id: String,
+    pub status: String,
+    pub amount_minor: i64,
+    pub amount_captured_minor: i64,
+    pub currency: String,
+    pub sequence: i64,
+    pub last_event_id: String,
+}
+
+pub struct PaymentsTable {
+    store: Store,
+    upsert: PreparedStatement,
+    select: PreparedStatement,
+}
+
+impl PaymentsTable {
+    pub async fn prepare(store: &Store) -> Result<Self, StoreError> {
+        let q = StoreError::query;
+        let upsert = store
+            .session()
+            .prepare(format!(
+                "INSERT INTO {} (payment_id, merchant_id, status, amount_minor, amount_captured_minor, currency, connector, reason_code, sequence, last_event_id, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                store.table("payments")
+            ))
+            .await
+            .map_err(|e| q("prepare payments upsert")(&e))?;
+        let select = store
+            .session()
+            .prepare(format!(
+                "SELECT payment_id, merchant_id, status, amount_minor, amount_captured_minor, currency, sequence, last_event_id FROM {} WHERE payment_id = ?",
+                store.table("payments")
+            ))
+            .await
+            .map_err(|e| q("prepare payments select")(&e))?;
+        Ok(Self {
+            store: store.clone(),
+            upsert,
+            select,
+        })
+    }
+
+    /// Writes the state an event leaves the payment in. Every column comes from the event, so writing the
+    /// same event again (a replay) leaves the row identical.
+    pub async fn upsert(&self, e: &PaymentEvent) -> Result<(), StoreError> {
+        let status = serde_json::to_value(e.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let values = (
+            e.payment_id.as_str(),
+            e.merchant_id.as_str(),
+            status,
+            e.amount_minor,
+            e.amount_captured_minor,
+            e.currency.as_str(),
+            e.connector.as_deref(),
+            e.reason_code.as_deref(),
+            e.sequence,
+            e.event_id.as_str(),
+            CqlTimestamp(e.occurred_at.0),
+        );
+        self.store
+            .session()
+            .execute_unpaged(&self.upsert, values)
+            .await
+            .map_err(|e| StoreError::query("payments upsert")(&e))?;
+        Ok(())
+    }
+
+    pub async fn get(&self, payment_id: &str) -> Result<Option<PaymentRow>, StoreError> {
+        let q = StoreError::query;
+        let rows = self
+            .store
+            .session()
+            .execute_unpaged(&self.select, (payment_id,))
+            .await
+            .map_err(|e| q("payments select")(&e))?
+            .into_rows_result()
+            .map_err(|e| q("payments select")(&e))?;
+        let row = rows
+            .maybe_first_row::<(String, String, String, i64, i64, String, i64, String)>()
+            .map_err(|e| q("payments select")(&e))?;
+        Ok(row.map(
+            |(
+                payment_id,
+                merchant_id,
+                status,
+                amount_minor,
+                amount_captured_minor,
+                currency,
+                sequence,
+                last_event_id,
+            )| PaymentRow {
+                payment_id,
+                merchant_id,
+                status,
+                amount_minor,
+                amount_captured_minor,
+                currency,
+                sequence,
+                last_event_id,
+            },
+        ))
+    }
+}

@@ -1,0 +1,117 @@
+//! Creates the declared topics through Kafka's admin API. Idempotent: existing topics are left alone
+//! unless they have fewer partitions than declared (partitions are added) or different configs (the
+//! declared cleanup policy and retention are set). Shrinking is refused: Kafka cannot do it.
+
+use super::{TopicSpec, Topology};
+use crate::config::KafkaConfig;
+use rdkafka::admin::{
+    AdminClient, AdminOptions, AlterConfig, NewPartitions, NewTopic, ResourceSpecifier,
+    TopicReplication,
+};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::ClientConfig;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopicAction {
+    Created,
+    Unchanged,
+    PartitionsAdded { from: usize, to: usize },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("kafka admin client: {0}")]
+    Client(#[from] KafkaError),
+    #[error("topic '{topic}': {problem}")]
+    Topic { topic: String, problem: String },
+}
+
+pub fn admin_client(kafka: &KafkaConfig) -> Result<AdminClient<DefaultClientContext>, ApplyError> {
+    Ok(ClientConfig::new()
+        .set("bootstrap.servers", &kafka.bootstrap_servers)
+        .set("client.id", format!("{}-admin", kafka.client_id))
+        .set("socket.timeout.ms", kafka.request_timeout_ms.to_string())
+        .create()?)
+}
+
+/// Applies every topic; returns what was done to each, in declaration order.
+pub async fn apply_topics(
+    topology: &Topology,
+    kafka: &KafkaConfig,
+) -> Result<Vec<(String, TopicAction)>, ApplyError> {
+    let admin = admin_client(kafka)?;
+    let timeout = Duration::from_millis(kafka.request_timeout_ms);
+    let opts = AdminOptions::new()
+        .request_timeout(Some(timeout))
+        .operation_timeout(Some(timeout));
+    let mut actions = Vec::with_capacity(topology.topics.len());
+    for spec in &topology.topics {
+        let action =
+            apply_one(&admin, &opts, spec, kafka.topic_replication_factor, timeout).await?;
+        actions.push((spec.name.clone(), action));
+    }
+    Ok(actions)
+}
+
+async fn apply_one(
+    admin: &AdminClient<DefaultClientContext>,
+    opts: &AdminOptions,
+    spec: &TopicSpec,
+    replication_factor: i32,
+    timeout: Duration,
+) -> Result<TopicAction, ApplyError> {
+    let retention = spec.retention_ms.to_string();
+    let topic_err = |problem: String| ApplyError::Topic {
+        topic: spec.name.clone(),
+        problem,
+    };
+    let new = NewTopic::new(
+        &spec.name,
+        spec.partitions,
+        TopicReplication::Fixed(replication_factor),
+    )
+    .set("cleanup.policy", spec.cleanup_policy.as_kafka())
+    .set("retention.ms", &retention);
+    let results = admin.create_topics([&new], opts).await?;
+    match results.into_iter().next() {
+        Some(Ok(_)) => return Ok(TopicAction::Created),
+        Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => {}
+        Some(Err((_, code))) => return Err(topic_err(format!("create failed: {code}"))),
+        None => return Err(topic_err("create returned no result".into())),
+    }
+    let metadata = admin.inner().fetch_metadata(Some(&spec.name), timeout)?;
+    let existing = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == spec.name)
+        .map(|t| t.partitions().len())
+        .ok_or_else(|| topic_err("exists but has no metadata".into()))?;
+    let declared = usize::try_from(spec.partitions)
+        .map_err(|_| topic_err("negative partition count".into()))?;
+    let mut action = TopicAction::Unchanged;
+    if existing > declared {
+        return Err(topic_err(format!(
+            "has {existing} partitions but {declared} are declared; Kafka cannot remove partitions. Fix: declare partitions = {existing} in topics.toml"
+        )));
+    }
+    if existing < declared {
+        let grow = NewPartitions::new(&spec.name, declared);
+        for r in admin.create_partitions([&grow], opts).await? {
+            r.map_err(|(_, code)| topic_err(format!("adding partitions failed: {code}")))?;
+        }
+        action = TopicAction::PartitionsAdded {
+            from: existing,
+            to: declared,
+        };
+    }
+    let alter = AlterConfig::new(ResourceSpecifier::Topic(&spec.name))
+        .set("cleanup.policy", spec.cleanup_policy.as_kafka())
+        .set("retention.ms", &retention);
+    for r in admin.alter_configs([&alter], opts).await? {
+        r.map_err(|(_, code)| topic_err(format!("setting configs failed: {code}")))?;
+    }
+    Ok(action)
+}

@@ -1,0 +1,645 @@
+//! The dataflow as data: topics, processors and the CQL keyspace, read from `topology/`.
+//!
+//! [`Topology::load`] parses the files, [`Topology::check`] validates every reference against the
+//! schema catalog, [`graph::mermaid`] draws it, and [`apply`] creates it on Kafka (the keyspace half is
+//! `store::migrate`).
+
+pub mod apply;
+pub mod graph;
+
+use crate::events::Catalog;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub const DEAD_LETTER_SCHEMA: &str = "io.paystream.runtime.DeadLetter";
+const TOPIC_NAME_LEN_MAX: usize = 249;
+const PARTITIONS_MAX: i32 = 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum CleanupPolicy {
+    #[serde(rename = "delete")]
+    Delete,
+    #[serde(rename = "compact")]
+    Compact,
+    #[serde(rename = "compact,delete")]
+    CompactDelete,
+}
+
+impl CleanupPolicy {
+    pub fn as_kafka(self) -> &'static str {
+        match self {
+            CleanupPolicy::Delete => "delete",
+            CleanupPolicy::Compact => "compact",
+            CleanupPolicy::CompactDelete => "compact,delete",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicSpec {
+    pub name: String,
+    pub doc: String,
+    pub partitions: i32,
+    /// A top-level field of the value schema whose value is the record key.
+    pub key: String,
+    pub value_schema: String,
+    pub cleanup_policy: CleanupPolicy,
+    /// -1 keeps records forever.
+    pub retention_ms: i64,
+    pub dead_letter: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessorSpec {
+    pub name: String,
+    pub doc: String,
+    pub consumer_group: String,
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
+}
+
+/// Something outside the processors that writes to topics (the HTTP bridge, upstream systems).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSpec {
+    pub name: String,
+    pub doc: String,
+    pub outputs: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyspaceSpec {
+    pub uses_lwt: bool,
+    pub durable_writes: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Migration {
+    pub version: u32,
+    pub name: String,
+    pub file: String,
+    pub statements: Vec<String>,
+    /// Hex SHA-256 of the file; an applied migration must never change.
+    pub checksum: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topology {
+    pub dir: PathBuf,
+    pub topics: Vec<TopicSpec>,
+    pub processors: Vec<ProcessorSpec>,
+    pub sources: Vec<SourceSpec>,
+    pub keyspace: KeyspaceSpec,
+    pub migrations: Vec<Migration>,
+}
+
+/// A topology problem: the file, the entry, what is wrong and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopologyError {
+    pub file: String,
+    pub entry: String,
+    pub problem: String,
+    pub fix: String,
+}
+
+impl fmt::Display for TopologyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {}: {}. Fix: {}",
+            self.file, self.entry, self.problem, self.fix
+        )
+    }
+}
+
+impl std::error::Error for TopologyError {}
+
+fn err(
+    file: &str,
+    entry: impl Into<String>,
+    problem: impl Into<String>,
+    fix: impl Into<String>,
+) -> TopologyError {
+    TopologyError {
+        file: file.to_owned(),
+        entry: entry.into(),
+        problem: problem.into(),
+        fix: fix.into(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TopicsFile {
+    topic: Vec<TopicSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProcessorsFile {
+    processor: Vec<ProcessorSpec>,
+    #[serde(default)]
+    source: Vec<SourceSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyspaceFile {
+    keyspace: KeyspaceSpec,
+}
+
+fn read_toml<T: for<'de> Deserialize<'de>>(dir: &Path, name: &str) -> Result<T, TopologyError> {
+    let path = dir.join(name);
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        err(
+            &file,
+            "file",
+            format!("cannot be read: {e}"),
+            "check topology.dir in the config",
+        )
+    })?;
+    toml::from_str(&text).map_err(|e| {
+        let entry = match e.span() {
+            Some(span) => {
+                let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                format!("line {line}")
+            }
+            None => "file".to_owned(),
+        };
+        err(
+            &file,
+            entry,
+            e.message().to_owned(),
+            "correct the entry; every field is described at the top of the file",
+        )
+    })
+}
+
+impl Topology {
+    /// Reads `topics.toml`, `processors.toml`, `keyspace.toml` and `migrations/*.cql` from `dir`.
+    pub fn load(dir: &Path) -> Result<Topology, Vec<TopologyError>> {
+        let topics = read_toml::<TopicsFile>(dir, "topics.toml");
+        let processors = read_toml::<ProcessorsFile>(dir, "processors.toml");
+        let keyspace = read_toml::<KeyspaceFile>(dir, "keyspace.toml");
+        let migrations = load_migrations(&dir.join("migrations"));
+        match (topics, processors, keyspace, migrations) {
+            (Ok(t), Ok(p), Ok(k), Ok(m)) => Ok(Topology {
+                dir: dir.to_owned(),
+                topics: t.topic,
+                processors: p.processor,
+                sources: p.source,
+                keyspace: k.keyspace,
+                migrations: m,
+            }),
+            (t, p, k, m) => {
+                let mut errors = Vec::new();
+                errors.extend(t.err());
+                errors.extend(p.err());
+                errors.extend(k.err());
+                if let Err(mut e) = m {
+                    errors.append(&mut e);
+                }
+                Err(errors)
+            }
+        }
+    }
+
+    pub fn topic(&self, name: &str) -> Option<&TopicSpec> {
+        self.topics.iter().find(|t| t.name == name)
+    }
+
+    pub fn processor(&self, name: &str) -> Option<&ProcessorSpec> {
+        self.processors.iter().find(|p| p.name == name)
+    }
+
+    /// Every rule; returns all problems at once.
+    pub fn check(&self, catalog: &Catalog) -> Result<(), Vec<TopologyError>> {
+        let mut errors = Vec::new();
+        let topics_file = self.dir.join("topics.toml").display().to_string();
+        let processors_file = self.dir.join("processors.toml").display().to_string();
+        let mut seen = BTreeSet::new();
+        for t in &self.topics {
+            let entry = format!("topic '{}'", t.name);
+            let mut e = |problem: String, fix: &str| {
+                errors.push(err(&topics_file, entry.clone(), problem, fix))
+            };
+            if !seen.insert(t.name.as_str()) {
+                e("is declared twice".into(), "remove the duplicate [[topic]]");
+            }
+            let name_ok = !t.name.is_empty()
+                && t.name.len() <= TOPIC_NAME_LEN_MAX
+                && t.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+            if !name_ok {
+                e(
+                    "name is not a legal Kafka topic name".into(),
+                    "use letters, digits, '.', '_' and '-', at most 249",
+                );
+            }
+            if !(1..=PARTITIONS_MAX).contains(&t.partitions) {
+                e(
+                    format!(
+                        "partitions = {} is outside 1..={PARTITIONS_MAX}",
+                        t.partitions
+                    ),
+                    "set a positive partition count",
+                );
+            }
+            if t.retention_ms != -1 && t.retention_ms <= 0 {
+                e(
+                    format!(
+                        "retention_ms = {} is neither -1 nor positive",
+                        t.retention_ms
+                    ),
+                    "use -1 to keep forever, or a duration in ms",
+                );
+            }
+            if t.doc.trim().is_empty() {
+                e(
+                    "has no doc".into(),
+                    "say what the topic carries in doc = \"…\"",
+                );
+            }
+            match catalog.field_names(&t.value_schema) {
+                None => e(
+                    format!(
+                        "value_schema '{}' is not a schema in schemas/",
+                        t.value_schema
+                    ),
+                    "use the full name (namespace.name) of a record in schemas/*.avsc",
+                ),
+                Some(fields) if !fields.contains(&t.key) => e(
+                    format!("key '{}' is not a field of {}", t.key, t.value_schema),
+                    "name the value field whose content is the record key",
+                ),
+                Some(_) => {}
+            }
+            if let Some(dlq) = &t.dead_letter {
+                match self.topic(dlq) {
+                    None => e(
+                        format!("dead_letter '{dlq}' is not a declared topic"),
+                        "declare the dead-letter topic in topics.toml",
+                    ),
+                    Some(d) if d.value_schema != DEAD_LETTER_SCHEMA => e(
+                        format!(
+                            "dead_letter '{dlq}' carries {} instead of {DEAD_LETTER_SCHEMA}",
+                            d.value_schema
+                        ),
+                        "point dead_letter at a topic whose value_schema is the DeadLetter record",
+                    ),
+                    Some(d) if d.dead_letter.is_some() => e(
+                        format!("dead_letter '{dlq}' has a dead_letter of its own"),
+                        "dead-letter topics end the chain: remove their dead_letter",
+                    ),
+                    Some(_) => {}
+                }
+            }
+        }
+        let mut names = BTreeSet::new();
+        let mut groups = BTreeMap::new();
+        for p in &self.processors {
+            let entry = format!("processor '{}'", p.name);
+            if !names.insert(p.name.as_str()) {
+                errors.push(err(
+                    &processors_file,
+                    &entry,
+                    "is declared twice",
+                    "remove the duplicate [[processor]]",
+                ));
+            }
+            if let Some(other) = groups.insert(p.consumer_group.as_str(), p.name.as_str()) {
+                errors.push(err(
+                    &processors_file,
+                    &entry,
+                    format!(
+                        "consumer_group '{}' is also used by processor '{other}'",
+                        p.consumer_group
+                    ),
+                    "give each processor its own consumer group",
+                ));
+            }
+            if p.inputs.is_empty() {
+                errors.push(err(
+                    &processors_file,
+                    &entry,
+                    "has no inputs",
+                    "list the topics it consumes in inputs",
+                ));
+            }
+            if p.outputs.is_empty() {
+                errors.push(err(
+                    &processors_file,
+                    &entry,
+                    "has no outputs",
+                    "list the topics it writes in outputs",
+                ));
+            }
+            for (kind, topics) in [("input", &p.inputs), ("output", &p.outputs)] {
+                for t in topics {
+                    if self.topic(t).is_none() {
+                        errors.push(err(
+                            &processors_file,
+                            &entry,
+                            format!("{kind} '{t}' is not a declared topic"),
+                            "declare it in topics.toml or fix the name",
+                        ));
+                    }
+                }
+            }
+        }
+        for s in &self.sources {
+            for t in &s.outputs {
+                if self.topic(t).is_none() {
+                    errors.push(err(
+                        &processors_file,
+                        format!("source '{}'", s.name),
+                        format!("output '{t}' is not a declared topic"),
+                        "declare it in topics.toml or fix the name",
+                    ));
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The topics a processor may write: its outputs plus its inputs' dead-letter topics.
+    pub fn writable_topics(&self, processor: &str) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        if let Some(p) = self.processor(processor) {
+            out.extend(p.outputs.iter().cloned());
+            for input in &p.inputs {
+                if let Some(dlq) = self.topic(input).and_then(|t| t.dead_letter.clone()) {
+                    out.insert(dlq);
+                }
+            }
+        }
+        out
+    }
+}
+
+fn load_migrations(dir: &Path) -> Result<Vec<Migration>, Vec<TopologyError>> {
+    let shown = dir.display().to_string();
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        vec![err(
+            &shown,
+            "directory",
+            format!("cannot be read: {e}"),
+            "create topology/migrations with 0001_<name>.cql",
+        )]
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "cql"))
+        .collect();
+    files.sort();
+    let mut errors = Vec::new();
+    let mut migrations = Vec::new();
+    for (i, path) in files.iter().enumerate() {
+        let file = path.display().to_string();
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let (num, name) = stem.split_once('_').unwrap_or((stem.as_str(), ""));
+        let expected = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        let version = match num.parse::<u32>() {
+            Ok(v) if num.len() == 4 && !name.is_empty() => v,
+            _ => {
+                errors.push(err(
+                    &file,
+                    "file name",
+                    "is not NNNN_name.cql",
+                    format!("rename it to {expected:04}_<name>.cql"),
+                ));
+                continue;
+            }
+        };
+        if version != expected {
+            errors.push(err(
+                &file,
+                "file name",
+                format!("version {version} breaks the sequence (expected {expected})"),
+                "number migrations 0001, 0002, … without gaps or duplicates",
+            ));
+        }
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                errors.push(err(
+                    &file,
+                    "file",
+                    format!("cannot be read: {e}"),
+                    "check permissions",
+                ));
+                continue;
+            }
+        };
+        let statements = split_cql(&text);
+        if statements.is_empty() {
+            errors.push(err(
+                &file,
+                "file",
+                "has no statements",
+                "add at least one CQL statement ending in ';'",
+            ));
+        }
+        for (n, s) in statements.iter().enumerate() {
+            let upper = s.to_ascii_uppercase();
+            if upper.starts_with("CREATE") && !upper.contains("IF NOT EXISTS") {
+                errors.push(err(
+                    &file,
+                    format!("statement {}", n + 1),
+                    "CREATE without IF NOT EXISTS is not idempotent",
+                    "write CREATE … IF NOT EXISTS so a re-run after a crash is harmless",
+                ));
+            }
+            if upper.starts_with("DROP") || upper.starts_with("TRUNCATE") {
+                errors.push(err(
+                    &file,
+                    format!("statement {}", n + 1),
+                    "destroys data",
+                    "never drop in a migration; add a new table and migrate readers instead",
+                ));
+            }
+        }
+        migrations.push(Migration {
+            version,
+            name: name.to_owned(),
+            file,
+            statements,
+            checksum: hex::encode(Sha256::digest(text.as_bytes())),
+        });
+    }
+    if errors.is_empty() {
+        Ok(migrations)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Statements of a CQL file: `--` comments dropped, split on `;`. DDL has no `;` inside literals.
+pub fn split_cql(text: &str) -> Vec<String> {
+    let without_comments: String = text
+        .lines()
+        .map(|l| match l.find("--") {
+            Some(i) => &l[..i],
+            None => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    without_comments
+        .split(';')
+        .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo_topology() -> Topology {
+        Topology::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("topology"))
+            .unwrap_or_else(|e| panic!("{e:#?}"))
+    }
+
+    #[test]
+    fn repository_topology_is_valid() {
+        let t = repo_topology();
+        t.check(&Catalog::bundled().unwrap()).unwrap_or_else(|e| {
+            panic!(
+                "{}",
+                e.iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        });
+        assert!(t.processors.iter().any(|p| p.name == "ledger"));
+        assert_eq!(t.migrations[0].version, 1);
+    }
+
+    #[test]
+    fn writable_topics_include_input_dead_letters() {
+        let t = repo_topology();
+        let w = t.writable_topics("connector");
+        assert!(
+            w.contains("providers.responses") && w.contains("providers.requests.dlq"),
+            "{w:?}"
+        );
+        assert!(!w.contains("ledger.entries"));
+    }
+
+    #[test]
+    fn broken_references_name_file_entry_and_fix() {
+        let catalog = Catalog::bundled().unwrap();
+        let mut t = repo_topology();
+        t.topics[0].value_schema = "io.paystream.Nope".into();
+        t.topics[1].key = "no_such_field".into();
+        t.topics[2].dead_letter = Some("missing.dlq".into());
+        t.processors[0].outputs.push("ghost.topic".into());
+        t.processors[1].consumer_group = t.processors[0].consumer_group.clone();
+        let errors = t.check(&catalog).unwrap_err();
+        let want = [
+            (
+                "topics.toml",
+                "topic 'payments.commands'",
+                "value_schema 'io.paystream.Nope'",
+            ),
+            (
+                "topics.toml",
+                "topic 'payments.events'",
+                "key 'no_such_field'",
+            ),
+            (
+                "topics.toml",
+                "topic 'payments.state'",
+                "dead_letter 'missing.dlq'",
+            ),
+            (
+                "processors.toml",
+                "processor 'payments'",
+                "output 'ghost.topic'",
+            ),
+            ("processors.toml", "processor 'fraud'", "consumer_group"),
+        ];
+        for (file, entry, problem) in want {
+            assert!(
+                errors.iter().any(|e| e.file.ends_with(file)
+                    && e.entry == entry
+                    && e.problem.contains(problem)
+                    && !e.fix.is_empty()),
+                "{file} {entry} {problem}: {errors:#?}"
+            );
+        }
+        assert_eq!(errors.len(), want.len(), "{errors:#?}");
+    }
+
+    #[test]
+    fn malformed_file_names_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("topology");
+        for f in ["processors.toml", "keyspace.toml"] {
+            std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+        }
+        std::fs::create_dir(dir.path().join("migrations")).unwrap();
+        std::fs::write(
+            dir.path().join("migrations/0001_a.cql"),
+            "CREATE TABLE t (a int PRIMARY KEY);",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("migrations/0003_b.cql"), "DROP TABLE t;").unwrap();
+        std::fs::write(
+            dir.path().join("topics.toml"),
+            "[[topic]]\nname = \"a\"\npartitons = 3\n",
+        )
+        .unwrap();
+        let errors = Topology::load(dir.path()).unwrap_err();
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert!(
+            text.iter()
+                .any(|e| e.contains("topics.toml: line 3: unknown field `partitons`")),
+            "{text:#?}"
+        );
+        assert!(
+            text.iter()
+                .any(|e| e.contains("0001_a.cql: statement 1: CREATE without IF NOT EXISTS")),
+            "{text:#?}"
+        );
+        assert!(
+            text.iter()
+                .any(|e| e.contains("0003_b.cql: file name: version 3 breaks the sequence")),
+            "{text:#?}"
+        );
+        assert!(
+            text.iter()
+                .any(|e| e.contains("0003_b.cql: statement 1: destroys data")),
+            "{text:#?}"
+        );
+    }
+
+    #[test]
+    fn cql_splitting_drops_comments() {
+        let s = split_cql("-- a comment; with semicolon\nCREATE TABLE IF NOT EXISTS a (x int PRIMARY KEY);\n\n  -- x\nALTER TABLE a ADD y int; ");
+        assert_eq!(
+            s,
+            vec![
+                "CREATE TABLE IF NOT EXISTS a (x int PRIMARY KEY)",
+                "ALTER TABLE a ADD y int"
+            ]
+        );
+    }
+}
