@@ -1,0 +1,54 @@
+//! `topology apply` against the real broker: creates, is idempotent, grows partitions, refuses to shrink.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the report
+
+mod common;
+
+use paystream::topology::apply::{apply_topics, ApplyError, TopicAction};
+use paystream::topology::Topology;
+use std::path::Path;
+
+/// The repository topology with every topic renamed, so the test owns its topics.
+fn private_topology(prefix: &str) -> Topology {
+    let mut t =
+        Topology::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("topology")).expect("topology");
+    for topic in &mut t.topics {
+        topic.name = format!("{prefix}.{}", topic.name);
+        topic.dead_letter = topic.dead_letter.as_ref().map(|d| format!("{prefix}.{d}"));
+    }
+    t
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_creates_then_is_idempotent_then_grows() {
+    let config = common::config();
+    let mut t = private_topology(&common::unique("it"));
+    let first = apply_topics(&t, &config.kafka).await.expect("apply");
+    assert_eq!(first.len(), t.topics.len());
+    assert!(
+        first.iter().all(|(_, a)| *a == TopicAction::Created),
+        "{first:?}"
+    );
+
+    let second = apply_topics(&t, &config.kafka).await.expect("re-apply");
+    assert!(
+        second.iter().all(|(_, a)| *a == TopicAction::Unchanged),
+        "{second:?}"
+    );
+
+    t.topics[0].partitions += 2;
+    let grown = apply_topics(&t, &config.kafka).await.expect("grow");
+    assert_eq!(grown[0].1, TopicAction::PartitionsAdded { from: 6, to: 8 });
+    assert!(grown[1..].iter().all(|(_, a)| *a == TopicAction::Unchanged));
+
+    t.topics[0].partitions = 2;
+    match apply_topics(&t, &config.kafka).await {
+        Err(ApplyError::Topic { topic, problem }) => {
+            assert_eq!(topic, t.topics[0].name);
+            assert!(
+                problem.contains("cannot remove partitions") && problem.contains("partitions = 8"),
+                "{problem}"
+            );
+        }
+        other => panic!("shrinking must be refused, got {other:?}"),
+    }
+}
