@@ -12,6 +12,7 @@ pub mod config;
 pub mod domain;
 pub mod events;
 pub mod metrics;
+pub mod processors;
 pub mod runtime;
 pub mod store;
 pub mod topology;

@@ -1,7 +1,7 @@
 //! The `paystream` binary: parses the command line, loads the config, and runs one subcommand.
 
 use clap::{Parser, Subcommand};
-use paystream::commands::{self, run::RunArgs, CommandError};
+use paystream::commands::{self, process::ProcessArgs, run::RunArgs, CommandError};
 use paystream::config::Config;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,6 +24,8 @@ struct Cli {
 enum Command {
     /// The main job: apply the topology and push demo traffic through Kafka and the store.
     Run(RunArgs),
+    /// Run one stream processor instance under the exactly-once runtime until SIGTERM.
+    Process(ProcessArgs),
     /// Validate, create or draw the topology in topology/.
     Topology {
         #[command(subcommand)]
@@ -87,6 +89,9 @@ fn main() -> ExitCode {
                     ))
                 }
             }
+            Command::Process(args) => commands::process::process(config, args)
+                .await
+                .map(|_| String::new()),
             Command::Topology {
                 action: TopologyAction::Check,
             } => commands::topology::check(&config),

@@ -23,6 +23,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub service: ServiceConfig,
     pub topology: TopologyConfig,
+    pub runtime: RuntimeConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -143,6 +144,58 @@ impl Default for TopologyConfig {
             dir: PathBuf::from("topology"),
         }
     }
+}
+
+/// The exactly-once processing loop (see `runtime::processor`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    /// Stable identity of this instance (a StatefulSet pod ordinal, say). The transactional id is
+    /// `paystream-<processor>-<instance_id>`: a restarted instance fences its previous incarnation.
+    pub instance_id: String,
+    /// A transaction ends after this many input records…
+    pub batch_records_max: usize,
+    /// …or this long after its first record, whichever comes first.
+    pub batch_linger_ms: u64,
+    /// Bound of one blocking transactional call (init, send offsets, commit, abort).
+    pub kafka_call_timeout_ms: u64,
+    /// Bounded exponential backoff for retryable errors (store writes, retriable Kafka errors).
+    pub retries_max: u32,
+    pub retry_backoff_ms_initial: u64,
+    pub retry_backoff_ms_max: u64,
+    /// Consecutive failed transactions before the processor stops with an error instead of looping.
+    pub batch_failures_max: u32,
+    /// Store writes in flight at once within a transaction (writes to one key stay in order).
+    pub store_writes_in_flight_max: usize,
+    /// Fault injection, for the crash tests only: leave at 0 in production.
+    pub faults: FaultConfig,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            instance_id: "0".into(),
+            batch_records_max: 500,
+            batch_linger_ms: 50,
+            kafka_call_timeout_ms: 10_000,
+            retries_max: 6,
+            retry_backoff_ms_initial: 50,
+            retry_backoff_ms_max: 2_000,
+            batch_failures_max: 10,
+            store_writes_in_flight_max: 64,
+            faults: FaultConfig::default(),
+        }
+    }
+}
+
+/// Injected failures, in thousandths of transactions or writes. Zero (the default) injects nothing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FaultConfig {
+    /// Abort this share of transactions just before commit, as an abortable error would.
+    pub abort_permille: u16,
+    /// Fail this share of store writes with a retryable error.
+    pub store_error_permille: u16,
 }
 
 /// A configuration problem: where it is, what is wrong, and how to fix it.
@@ -312,6 +365,73 @@ impl Config {
                 self.service.shutdown_timeout_ms
             ),
             "use a value such as 30000",
+        );
+        let r = &self.runtime;
+        check(
+            !r.instance_id.is_empty()
+                && r.instance_id.len() <= 64
+                && r.instance_id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "runtime.instance_id",
+            format!(
+                "'{}' is not 1..=64 letters, digits, '-' or '_'",
+                r.instance_id
+            ),
+            "use a stable name such as the pod ordinal (\"0\", \"1\", …)",
+        );
+        check(
+            (1..=100_000).contains(&r.batch_records_max),
+            "runtime.batch_records_max",
+            format!("{} is outside 1..=100000", r.batch_records_max),
+            "use a value such as 500",
+        );
+        check(
+            (1..=60_000).contains(&r.batch_linger_ms),
+            "runtime.batch_linger_ms",
+            format!("{} is outside 1..=60000", r.batch_linger_ms),
+            "use a value such as 50",
+        );
+        check(
+            (1_000..=300_000).contains(&r.kafka_call_timeout_ms),
+            "runtime.kafka_call_timeout_ms",
+            format!("{} is outside 1000..=300000", r.kafka_call_timeout_ms),
+            "use a value such as 10000",
+        );
+        check(
+            r.retries_max <= 20,
+            "runtime.retries_max",
+            format!("{} exceeds 20", r.retries_max),
+            "use a value such as 6",
+        );
+        check(
+            r.retry_backoff_ms_initial >= 1
+                && r.retry_backoff_ms_initial <= r.retry_backoff_ms_max
+                && r.retry_backoff_ms_max <= 60_000,
+            "runtime.retry_backoff_ms_initial",
+            format!(
+                "{}..{} is not a range within 1..=60000",
+                r.retry_backoff_ms_initial, r.retry_backoff_ms_max
+            ),
+            "use e.g. retry_backoff_ms_initial = 50 and retry_backoff_ms_max = 2000",
+        );
+        check(
+            (1..=1_000).contains(&r.batch_failures_max),
+            "runtime.batch_failures_max",
+            format!("{} is outside 1..=1000", r.batch_failures_max),
+            "use a value such as 10",
+        );
+        check(
+            (1..=4_096).contains(&r.store_writes_in_flight_max),
+            "runtime.store_writes_in_flight_max",
+            format!("{} is outside 1..=4096", r.store_writes_in_flight_max),
+            "use a value such as 64",
+        );
+        check(
+            r.faults.abort_permille <= 1000 && r.faults.store_error_permille <= 1000,
+            "runtime.faults",
+            "permille values must be within 0..=1000".into(),
+            "use 0 outside crash tests",
         );
         check(
             tracing_subscriber::EnvFilter::try_new(&self.service.log_filter).is_ok(),

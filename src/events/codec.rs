@@ -175,12 +175,17 @@ impl Codec {
 
     /// Decodes either framing, fetching an unknown Confluent writer schema from the registry.
     pub async fn decode<E: Event>(&self, bytes: &[u8]) -> Result<E, CodecError> {
-        if let Some(id) = confluent_id(bytes) {
-            if self.writer_by_id(id).is_none() {
-                self.fetch_writer(id).await?;
-            }
-        }
+        self.fetch_writer_for(bytes).await?;
         self.decode_sync(bytes)
+    }
+
+    /// Fetches the writer schema of a Confluent-framed payload if it is not cached yet, so that a
+    /// following [`Codec::decode_sync`] needs no I/O. A no-op for other framings.
+    pub async fn fetch_writer_for(&self, bytes: &[u8]) -> Result<(), CodecError> {
+        match confluent_id(bytes) {
+            Some(id) if self.writer_by_id(id).is_none() => self.fetch_writer(id).await,
+            _ => Ok(()),
+        }
     }
 
     /// Decodes without I/O: single-object framing, or Confluent with the writer schema cached.

@@ -2,7 +2,7 @@
 //! outcome, provider, component); never a payment id or a raw path.
 
 use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
-use metrics_exporter_prometheus::{BuildError, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -14,6 +14,22 @@ pub const PROCESSOR_PRODUCED: &str = "paystream_processor_produced_total";
 pub const PROCESSOR_DEAD_LETTERED: &str = "paystream_processor_dead_lettered_total";
 /// Processing errors by class. Labels: processor, class (retryable, poison, fatal).
 pub const PROCESSOR_ERRORS: &str = "paystream_processor_errors_total";
+/// Retries of retryable failures. Labels: processor, op (store, kafka, process, registry).
+pub const PROCESSOR_RETRIES: &str = "paystream_processor_retries_total";
+/// Transactions ended. Labels: processor, outcome (committed, aborted).
+pub const PROCESSOR_TRANSACTIONS: &str = "paystream_processor_transactions_total";
+/// Input records per transaction. Labels: processor.
+pub const PROCESSOR_BATCH_RECORDS: &str = "paystream_processor_batch_records";
+/// Time to decode, process, write the store and produce one transaction's batch. Labels: processor.
+pub const PROCESSOR_PROCESSING_SECONDS: &str = "paystream_processor_processing_seconds";
+/// Time to send offsets and commit one transaction. Labels: processor.
+pub const PROCESSOR_COMMIT_SECONDS: &str = "paystream_processor_commit_seconds";
+/// Consumer lag from librdkafka statistics. Labels: processor, topic, partition.
+pub const PROCESSOR_CONSUMER_LAG: &str = "paystream_processor_consumer_lag";
+/// Rebalance events. Labels: processor, kind (assign, revoke, lost, error).
+pub const PROCESSOR_REBALANCES: &str = "paystream_processor_rebalances_total";
+/// Producers recreated after a fatal or indeterminate error. Labels: processor.
+pub const PROCESSOR_PRODUCER_RESETS: &str = "paystream_processor_producer_resets_total";
 /// Records produced by the demo job. Labels: topic.
 pub const DEMO_PRODUCED: &str = "paystream_demo_produced_total";
 /// Records the demo job consumed and decoded. Labels: topic.
@@ -36,6 +52,12 @@ pub fn install() -> Result<PrometheusHandle, BuildError> {
         .set_buckets(&[
             0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
         ])?
+        .set_buckets_for_metric(
+            Matcher::Full(PROCESSOR_BATCH_RECORDS.to_owned()),
+            &[
+                1.0, 5.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 5000.0, 10000.0,
+            ],
+        )?
         .install_recorder()?;
     describe();
     Ok(handle)
@@ -62,6 +84,29 @@ fn describe() {
         "Records sent to a dead-letter topic"
     );
     describe_counter!(PROCESSOR_ERRORS, "Processing errors by class");
+    describe_counter!(PROCESSOR_RETRIES, "Retries of retryable failures");
+    describe_counter!(PROCESSOR_TRANSACTIONS, "Transactions ended, by outcome");
+    describe_histogram!(
+        PROCESSOR_BATCH_RECORDS,
+        Unit::Count,
+        "Input records per transaction"
+    );
+    describe_histogram!(
+        PROCESSOR_PROCESSING_SECONDS,
+        Unit::Seconds,
+        "Decode, process, store and produce time per transaction"
+    );
+    describe_histogram!(
+        PROCESSOR_COMMIT_SECONDS,
+        Unit::Seconds,
+        "Send-offsets and commit time per transaction"
+    );
+    describe_gauge!(PROCESSOR_CONSUMER_LAG, "Consumer lag per partition");
+    describe_counter!(PROCESSOR_REBALANCES, "Rebalance events");
+    describe_counter!(
+        PROCESSOR_PRODUCER_RESETS,
+        "Producers recreated after fatal or indeterminate errors"
+    );
     describe_counter!(DEMO_PRODUCED, "Records produced by the demo job");
     describe_counter!(
         DEMO_CONSUMED,

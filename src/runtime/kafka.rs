@@ -22,6 +22,16 @@ pub fn transactional_producer(kafka: &KafkaConfig, transactional_id: &str) -> Cl
     c
 }
 
+/// The consumer of an exactly-once processor instance: read_committed, and a static group member
+/// (KIP-345) under its stable instance id, so a restarted instance takes its partitions back at once
+/// instead of waiting out the dead member's session.
+pub fn processor_consumer(kafka: &KafkaConfig, group_id: &str, member_id: &str) -> ClientConfig {
+    let mut c = read_committed_consumer(kafka, group_id);
+    c.set("group.instance.id", member_id)
+        .set("statistics.interval.ms", "5000");
+    c
+}
+
 /// A consumer that sees only committed records and never commits offsets by itself.
 pub fn read_committed_consumer(kafka: &KafkaConfig, group_id: &str) -> ClientConfig {
     let mut c = ClientConfig::new();

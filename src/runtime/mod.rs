@@ -2,6 +2,8 @@
 //! readiness, and logging. (The exactly-once consume-transform-produce loop joins it here.)
 
 pub mod clock;
+pub mod dead_letter;
+pub mod eos;
 pub mod health;
 pub mod kafka;
 pub mod logging;

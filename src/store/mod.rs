@@ -6,6 +6,7 @@
 
 pub mod migrate;
 pub mod payments;
+pub mod writer;
 
 use crate::config::StoreConfig;
 use scylla::client::execution_profile::ExecutionProfile;

@@ -342,6 +342,16 @@ impl Topology {
                     "list the topics it writes in outputs",
                 ));
             }
+            for input in &p.inputs {
+                if self.topic(input).is_some_and(|t| t.dead_letter.is_none()) {
+                    errors.push(err(
+                        &processors_file,
+                        &entry,
+                        format!("input '{input}' has no dead_letter topic"),
+                        format!("give topic '{input}' a dead_letter in topics.toml: poison records must go somewhere"),
+                    ));
+                }
+            }
             for (kind, topics) in [("input", &p.inputs), ("output", &p.outputs)] {
                 for t in topics {
                     if self.topic(t).is_none() {

@@ -63,3 +63,395 @@ pub async fn drop_keyspace(c: &Config) {
             .await;
     }
 }
+
+pub mod eos {
+    //! A private topology per test (the repository's plus `<prefix>.in`, `<prefix>.out`,
+    //! `<prefix>.in.dlq` and the `probe` processor), input generation, and the exactly-once checks.
+    use super::*;
+    use futures::StreamExt;
+    use paystream::events::{Catalog, Codec, DeadLetter, PaymentCommand, PaymentEvent};
+    use paystream::processors::probe::SEQ_KEY;
+    use paystream::runtime::eos::{Deps, RunStats};
+    use paystream::runtime::health::Health;
+    use paystream::store::writer::StoreWriter;
+    use paystream::store::Store;
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::message::Message;
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    use rdkafka::ClientConfig;
+    use std::collections::{BTreeMap, HashMap};
+    use std::path::Path;
+    use std::sync::Arc;
+    use tokio_util::sync::CancellationToken;
+
+    pub struct Setup {
+        pub dir: tempfile::TempDir,
+        pub config: Config,
+        pub input: String,
+        pub output: String,
+        pub dlq: String,
+        pub codec: Arc<Codec>,
+    }
+
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            if e.path().is_dir() {
+                copy_dir(&e.path(), &to.join(e.file_name()));
+            } else {
+                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+            }
+        }
+    }
+
+    pub async fn setup(partitions: i32) -> Setup {
+        let mut config = super::config();
+        let prefix = unique("eos").replace('_', "-");
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("topology"),
+            dir.path(),
+        );
+        let (input, output, dlq) = (
+            format!("{prefix}.in"),
+            format!("{prefix}.out"),
+            format!("{prefix}.in.dlq"),
+        );
+        let topics = format!(
+            r#"
+[[topic]]
+name = "{input}"
+doc = "probe input"
+partitions = {partitions}
+key = "payment_id"
+value_schema = "io.paystream.payments.PaymentCommand"
+cleanup_policy = "delete"
+retention_ms = 86400000
+dead_letter = "{dlq}"
+
+[[topic]]
+name = "{output}"
+doc = "probe output"
+partitions = {partitions}
+key = "payment_id"
+value_schema = "io.paystream.payments.PaymentEvent"
+cleanup_policy = "delete"
+retention_ms = 86400000
+
+[[topic]]
+name = "{dlq}"
+doc = "probe dead letters"
+partitions = 1
+key = "source_topic"
+value_schema = "io.paystream.runtime.DeadLetter"
+cleanup_policy = "delete"
+retention_ms = 86400000
+"#
+        );
+        let processor = format!(
+            r#"
+[[processor]]
+name = "probe"
+doc = "the runtime's test processor"
+consumer_group = "{prefix}-probe"
+inputs = ["{input}"]
+outputs = ["{output}"]
+"#
+        );
+        let append = |file: &str, text: &str| {
+            let path = dir.path().join(file);
+            let mut s = std::fs::read_to_string(&path).unwrap();
+            s.push_str(text);
+            std::fs::write(path, s).unwrap();
+        };
+        append("topics.toml", &topics);
+        append("processors.toml", &processor);
+        config.topology.dir = dir.path().to_owned();
+        let topology = paystream::commands::process::topology_from(dir.path())
+            .expect("private topology is valid");
+        for t in [&input, &output] {
+            create_topic(&config, t, partitions).await;
+        }
+        create_topic(&config, &dlq, 1).await;
+        let session = Store::connect(&config.store).await.unwrap();
+        paystream::store::migrate::apply(
+            &session,
+            &config.store,
+            &topology.keyspace,
+            &topology.migrations,
+        )
+        .await
+        .unwrap();
+        let codec = Arc::new(Codec::single_object(Catalog::bundled().unwrap()));
+        Setup {
+            dir,
+            config,
+            input,
+            output,
+            dlq,
+            codec,
+        }
+    }
+
+    /// `n` commands over `keys` payments; each payment's commands carry seq 1, 2, 3, … in order.
+    pub fn commands(n: usize, keys: usize) -> Vec<PaymentCommand> {
+        (0..n)
+            .map(|i| {
+                let mut c = paystream::commands::run::demo_command("eos", i, 1_763_942_400_000);
+                c.payment_id = format!("pay_{}", i % keys);
+                c.command_id = format!("cmd_{i}");
+                c.metadata
+                    .insert(SEQ_KEY.into(), (i / keys + 1).to_string());
+                c
+            })
+            .collect()
+    }
+
+    pub fn producer(config: &Config) -> FutureProducer {
+        ClientConfig::new()
+            .set("bootstrap.servers", &config.kafka.bootstrap_servers)
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "20")
+            .set("compression.type", "zstd")
+            .create()
+            .unwrap()
+    }
+
+    /// Produces in order (per key), waiting for every delivery.
+    pub async fn produce(setup: &Setup, records: &[(String, Vec<u8>)]) {
+        let p = producer(&setup.config);
+        for chunk in records.chunks(5_000) {
+            let sends = chunk.iter().map(|(k, v)| {
+                p.send_result(FutureRecord::to(&setup.input).key(k).payload(v))
+                    .map_err(|(e, _)| e)
+                    .unwrap()
+            });
+            for d in futures::future::join_all(sends).await {
+                d.unwrap().map_err(|(e, _)| e).unwrap();
+            }
+        }
+    }
+
+    pub fn encoded(setup: &Setup, commands: &[PaymentCommand]) -> Vec<(String, Vec<u8>)> {
+        commands
+            .iter()
+            .map(|c| (c.payment_id.clone(), setup.codec.encode_sync(c).unwrap()))
+            .collect()
+    }
+
+    /// Every record a read_committed consumer sees on `topic`, reading until `expected` arrived and the
+    /// topic then stayed quiet for `quiet`, or `deadline` passed. Duplicates would be seen too.
+    pub async fn read_committed(
+        config: &Config,
+        topic: &str,
+        expected: usize,
+        deadline: Duration,
+        quiet: Duration,
+    ) -> Vec<Vec<u8>> {
+        let consumer: StreamConsumer =
+            paystream::runtime::kafka::read_committed_consumer(&config.kafka, &unique("verify"))
+                .create()
+                .unwrap();
+        consumer.subscribe(&[topic]).unwrap();
+        let end = tokio::time::Instant::now() + deadline;
+        let mut out = Vec::with_capacity(expected);
+        loop {
+            let now = tokio::time::Instant::now();
+            if now >= end {
+                break;
+            }
+            let wait = if out.len() >= expected {
+                quiet.min(end - now)
+            } else {
+                end - now
+            };
+            match tokio::time::timeout(wait, consumer.recv()).await {
+                Ok(Ok(m)) => out.push(m.payload().unwrap_or_default().to_vec()),
+                Ok(Err(e)) => panic!("verify consumer: {e}"),
+                Err(_) => {
+                    if out.len() >= expected {
+                        break;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Exactly one output per input, none missing, each payment's outputs in input order.
+    pub fn assert_exactly_once(codec: &Codec, outputs: &[Vec<u8>], inputs: &[PaymentCommand]) {
+        let events: Vec<PaymentEvent> = outputs
+            .iter()
+            .map(|b| codec.decode_sync(b).unwrap())
+            .collect();
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for e in &events {
+            *counts.entry(e.event_id.as_str()).or_default() += 1;
+        }
+        let duplicates: Vec<_> = counts.iter().filter(|(_, c)| **c > 1).take(5).collect();
+        assert!(
+            duplicates.is_empty(),
+            "{} duplicated outputs, e.g. {duplicates:?}",
+            counts.values().filter(|c| **c > 1).count()
+        );
+        let missing: Vec<&str> = inputs
+            .iter()
+            .map(|c| c.command_id.as_str())
+            .filter(|id| !counts.contains_key(id))
+            .take(5)
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{} inputs without output, e.g. {missing:?}",
+            inputs
+                .iter()
+                .filter(|c| !counts.contains_key(c.command_id.as_str()))
+                .count()
+        );
+        assert_eq!(events.len(), inputs.len());
+        let mut last: HashMap<&str, i64> = HashMap::new();
+        for e in &events {
+            let prev = last.insert(e.payment_id.as_str(), e.sequence).unwrap_or(0);
+            assert_eq!(
+                e.sequence,
+                prev + 1,
+                "payment {} out of order: {} after {}",
+                e.payment_id,
+                e.sequence,
+                prev
+            );
+        }
+    }
+
+    /// The store holds exactly one row per input: per payment, sequences 1..=n with the right event ids.
+    pub async fn assert_store_rows(config: &Config, inputs: &[PaymentCommand]) {
+        let store = Store::open(&config.store).await.unwrap();
+        let mut want: BTreeMap<&str, Vec<(i64, String)>> = BTreeMap::new();
+        for c in inputs {
+            let seq: i64 = c.metadata[SEQ_KEY].parse().unwrap();
+            want.entry(c.payment_id.as_str())
+                .or_default()
+                .push((seq, c.command_id.clone()));
+        }
+        let select = store
+            .session()
+            .prepare(format!(
+                "SELECT sequence, event_id FROM {} WHERE payment_id = ?",
+                store.table("payment_events")
+            ))
+            .await
+            .unwrap();
+        let checks = futures::stream::iter(want.into_iter().map(|(payment, mut rows)| {
+            let store = store.clone();
+            let select = select.clone();
+            async move {
+                rows.sort();
+                let got: Vec<(i64, String)> = store
+                    .session()
+                    .execute_unpaged(&select, (payment,))
+                    .await
+                    .unwrap()
+                    .into_rows_result()
+                    .unwrap()
+                    .rows::<(i64, String)>()
+                    .unwrap()
+                    .map(|r| r.unwrap())
+                    .collect();
+                assert_eq!(got, rows, "store rows of {payment}");
+            }
+        }))
+        .buffer_unordered(64)
+        .collect::<Vec<()>>();
+        checks.await;
+    }
+
+    pub fn dead_letters(codec: &Codec, raw: &[Vec<u8>]) -> Vec<DeadLetter> {
+        raw.iter().map(|b| codec.decode_sync(b).unwrap()).collect()
+    }
+
+    /// Runs the probe in this process until `shutdown` is cancelled.
+    pub async fn spawn_in_process(
+        setup: &Setup,
+        instance: &str,
+        shutdown: CancellationToken,
+    ) -> tokio::task::JoinHandle<Result<RunStats, paystream::runtime::eos::RuntimeError>> {
+        let topology = Arc::new(
+            paystream::commands::process::topology_from(&setup.config.topology.dir).unwrap(),
+        );
+        let mut runtime = setup.config.runtime.clone();
+        runtime.instance_id = instance.to_owned();
+        let deps = Deps {
+            kafka: setup.config.kafka.clone(),
+            runtime,
+            topology,
+            codec: setup.codec.clone(),
+            writer: Arc::new(StoreWriter::new(
+                Store::open(&setup.config.store).await.unwrap(),
+            )),
+            health: Health::new(),
+            shutdown,
+        };
+        let probe = Arc::new(paystream::processors::probe::Probe::new(&setup.output));
+        tokio::spawn(paystream::runtime::eos::run(probe, deps))
+    }
+
+    /// `paystream process probe` as a child process, logging to a file in the setup's directory.
+    pub fn spawn_binary(
+        setup: &Setup,
+        instance: &str,
+        extra_env: &[(&str, &str)],
+    ) -> std::process::Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(setup.dir.path().join(format!("probe-{instance}.log")))
+            .unwrap();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_paystream"));
+        cmd.args(["process", "probe", "--instance", instance])
+            .env_remove("PAYSTREAM_CONFIG")
+            .env("PAYSTREAM__TOPOLOGY__DIR", setup.dir.path())
+            .env("PAYSTREAM__STORE__KEYSPACE", &setup.config.store.keyspace)
+            .env("PAYSTREAM__SERVICE__OPS_LISTEN", "127.0.0.1:0")
+            .env("PAYSTREAM__SERVICE__LOG_FORMAT", "json")
+            .stdout(std::process::Stdio::null())
+            .stderr(log);
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        cmd.spawn().unwrap()
+    }
+
+    pub fn log_of(setup: &Setup, instance: &str) -> String {
+        std::fs::read_to_string(setup.dir.path().join(format!("probe-{instance}.log")))
+            .unwrap_or_default()
+    }
+
+    pub fn signal(child: &std::process::Child, sig: &str) {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig} failed");
+    }
+
+    /// Waits for a child to exit, up to `limit`.
+    pub async fn wait_exit(
+        child: &mut std::process::Child,
+        limit: Duration,
+    ) -> std::process::ExitStatus {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "process {} still running after {limit:?}",
+                child.id()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

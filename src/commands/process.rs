@@ -1,0 +1,130 @@
+//! `paystream process <name>`: runs one stream processor instance under the exactly-once runtime,
+//! serving its ops endpoints, until SIGTERM.
+
+use super::CommandError;
+use crate::bridge::ops;
+use crate::config::Config;
+use crate::events::{Catalog, Codec};
+use crate::metrics as m;
+use crate::processors::probe::{self, Probe};
+use crate::runtime::eos::{self, Deps, RunStats};
+use crate::runtime::health::Health;
+use crate::runtime::shutdown;
+use crate::store::writer::StoreWriter;
+use crate::store::Store;
+use crate::topology::Topology;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+/// Processors this binary can run, by their topology name.
+pub const PROCESSORS: &[&str] = &[probe::NAME];
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProcessArgs {
+    /// The processor, as named in topology/processors.toml.
+    pub name: String,
+    /// Overrides runtime.instance_id: the stable identity of this instance.
+    #[arg(long)]
+    pub instance: Option<String>,
+}
+
+pub async fn process(mut config: Config, args: ProcessArgs) -> Result<RunStats, CommandError> {
+    if let Some(instance) = args.instance {
+        config.runtime.instance_id = instance;
+        config.validate().map_err(|problems| {
+            CommandError::Config(crate::config::ConfigError::Invalid {
+                source_name: "--instance".into(),
+                problems,
+            })
+        })?;
+    }
+    if !PROCESSORS.contains(&args.name.as_str()) {
+        return Err(CommandError::Failed(format!(
+            "unknown processor '{}': this binary runs {}",
+            args.name,
+            PROCESSORS.join(", ")
+        )));
+    }
+    let (topology, _) = super::topology::load_checked(&config)?;
+    let spec = topology.processor(&args.name).cloned().ok_or_else(|| {
+        CommandError::Failed(format!(
+            "processor '{}' is not declared in {}/processors.toml",
+            args.name,
+            config.topology.dir.display()
+        ))
+    })?;
+
+    let token = CancellationToken::new();
+    shutdown::cancel_on_signal(token.clone());
+    let handle =
+        m::install().map_err(|e| CommandError::Failed(format!("metrics recorder: {e}")))?;
+    m::spawn_upkeep(handle.clone(), token.clone());
+    let health = Health::new();
+    health.register("store");
+    let ops_token = CancellationToken::new();
+    let (addr, ops_task) = ops::serve(
+        config.service.ops_listen,
+        handle,
+        health.clone(),
+        ops_token.clone(),
+    )
+    .await?;
+    info!(%addr, processor = %args.name, instance = %config.runtime.instance_id, "ops endpoints serving");
+
+    let catalog = Catalog::bundled().map_err(CommandError::Schemas)?;
+    let codec = Arc::new(Codec::from_config(config.schema_registry.as_ref(), catalog).await?);
+    let store = Store::open(&config.store).await?;
+    health.set("store", true);
+    let deps = Deps {
+        kafka: config.kafka.clone(),
+        runtime: config.runtime.clone(),
+        topology: Arc::new(topology),
+        codec,
+        writer: Arc::new(StoreWriter::new(store)),
+        health: health.clone(),
+        shutdown: token.clone(),
+    };
+    let grace = Duration::from_millis(config.service.shutdown_timeout_ms);
+    let run = run_named(&args.name, &spec, deps);
+    let result = tokio::select! {
+        r = run => r,
+        () = async { token.cancelled().await; tokio::time::sleep(grace).await } => {
+            Err(CommandError::Failed(format!("did not stop within service.shutdown_timeout_ms = {}", config.service.shutdown_timeout_ms)))
+        }
+    };
+    health.begin_shutdown();
+    ops_token.cancel();
+    let _ = tokio::time::timeout(grace, ops_task).await;
+    if let Ok(stats) = &result {
+        info!(?stats, "processor stopped");
+    }
+    result
+}
+
+async fn run_named(
+    name: &str,
+    spec: &crate::topology::ProcessorSpec,
+    deps: Deps,
+) -> Result<RunStats, CommandError> {
+    let first_output = |spec: &crate::topology::ProcessorSpec| {
+        spec.outputs
+            .first()
+            .cloned()
+            .ok_or_else(|| CommandError::Failed(format!("processor '{name}' declares no output")))
+    };
+    let stats = match name {
+        probe::NAME => eos::run(Arc::new(Probe::new(&first_output(spec)?)), deps).await,
+        other => return Err(CommandError::Failed(format!("unknown processor '{other}'"))),
+    };
+    stats.map_err(|e| CommandError::Failed(e.to_string()))
+}
+
+/// Loads a topology for tests and benchmarks that run processors in-process.
+pub fn topology_from(dir: &std::path::Path) -> Result<Topology, CommandError> {
+    let catalog = Catalog::bundled().map_err(CommandError::Schemas)?;
+    let t = Topology::load(dir).map_err(CommandError::Topology)?;
+    t.check(&catalog).map_err(CommandError::Topology)?;
+    Ok(t)
+}

@@ -1,0 +1,106 @@
+//! Processors: pure, deterministic functions of an input event and a [`Context`], returning
+//! [`Effects`] (records to produce, idempotent store writes) or a classified [`ProcessError`].
+//!
+//! A processor does no I/O. The runtime (`runtime::eos`) decodes its input, calls it, performs the
+//! store writes, produces the records and commits the input offsets, all in one Kafka transaction.
+
+pub mod probe;
+
+use crate::events::{Codec, CodecError, Event};
+use crate::runtime::clock::Clock;
+use crate::store::writer::StoreWrite;
+use sha2::{Digest, Sha256};
+
+/// Where an input record came from; identifies it uniquely and stably across replays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordMeta {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub timestamp_ms: Option<i64>,
+}
+
+/// What a processor sees besides its input: time, ids and the codec. State views join it as
+/// processors need them.
+pub struct Context<'a> {
+    pub record: &'a RecordMeta,
+    pub clock: &'a dyn Clock,
+    pub codec: &'a Codec,
+}
+
+impl Context<'_> {
+    /// An id derived from the input record's coordinates and `purpose`: the same on every replay, so
+    /// store rows keyed by it are rewritten, never duplicated.
+    pub fn derived_id(&self, purpose: &str) -> String {
+        let mut h = Sha256::new();
+        h.update(self.record.topic.as_bytes());
+        h.update(self.record.partition.to_be_bytes());
+        h.update(self.record.offset.to_be_bytes());
+        h.update(purpose.as_bytes());
+        let digest = h.finalize();
+        format!("{purpose}_{}", hex::encode(&digest[..12]))
+    }
+
+    /// Encodes `event` for `topic`, keyed by the event's transaction id.
+    pub fn record<E: Event>(&self, topic: &str, event: &E) -> Result<OutRecord, ProcessError> {
+        let payload = self.codec.encode_sync(event).map_err(|e| match e {
+            CodecError::RegistryUnavailable(m) => ProcessError::Retryable(m),
+            other => ProcessError::Fatal(format!("cannot encode {}: {other}", E::FULL_NAME)),
+        })?;
+        Ok(OutRecord {
+            topic: topic.to_owned(),
+            key: event.key().to_owned(),
+            payload,
+        })
+    }
+}
+
+/// One record to produce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutRecord {
+    pub topic: String,
+    pub key: String,
+    pub payload: Vec<u8>,
+}
+
+/// Everything one input causes.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Effects {
+    pub records: Vec<OutRecord>,
+    pub writes: Vec<StoreWrite>,
+}
+
+/// A processor's failure, classified where it crosses into the runtime.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProcessError {
+    /// The input can never be processed (invalid content): dead-letter it with the reason and move on.
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    /// A transient condition: retry with bounded backoff, then fail the transaction.
+    #[error("retryable: {0}")]
+    Retryable(String),
+    /// A bug or a broken invariant: stop the processor with this message.
+    #[error("fatal: {0}")]
+    Fatal(String),
+}
+
+/// A stream processor. Implementations are pure: no I/O, no global state, no wall clock but the
+/// context's.
+pub trait Processor: Send + Sync + 'static {
+    type Input: Send + Sync;
+
+    /// The name in `topology/processors.toml`.
+    fn name(&self) -> &str;
+
+    /// Decodes one input record. A codec error here is poison (dead-lettered), except a registry
+    /// that cannot be reached, which is retried.
+    fn decode(
+        &self,
+        codec: &Codec,
+        record: &RecordMeta,
+        payload: &[u8],
+    ) -> Result<Self::Input, CodecError>;
+
+    fn process(&self, input: &Self::Input, ctx: &Context<'_>) -> Result<Effects, ProcessError>;
+}

@@ -1,0 +1,194 @@
+//! `probe`: the trivial processor the runtime is proven and benchmarked with.
+//!
+//! Each `PaymentCommand` becomes exactly one `PaymentEvent` on the processor's first output topic and
+//! one row of `payment_events`, both derived only from the input (the event id is the command id, the
+//! sequence is the command's `seq` metadata), so a replay reproduces them bit for bit. Commands whose
+//! amount or currency is invalid are poison.
+
+use super::{Context, Effects, ProcessError, Processor, RecordMeta};
+use crate::domain::Money;
+use crate::events::payment_event::IntentStatus;
+use crate::events::{Codec, CodecError, PaymentCommand, PaymentEvent};
+use crate::store::writer::{Cql, StoreWrite};
+
+pub const NAME: &str = "probe";
+/// Metadata key carrying the per-payment sequence number the crash tests check order with.
+pub const SEQ_KEY: &str = "seq";
+
+pub struct Probe {
+    output_topic: String,
+}
+
+impl Probe {
+    pub fn new(output_topic: &str) -> Self {
+        Self {
+            output_topic: output_topic.to_owned(),
+        }
+    }
+}
+
+impl Processor for Probe {
+    type Input = PaymentCommand;
+
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn decode(
+        &self,
+        codec: &Codec,
+        _record: &RecordMeta,
+        payload: &[u8],
+    ) -> Result<PaymentCommand, CodecError> {
+        codec.decode_sync(payload)
+    }
+
+    fn process(&self, cmd: &PaymentCommand, ctx: &Context<'_>) -> Result<Effects, ProcessError> {
+        let amount = cmd
+            .amount_minor
+            .ok_or_else(|| ProcessError::Invalid("amount_minor is missing".into()))?;
+        let currency = cmd
+            .currency
+            .as_deref()
+            .ok_or_else(|| ProcessError::Invalid("currency is missing".into()))?;
+        let money =
+            Money::from_wire(amount, currency).map_err(|e| ProcessError::Invalid(e.to_string()))?;
+        if !money.amount.is_positive() {
+            return Err(ProcessError::Invalid(format!(
+                "amount_minor {amount} is not positive"
+            )));
+        }
+        let sequence = match cmd.metadata.get(SEQ_KEY) {
+            Some(s) => s.parse::<i64>().map_err(|_| {
+                ProcessError::Invalid(format!("metadata {SEQ_KEY}='{s}' is not an integer"))
+            })?,
+            None => 1,
+        };
+        let event = PaymentEvent {
+            event_id: cmd.command_id.clone(),
+            payment_id: cmd.payment_id.clone(),
+            merchant_id: cmd.merchant_id.clone(),
+            sequence,
+            status: IntentStatus::RequiresConfirmation,
+            previous_status: None,
+            attempt_id: None,
+            attempt_status: None,
+            amount_minor: amount,
+            amount_captured_minor: 0,
+            currency: currency.to_owned(),
+            connector: None,
+            reason_code: None,
+            reason: None,
+            cause_id: cmd.command_id.clone(),
+            occurred_at: cmd.issued_at,
+        };
+        let write = StoreWrite::upsert(
+            "payment_events",
+            &event.payment_id,
+            vec![
+                ("payment_id", Cql::text(&event.payment_id)),
+                ("sequence", Cql::BigInt(event.sequence)),
+                ("event_id", Cql::text(&event.event_id)),
+                ("status", Cql::text("REQUIRES_CONFIRMATION")),
+                ("amount_minor", Cql::BigInt(event.amount_minor)),
+                ("currency", Cql::text(&event.currency)),
+                ("cause_id", Cql::text(&event.cause_id)),
+                ("occurred_at", Cql::Timestamp(event.occurred_at.0)),
+            ],
+        );
+        Ok(Effects {
+            records: vec![ctx.record(&self.output_topic, &event)?],
+            writes: vec![write],
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::Catalog;
+    use crate::runtime::clock::SystemClock;
+
+    fn ctx_parts() -> (RecordMeta, Codec) {
+        let meta = RecordMeta {
+            topic: "in".into(),
+            partition: 0,
+            offset: 7,
+            key: None,
+            timestamp_ms: None,
+        };
+        (meta, Codec::single_object(Catalog::bundled().unwrap()))
+    }
+
+    #[test]
+    fn valid_and_invalid_commands() {
+        let (meta, codec) = ctx_parts();
+        let ctx = Context {
+            record: &meta,
+            clock: &SystemClock,
+            codec: &codec,
+        };
+        let p = Probe::new("out");
+        let base = crate::commands::run::demo_command("t", 0, 1);
+        let cases: Vec<(&str, Box<dyn Fn(&mut PaymentCommand)>, Option<&str>)> = vec![
+            ("valid", Box::new(|_| {}), None),
+            (
+                "no amount",
+                Box::new(|c| c.amount_minor = None),
+                Some("amount_minor is missing"),
+            ),
+            (
+                "zero amount",
+                Box::new(|c| c.amount_minor = Some(0)),
+                Some("not positive"),
+            ),
+            (
+                "bad currency",
+                Box::new(|c| c.currency = Some("XYZ".into())),
+                Some("unknown ISO 4217"),
+            ),
+            (
+                "bad seq",
+                Box::new(|c| {
+                    c.metadata.insert(SEQ_KEY.into(), "x".into());
+                }),
+                Some("not an integer"),
+            ),
+        ];
+        for (name, mutate, want_err) in cases {
+            let mut cmd = base.clone();
+            mutate(&mut cmd);
+            match (p.process(&cmd, &ctx), want_err) {
+                (Ok(effects), None) => {
+                    assert_eq!(effects.records.len(), 1, "{name}");
+                    assert_eq!(effects.writes.len(), 1, "{name}");
+                    let out: PaymentEvent = codec.decode_sync(&effects.records[0].payload).unwrap();
+                    assert_eq!(out.event_id, cmd.command_id, "{name}");
+                    assert_eq!(effects.records[0].key, cmd.payment_id);
+                }
+                (Err(ProcessError::Invalid(msg)), Some(want)) => {
+                    assert!(msg.contains(want), "{name}: {msg}")
+                }
+                (other, want) => panic!("{name}: got {other:?}, wanted error {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn output_is_deterministic() {
+        let (meta, codec) = ctx_parts();
+        let ctx = Context {
+            record: &meta,
+            clock: &SystemClock,
+            codec: &codec,
+        };
+        let cmd = crate::commands::run::demo_command("t", 3, 1);
+        let p = Probe::new("out");
+        assert_eq!(
+            p.process(&cmd, &ctx).unwrap(),
+            p.process(&cmd, &ctx).unwrap()
+        );
+        assert_eq!(ctx.derived_id("x"), ctx.derived_id("x"));
+        assert_ne!(ctx.derived_id("x"), ctx.derived_id("y"));
+    }
+}
