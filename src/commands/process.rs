@@ -98,7 +98,15 @@ pub async fn process(mut config: Config, args: ProcessArgs) -> Result<RunStats, 
     ops_token.cancel();
     let _ = tokio::time::timeout(grace, ops_task).await;
     if let Ok(stats) = &result {
-        info!(?stats, "processor stopped");
+        info!(
+            records_in = stats.records_in,
+            records_out = stats.records_out,
+            dead_lettered = stats.dead_lettered,
+            transactions_committed = stats.transactions_committed,
+            transactions_aborted = stats.transactions_aborted,
+            producer_resets = stats.producer_resets,
+            "processor stopped"
+        );
     }
     result
 }

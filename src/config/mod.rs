@@ -151,7 +151,7 @@ impl Default for TopologyConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct RuntimeConfig {
     /// Stable identity of this instance (a StatefulSet pod ordinal, say). The transactional id is
-    /// `paystream-<processor>-<instance_id>`: a restarted instance fences its previous incarnation.
+    /// `<consumer_group>-<instance_id>`: a restarted instance fences its previous incarnation.
     pub instance_id: String,
     /// A transaction ends after this many input records…
     pub batch_records_max: usize,

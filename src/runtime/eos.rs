@@ -1,7 +1,7 @@
 //! The exactly-once consume-transform-produce loop, generic over a [`Processor`].
 //!
 //! One instance = one read_committed consumer in the processor's group (cooperative-sticky) and one
-//! transactional producer with the stable id `paystream-<processor>-<instance_id>` (KIP-447: one
+//! transactional producer with the stable id `<consumer_group>-<instance_id>` (KIP-447: one
 //! producer serves every partition the instance owns). Each transaction:
 //!
 //! 1. collects a batch from the consumer (at most `batch_records_max` records, at most
@@ -199,7 +199,9 @@ pub async fn run<P: Processor>(processor: Arc<P>, deps: Deps) -> Result<RunStats
         })?;
         dead_letter_topics.insert(input.clone(), dlq);
     }
-    let transactional_id = format!("paystream-{name}-{}", deps.runtime.instance_id);
+    // The group is unique per processor and deployment (topology check enforces it), so two deployments
+    // sharing a cluster never fence each other.
+    let transactional_id = format!("{}-{}", spec.consumer_group, deps.runtime.instance_id);
     let mut l = Loop {
         processor,
         writable: deps.topology.writable_topics(&name),

@@ -90,7 +90,29 @@ pub mod eos {
         pub input: String,
         pub output: String,
         pub dlq: String,
+        pub group: String,
         pub codec: Arc<Codec>,
+    }
+
+    /// Sum of the probe group's committed offsets on the input: how many inputs are committed.
+    pub fn committed_inputs(setup: &Setup, partitions: i32) -> i64 {
+        let consumer: rdkafka::consumer::BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &setup.config.kafka.bootstrap_servers)
+            .set("group.id", &setup.group)
+            .create()
+            .unwrap();
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition(&setup.input, p);
+        }
+        let committed = consumer
+            .committed_offsets(tpl, Duration::from_secs(10))
+            .unwrap();
+        committed
+            .elements()
+            .iter()
+            .map(|e| e.offset().to_raw().unwrap_or(0).max(0))
+            .sum()
     }
 
     fn copy_dir(from: &Path, to: &Path) {
@@ -184,12 +206,14 @@ outputs = ["{output}"]
         .await
         .unwrap();
         let codec = Arc::new(Codec::single_object(Catalog::bundled().unwrap()));
+        let group = format!("{prefix}-probe");
         Setup {
             dir,
             config,
             input,
             output,
             dlq,
+            group,
             codec,
         }
     }

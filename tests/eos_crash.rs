@@ -1,0 +1,100 @@
+//! The crash test: 100 000 keyed events through `paystream process probe` while it is killed with
+//! SIGKILL at random points and restarted, with injected transaction aborts and store write failures.
+//! Afterwards a read_committed consumer must see exactly one output per input, in per-key order, and
+//! the store must hold exactly the expected rows.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the report
+
+mod common;
+
+use common::eos;
+use std::time::{Duration, Instant};
+
+const EVENTS: usize = 100_000;
+const KEYS: usize = 1_000;
+const KILLS: usize = 6;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_random_points_loses_and_duplicates_nothing() {
+    let setup = eos::setup(6).await;
+    let commands = eos::commands(EVENTS, KEYS);
+    eos::produce(&setup, &eos::encoded(&setup, &commands)).await;
+    // 100-record transactions: ten times more commits (and fault draws) than the default 500.
+    let faults = [
+        ("PAYSTREAM__RUNTIME__FAULTS__ABORT_PERMILLE", "30"),
+        ("PAYSTREAM__RUNTIME__FAULTS__STORE_ERROR_PERMILLE", "20"),
+        ("PAYSTREAM__RUNTIME__BATCH_RECORDS_MAX", "100"),
+    ];
+
+    // Kill points between 0.8 and 2.8 s after each start: mid-transaction more often than not, since a
+    // transaction is open most of the time while the backlog lasts. `committed_at_kills` checks it.
+    let seed = u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    let mut rng = seed | 1;
+    println!("kill schedule seed {seed}");
+    let started = Instant::now();
+    let mut committed_at_kills = Vec::new();
+    for kill in 0..KILLS {
+        let mut child = eos::spawn_binary(&setup, "0", &faults);
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let after_ms = 800 + rng % 2_000;
+        tokio::time::sleep(Duration::from_millis(after_ms)).await;
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "instance exited by itself before kill {kill}:\n{}",
+            eos::log_of(&setup, "0")
+        );
+        eos::signal(&child, "-KILL");
+        eos::wait_exit(&mut child, Duration::from_secs(10)).await;
+        let committed = eos::committed_inputs(&setup, 6);
+        committed_at_kills.push(committed);
+        println!(
+            "kill {} at {after_ms} ms ({:?} since start): {committed} inputs committed",
+            kill + 1,
+            started.elapsed()
+        );
+    }
+    let mid_stream = committed_at_kills
+        .iter()
+        .filter(|c| **c > 0 && **c < i64::try_from(EVENTS).unwrap())
+        .count();
+    assert!(
+        mid_stream >= 5,
+        "too few kills landed mid-stream to prove anything: {committed_at_kills:?}"
+    );
+
+    let mut last = eos::spawn_binary(&setup, "0", &faults);
+    let outputs = eos::read_committed(
+        &setup.config,
+        &setup.output,
+        EVENTS,
+        Duration::from_secs(400),
+        Duration::from_secs(3),
+    )
+    .await;
+    eos::signal(&last, "-TERM");
+    let status = eos::wait_exit(&mut last, Duration::from_secs(30)).await;
+    println!(
+        "all {} outputs after {:?}",
+        outputs.len(),
+        started.elapsed()
+    );
+    assert!(status.success(), "final instance: {status:?}");
+
+    let log = eos::log_of(&setup, "0");
+    let aborts = log.matches("aborting transaction").count();
+    assert!(
+        aborts > 0,
+        "fault injection forced no abort: the test would prove less than it claims"
+    );
+    println!("{aborts} aborted transactions (injected and real)");
+    eos::assert_exactly_once(&setup.codec, &outputs, &commands);
+    eos::assert_store_rows(&setup.config, &commands).await;
+    common::drop_keyspace(&setup.config).await;
+}

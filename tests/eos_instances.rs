@@ -1,0 +1,134 @@
+//! Exactly-once across instances, with real processes: a zombie with the same transactional id is
+//! fenced, and adding then removing an instance mid-stream loses and duplicates nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the report
+
+mod common;
+
+use common::eos;
+use std::time::Duration;
+
+async fn wait_for_log(setup: &eos::Setup, instance: &str, needle: &str, limit: Duration) {
+    let start = std::time::Instant::now();
+    while !eos::log_of(setup, instance).contains(needle) {
+        assert!(
+            start.elapsed() < limit,
+            "instance {instance} never logged '{needle}':\n{}",
+            eos::log_of(setup, instance)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `records_in` from an instance's "processor stopped" log line.
+fn records_in(setup: &eos::Setup, instance: &str) -> u64 {
+    eos::log_of(setup, instance)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["message"] == "processor stopped")
+        .map(|v| v["records_in"].as_u64().unwrap())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zombie_with_the_same_transactional_id_is_fenced() {
+    let setup = eos::setup(3).await;
+    let commands = eos::commands(10_000, 100);
+    eos::produce(&setup, &eos::encoded(&setup, &commands)).await;
+    // Small transactions keep the first instance busy long enough to be caught mid-stream.
+    let slow = [("PAYSTREAM__RUNTIME__BATCH_RECORDS_MAX", "20")];
+    let mut old = eos::spawn_binary(&setup, "0", &slow);
+    wait_for_log(&setup, "0", "partitions assigned", Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // Same instance id: a second process with the same transactional.id and group.instance.id.
+    let log_path = setup.dir.path().join("probe-0.log");
+    let old_log_len = std::fs::metadata(&log_path).unwrap().len();
+    let mut new = eos::spawn_binary(&setup, "0", &[]);
+    let status = eos::wait_exit(&mut old, Duration::from_secs(60)).await;
+    assert!(
+        !status.success(),
+        "the zombie must stop with an error, got {status:?}"
+    );
+    let log = eos::log_of(&setup, "0");
+    assert!(
+        log[..usize::try_from(old_log_len).unwrap()].contains("processing"),
+        "{log}"
+    );
+    assert!(
+        log.contains("fenced"),
+        "the zombie's exit must say it was fenced:\n{log}"
+    );
+
+    let outputs = eos::read_committed(
+        &setup.config,
+        &setup.output,
+        10_000,
+        Duration::from_secs(120),
+        Duration::from_secs(3),
+    )
+    .await;
+    eos::signal(&new, "-TERM");
+    assert!(eos::wait_exit(&mut new, Duration::from_secs(30))
+        .await
+        .success());
+    eos::assert_exactly_once(&setup.codec, &outputs, &commands);
+    eos::assert_store_rows(&setup.config, &commands).await;
+    common::drop_keyspace(&setup.config).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adding_and_removing_an_instance_mid_stream_stays_exactly_once() {
+    let setup = eos::setup(6).await;
+    let commands = eos::commands(20_000, 200);
+    eos::produce(&setup, &eos::encoded(&setup, &commands)).await;
+    let paced = [("PAYSTREAM__RUNTIME__BATCH_RECORDS_MAX", "50")];
+    let mut first = eos::spawn_binary(&setup, "0", &paced);
+    wait_for_log(&setup, "0", "partitions assigned", Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let mut second = eos::spawn_binary(&setup, "1", &paced);
+    wait_for_log(&setup, "1", "partitions assigned", Duration::from_secs(60)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Remove the first instance mid-stream; its partitions move to the second.
+    eos::signal(&first, "-TERM");
+    assert!(
+        eos::wait_exit(&mut first, Duration::from_secs(30))
+            .await
+            .success(),
+        "{}",
+        eos::log_of(&setup, "0")
+    );
+
+    let outputs = eos::read_committed(
+        &setup.config,
+        &setup.output,
+        20_000,
+        Duration::from_secs(180),
+        Duration::from_secs(3),
+    )
+    .await;
+    eos::signal(&second, "-TERM");
+    assert!(
+        eos::wait_exit(&mut second, Duration::from_secs(30))
+            .await
+            .success(),
+        "{}",
+        eos::log_of(&setup, "1")
+    );
+    eos::assert_exactly_once(&setup.codec, &outputs, &commands);
+    eos::assert_store_rows(&setup.config, &commands).await;
+    let (a, b) = (records_in(&setup, "0"), records_in(&setup, "1"));
+    assert!(
+        a > 0 && b > 0,
+        "both instances must have processed records: {a} and {b}"
+    );
+    assert!(
+        a + b >= 20_000,
+        "every input was read at least once: {a} + {b}"
+    );
+    assert!(
+        eos::log_of(&setup, "1").contains("partitions revoked")
+            || eos::log_of(&setup, "0").contains("partitions revoked")
+    );
+    common::drop_keyspace(&setup.config).await;
+}
