@@ -1,7 +1,9 @@
 //! The `paystream` binary: parses the command line, loads the config, and runs one subcommand.
 
 use clap::{Parser, Subcommand};
-use paystream::commands::{self, process::ProcessArgs, run::RunArgs, CommandError};
+use paystream::commands::{
+    self, bench::BenchArgs, process::ProcessArgs, run::RunArgs, CommandError,
+};
 use paystream::config::Config;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,6 +33,11 @@ enum Command {
         #[command(subcommand)]
         action: TopologyAction,
     },
+    /// Benchmarks (figures, never pass/fail).
+    Bench {
+        #[command(subcommand)]
+        action: BenchAction,
+    },
     /// Check the Avro schemas.
     Schema {
         #[command(subcommand)]
@@ -46,6 +53,13 @@ enum TopologyAction {
     Apply,
     /// Print the dataflow as a Mermaid flowchart.
     Graph,
+}
+
+#[derive(Subcommand)]
+enum BenchAction {
+    /// Throughput, latency and memory of the exactly-once runtime against a bare transactional loop
+    /// and an at-least-once loop, on the configured broker.
+    Runtime(BenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -89,6 +103,9 @@ fn main() -> ExitCode {
                     ))
                 }
             }
+            Command::Bench {
+                action: BenchAction::Runtime(args),
+            } => commands::bench::runtime(config, args).await,
             Command::Process(args) => commands::process::process(config, args)
                 .await
                 .map(|_| String::new()),

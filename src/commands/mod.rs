@@ -1,5 +1,6 @@
 //! What each CLI subcommand does. `main.rs` parses arguments and calls one of these.
 
+pub mod bench;
 pub mod process;
 pub mod run;
 pub mod schema;

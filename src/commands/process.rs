@@ -6,6 +6,7 @@ use crate::bridge::ops;
 use crate::config::Config;
 use crate::events::{Catalog, Codec};
 use crate::metrics as m;
+use crate::processors::copy::{self, Copy};
 use crate::processors::probe::{self, Probe};
 use crate::runtime::eos::{self, Deps, RunStats};
 use crate::runtime::health::Health;
@@ -19,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 /// Processors this binary can run, by their topology name.
-pub const PROCESSORS: &[&str] = &[probe::NAME];
+pub const PROCESSORS: &[&str] = &[probe::NAME, copy::NAME];
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ProcessArgs {
@@ -124,6 +125,7 @@ async fn run_named(
     };
     let stats = match name {
         probe::NAME => eos::run(Arc::new(Probe::new(&first_output(spec)?)), deps).await,
+        copy::NAME => eos::run(Arc::new(Copy::new(&first_output(spec)?)), deps).await,
         other => return Err(CommandError::Failed(format!("unknown processor '{other}'"))),
     };
     stats.map_err(|e| CommandError::Failed(e.to_string()))

@@ -175,7 +175,7 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         Self {
             instance_id: "0".into(),
-            batch_records_max: 500,
+            batch_records_max: 2_000,
             batch_linger_ms: 50,
             kafka_call_timeout_ms: 10_000,
             retries_max: 6,
@@ -384,7 +384,7 @@ impl Config {
             (1..=100_000).contains(&r.batch_records_max),
             "runtime.batch_records_max",
             format!("{} is outside 1..=100000", r.batch_records_max),
-            "use a value such as 500",
+            "use a value such as 2000",
         );
         check(
             (1..=60_000).contains(&r.batch_linger_ms),

@@ -400,6 +400,47 @@ mod tests {
         ));
     }
 
+    /// The Confluent framing, with ids cached as `prepare` leaves them (no registry can run in CI: see
+    /// the README). Encoding writes 00 + big-endian id + datum; decoding resolves through the id.
+    #[test]
+    fn confluent_framing_round_trips_with_cached_ids() {
+        let catalog = Catalog::bundled().unwrap();
+        let registry = RegistryClient::new("http://127.0.0.1:9", 100).unwrap();
+        let codec = Codec::with_registry(catalog.clone(), registry);
+        let entry = catalog.current(PaymentCommand::FULL_NAME).unwrap();
+        assert!(matches!(
+            codec.encode_sync(&samples::payment_command()),
+            Err(CodecError::RegistryUnavailable(_))
+        ));
+        codec.remember(PaymentCommand::FULL_NAME, 0x0102_0304, &entry.schema);
+        let bytes = codec.encode_sync(&samples::payment_command()).unwrap();
+        assert_eq!(&bytes[..5], &[0x00, 0x01, 0x02, 0x03, 0x04]);
+        assert_eq!(
+            codec.decode_sync::<PaymentCommand>(&bytes).unwrap(),
+            samples::payment_command()
+        );
+        // Single-object data still decodes through a registry codec.
+        let so = Codec::single_object(catalog)
+            .encode_sync(&samples::payment_command())
+            .unwrap();
+        assert_eq!(
+            codec.decode_sync::<PaymentCommand>(&so).unwrap(),
+            samples::payment_command()
+        );
+    }
+
+    #[tokio::test]
+    async fn unreachable_registry_is_retryable_not_poison() {
+        let registry = RegistryClient::new("http://127.0.0.1:9", 200).unwrap();
+        let codec = Codec::with_registry(Catalog::bundled().unwrap(), registry);
+        let err = codec
+            .decode::<PaymentCommand>(&[0, 0, 0, 0, 9, 2])
+            .await
+            .unwrap_err();
+        assert!(err.is_retryable(), "{err:?}");
+        assert!(codec.prepare().await.unwrap_err().is_retryable());
+    }
+
     #[tokio::test]
     async fn confluent_without_registry_is_unknown_schema() {
         let err = codec()

@@ -4,6 +4,7 @@
 //! A processor does no I/O. The runtime (`runtime::eos`) decodes its input, calls it, performs the
 //! store writes, produces the records and commits the input offsets, all in one Kafka transaction.
 
+pub mod copy;
 pub mod probe;
 
 use crate::events::{Codec, CodecError, Event};

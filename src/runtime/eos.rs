@@ -449,9 +449,11 @@ impl<P: Processor> Loop<P> {
         let mut outputs: Vec<OutRecord> = Vec::with_capacity(batch.len());
         let mut writes = Vec::new();
         let mut dead = 0u64;
+        // Counted per topic and batch, not per record: a labelled counter is a registry lookup.
+        let mut received: BTreeMap<&str, u64> = BTreeMap::new();
         for msg in batch {
             next_offsets.insert((msg.topic().to_owned(), msg.partition()), msg.offset() + 1);
-            metrics::counter!(m::PROCESSOR_RECEIVED, "processor" => self.name.clone(), "topic" => msg.topic().to_owned()).increment(1);
+            *received.entry(msg.topic()).or_default() += 1;
             match self.handle(msg).await? {
                 Handled::Effects(effects) => {
                     for r in &effects.records {
@@ -481,10 +483,13 @@ impl<P: Processor> Loop<P> {
                 }
             }
         }
+        let mut produced: BTreeMap<&str, u64> = BTreeMap::new();
         for (d, r) in deliveries.into_iter().zip(&outputs) {
             match d.await {
-                Ok(Ok(_)) => metrics::counter!(m::PROCESSOR_PRODUCED, "processor" => self.name.clone(), "topic" => r.topic.clone()).increment(1),
-                Ok(Err((e, _))) => return Err(Failure::Abortable(format!("produce to {}: {e}", r.topic))),
+                Ok(Ok(_)) => *produced.entry(r.topic.as_str()).or_default() += 1,
+                Ok(Err((e, _))) => {
+                    return Err(Failure::Abortable(format!("produce to {}: {e}", r.topic)))
+                }
                 Err(_) => return Err(Failure::ResetProducer("delivery report lost".into())),
             }
         }
@@ -524,6 +529,12 @@ impl<P: Processor> Loop<P> {
         self.stats.records_in += records_in;
         self.stats.records_out += u64::try_from(outputs.len()).unwrap_or(u64::MAX) - dead;
         self.stats.dead_lettered += dead;
+        for (topic, n) in received {
+            metrics::counter!(m::PROCESSOR_RECEIVED, "processor" => self.name.clone(), "topic" => topic.to_owned()).increment(n);
+        }
+        for (topic, n) in produced {
+            metrics::counter!(m::PROCESSOR_PRODUCED, "processor" => self.name.clone(), "topic" => topic.to_owned()).increment(n);
+        }
         metrics::counter!(m::PROCESSOR_TRANSACTIONS, "processor" => self.name.clone(), "outcome" => "committed").increment(1);
         metrics::histogram!(m::PROCESSOR_BATCH_RECORDS, "processor" => self.name.clone())
             .record(u32::try_from(batch.len()).unwrap_or(u32::MAX));

@@ -18,7 +18,10 @@ pub fn transactional_producer(kafka: &KafkaConfig, transactional_id: &str) -> Cl
         )
         .set("request.timeout.ms", kafka.request_timeout_ms.to_string())
         .set("compression.type", "zstd")
-        .set("linger.ms", "5");
+        .set("linger.ms", "5")
+        // Bounded memory: at most 64 MiB or 100 000 records waiting to be sent.
+        .set("queue.buffering.max.kbytes", "65536")
+        .set("queue.buffering.max.messages", "100000");
     c
 }
 
@@ -43,6 +46,8 @@ pub fn read_committed_consumer(kafka: &KafkaConfig, group_id: &str) -> ClientCon
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("partition.assignment.strategy", "cooperative-sticky")
-        .set("session.timeout.ms", "10000");
+        .set("session.timeout.ms", "10000")
+        // Bounded memory: at most 16 MiB prefetched per consumer.
+        .set("queued.max.messages.kbytes", "16384");
     c
 }

@@ -6,9 +6,9 @@
 
 use super::StoreError;
 use crate::config::{StoreConfig, StoreFlavor};
+use crate::runtime::clock::now_millis;
 use crate::topology::{KeyspaceSpec, Migration};
 use scylla::client::session::Session;
-use scylla::value::CqlTimestamp;
 use std::collections::HashMap;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +28,19 @@ pub fn keyspace_cql(config: &StoreConfig, spec: &KeyspaceSpec) -> String {
         cql.push_str(" AND tablets = {'enabled': false}");
     }
     cql
+}
+
+/// The record of an applied migration, as a literal statement. Literal on purpose: the driver prepares
+/// any statement with bound values, and a prepared statement under `USE` (which the unqualified DDL of
+/// the migration files needs) draws a server warning. The values are ours: a number, a file-name stem
+/// and a hex digest, with quotes doubled all the same.
+fn record_cql(version: i32, name: &str, checksum: &str, applied_at_ms: i64) -> String {
+    let quote = |s: &str| s.replace('\'', "''");
+    format!(
+        "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES ({version}, '{}', '{}', {applied_at_ms})",
+        quote(name),
+        quote(checksum)
+    )
 }
 
 pub async fn apply(
@@ -72,10 +85,6 @@ pub async fn apply(
         applied.insert(version, checksum);
     }
 
-    // Unprepared on purpose: the session has a keyspace set (for the unqualified DDL of the migration
-    // files), and a prepared statement under `USE` draws a server warning. This runs once per migration.
-    let record =
-        "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)";
     let mut out = Vec::with_capacity(migrations.len());
     for m in migrations {
         let version = i32::try_from(m.version).map_err(|_| StoreError::Migration {
@@ -108,9 +117,8 @@ pub async fn apply(
             .await_schema_agreement()
             .await
             .map_err(|e| q("schema agreement")(&e))?;
-        let now = CqlTimestamp(crate::runtime::clock::now_millis());
         session
-            .query_unpaged(record, (version, m.name.as_str(), m.checksum.as_str(), now))
+            .query_unpaged(record_cql(version, &m.name, &m.checksum, now_millis()), ())
             .await
             .map_err(|e| q("record migration")(&e))?;
         out.push((m.clone(), MigrationAction::Applied));
@@ -121,6 +129,14 @@ pub async fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn migration_record_quotes_its_literals() {
+        assert_eq!(
+            record_cql(2, "o'brien", "ab", 5),
+            "INSERT INTO schema_migrations (version, name, checksum, applied_at) VALUES (2, 'o''brien', 'ab', 5)"
+        );
+    }
 
     #[test]
     fn tablets_are_turned_off_only_on_scylla_with_lwt() {

@@ -130,7 +130,8 @@ mod tests {
         };
         let p = Probe::new("out");
         let base = crate::commands::run::demo_command("t", 0, 1);
-        let cases: Vec<(&str, Box<dyn Fn(&mut PaymentCommand)>, Option<&str>)> = vec![
+        type Mutation = Box<dyn Fn(&mut PaymentCommand)>;
+        let cases: Vec<(&str, Mutation, Option<&str>)> = vec![
             ("valid", Box::new(|_| {}), None),
             (
                 "no amount",

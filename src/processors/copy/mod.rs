@@ -1,0 +1,90 @@
+//! `copy`: the trivial processor of the runtime benchmark. It forwards each record's bytes and key
+//! unchanged to its output topic, so the benchmark measures the runtime's cost, not a processor's.
+
+use super::{Context, Effects, OutRecord, ProcessError, Processor, RecordMeta};
+use crate::events::{Codec, CodecError};
+
+pub const NAME: &str = "copy";
+
+pub struct Copy {
+    output_topic: String,
+}
+
+impl Copy {
+    pub fn new(output_topic: &str) -> Self {
+        Self {
+            output_topic: output_topic.to_owned(),
+        }
+    }
+}
+
+impl Processor for Copy {
+    /// (key, value) bytes.
+    type Input = (String, Vec<u8>);
+
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn decode(
+        &self,
+        _codec: &Codec,
+        record: &RecordMeta,
+        payload: &[u8],
+    ) -> Result<Self::Input, CodecError> {
+        let key = record
+            .key
+            .as_deref()
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .unwrap_or_default();
+        Ok((key, payload.to_vec()))
+    }
+
+    fn process(
+        &self,
+        (key, value): &Self::Input,
+        _ctx: &Context<'_>,
+    ) -> Result<Effects, ProcessError> {
+        Ok(Effects {
+            records: vec![OutRecord {
+                topic: self.output_topic.clone(),
+                key: key.clone(),
+                payload: value.clone(),
+            }],
+            writes: vec![],
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwards_key_and_bytes() {
+        let codec = Codec::single_object(crate::events::Catalog::bundled().unwrap());
+        let meta = RecordMeta {
+            topic: "in".into(),
+            partition: 0,
+            offset: 0,
+            key: Some(b"k".to_vec()),
+            timestamp_ms: None,
+        };
+        let ctx = Context {
+            record: &meta,
+            clock: &crate::runtime::clock::SystemClock,
+            codec: &codec,
+        };
+        let c = Copy::new("out");
+        let input = c.decode(&codec, &meta, b"\x00\x01").unwrap();
+        let out = c.process(&input, &ctx).unwrap();
+        assert_eq!(
+            out.records,
+            vec![OutRecord {
+                topic: "out".into(),
+                key: "k".into(),
+                payload: vec![0, 1]
+            }]
+        );
+    }
+}
