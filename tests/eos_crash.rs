@@ -23,6 +23,9 @@ async fn sigkill_at_random_points_loses_and_duplicates_nothing() {
         ("PAYSTREAM__RUNTIME__FAULTS__ABORT_PERMILLE", "30"),
         ("PAYSTREAM__RUNTIME__FAULTS__STORE_ERROR_PERMILLE", "20"),
         ("PAYSTREAM__RUNTIME__BATCH_RECORDS_MAX", "100"),
+        // Static membership: a restarted instance gets its partitions back without waiting out the
+        // killed one's session. (The other multi-process tests use the default, dynamic.)
+        ("PAYSTREAM__RUNTIME__GROUP_MEMBERSHIP", "static"),
     ];
 
     // Kill points between 0.8 and 2.8 s after each start: mid-transaction more often than not, since a

@@ -2,21 +2,16 @@
 //! serving its ops endpoints, until SIGTERM.
 
 use super::CommandError;
-use crate::bridge::ops;
 use crate::config::Config;
 use crate::events::{Catalog, Codec};
-use crate::metrics as m;
 use crate::processors::copy::{self, Copy};
 use crate::processors::probe::{self, Probe};
 use crate::runtime::eos::{self, Deps, RunStats};
-use crate::runtime::health::Health;
-use crate::runtime::shutdown;
+use crate::runtime::service::Service;
 use crate::store::writer::StoreWriter;
 use crate::store::Store;
 use crate::topology::Topology;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 /// Processors this binary can run, by their topology name.
@@ -57,37 +52,24 @@ pub async fn process(mut config: Config, args: ProcessArgs) -> Result<RunStats, 
         ))
     })?;
 
-    let token = CancellationToken::new();
-    shutdown::cancel_on_signal(token.clone());
-    let handle =
-        m::install().map_err(|e| CommandError::Failed(format!("metrics recorder: {e}")))?;
-    m::spawn_upkeep(handle.clone(), token.clone());
-    let health = Health::new();
-    health.register("store");
-    let ops_token = CancellationToken::new();
-    let (addr, ops_task) = ops::serve(
-        config.service.ops_listen,
-        handle,
-        health.clone(),
-        ops_token.clone(),
-    )
-    .await?;
-    info!(%addr, processor = %args.name, instance = %config.runtime.instance_id, "ops endpoints serving");
-
+    let service = Service::start(&config.service, &["store"])
+        .await
+        .map_err(CommandError::Failed)?;
+    tracing::info!(processor = %args.name, instance = %config.runtime.instance_id, "starting");
     let catalog = Catalog::bundled().map_err(CommandError::Schemas)?;
     let codec = Arc::new(Codec::from_config(config.schema_registry.as_ref(), catalog).await?);
     let store = Store::open(&config.store).await?;
-    health.set("store", true);
+    service.health.set("store", true);
     let deps = Deps {
         kafka: config.kafka.clone(),
         runtime: config.runtime.clone(),
         topology: Arc::new(topology),
         codec,
         writer: Arc::new(StoreWriter::new(store)),
-        health: health.clone(),
-        shutdown: token.clone(),
+        health: service.health.clone(),
+        shutdown: service.shutdown.clone(),
     };
-    let grace = Duration::from_millis(config.service.shutdown_timeout_ms);
+    let (token, grace) = (service.shutdown.clone(), service.grace());
     let run = run_named(&args.name, &spec, deps);
     let result = tokio::select! {
         r = run => r,
@@ -95,9 +77,7 @@ pub async fn process(mut config: Config, args: ProcessArgs) -> Result<RunStats, 
             Err(CommandError::Failed(format!("did not stop within service.shutdown_timeout_ms = {}", config.service.shutdown_timeout_ms)))
         }
     };
-    health.begin_shutdown();
-    ops_token.cancel();
-    let _ = tokio::time::timeout(grace, ops_task).await;
+    service.stop().await;
     if let Ok(stats) = &result {
         info!(
             records_in = stats.records_in,

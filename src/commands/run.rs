@@ -4,7 +4,6 @@
 //! and verified on read-back. It prints a summary and exits non-zero if anything was lost or differs.
 
 use super::CommandError;
-use crate::bridge::ops;
 use crate::config::Config;
 use crate::events::payment_command::{
     CaptureMethod, PaymentCommandKind, PaymentMethod, PaymentMethodType,
@@ -13,8 +12,8 @@ use crate::events::payment_event::IntentStatus;
 use crate::events::{Codec, PaymentCommand, PaymentEvent, TimestampMillis, WireFormat};
 use crate::metrics as m;
 use crate::runtime::clock::now_millis;
-use crate::runtime::health::Health;
-use crate::runtime::{kafka, shutdown};
+use crate::runtime::kafka;
+use crate::runtime::service::Service;
 use crate::store::payments::PaymentsTable;
 use crate::store::Store;
 use futures::{StreamExt, TryStreamExt};
@@ -24,7 +23,6 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 pub const DEMO_TOPIC: &str = "payments.commands";
@@ -96,29 +94,11 @@ impl Summary {
 
 pub async fn run(config: Config, args: RunArgs) -> Result<Summary, CommandError> {
     let started = Instant::now();
-    let token = CancellationToken::new();
-    shutdown::cancel_on_signal(token.clone());
-    let handle =
-        m::install().map_err(|e| CommandError::Failed(format!("metrics recorder: {e}")))?;
-    m::spawn_upkeep(handle.clone(), token.clone());
-    let health = Health::new();
-    for c in ["topology", "kafka", "store"] {
-        health.register(c);
-    }
-    let (ops_addr, ops_task) = ops::serve(
-        config.service.ops_listen,
-        handle,
-        health.clone(),
-        token.clone(),
-    )
-    .await
-    .map_err(|e| {
-        CommandError::Failed(format!(
-            "cannot serve ops endpoints on {}: {e}. Fix: free the port or set service.ops_listen",
-            config.service.ops_listen
-        ))
-    })?;
-    info!(%ops_addr, "ops endpoints serving");
+    let service = Service::start(&config.service, &["topology", "kafka", "store"])
+        .await
+        .map_err(CommandError::Failed)?;
+    let health = service.health.clone();
+    let ops_addr = service.ops_addr;
 
     let report = super::topology::apply(&config).await?;
     health.set("topology", true);
@@ -189,17 +169,9 @@ pub async fn run(config: Config, args: RunArgs) -> Result<Summary, CommandError>
 
     if args.keep_running {
         info!("demo done; serving ops endpoints until SIGTERM");
-        token.cancelled().await;
+        service.shutdown.cancelled().await;
     }
-    health.begin_shutdown();
-    token.cancel();
-    let grace = Duration::from_millis(config.service.shutdown_timeout_ms);
-    if tokio::time::timeout(grace, ops_task).await.is_err() {
-        tracing::warn!(
-            timeout_ms = config.service.shutdown_timeout_ms,
-            "ops server did not stop in time"
-        );
-    }
+    service.stop().await;
     Ok(summary)
 }
 

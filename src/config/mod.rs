@@ -167,6 +167,8 @@ pub struct RuntimeConfig {
     pub batch_failures_max: u32,
     /// Store writes in flight at once within a transaction (writes to one key stay in order).
     pub store_writes_in_flight_max: usize,
+    /// How the instance is a member of its consumer group.
+    pub group_membership: GroupMembership,
     /// Fault injection, for the crash tests only: leave at 0 in production.
     pub faults: FaultConfig,
 }
@@ -183,9 +185,21 @@ impl Default for RuntimeConfig {
             retry_backoff_ms_max: 2_000,
             batch_failures_max: 10,
             store_writes_in_flight_max: 64,
+            group_membership: GroupMembership::Dynamic,
             faults: FaultConfig::default(),
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupMembership {
+    /// Leaves the group on shutdown, so its partitions move at once; a crashed instance's partitions
+    /// wait for its session to time out.
+    Dynamic,
+    /// KIP-345: `group.instance.id = <group>-<instance_id>`. A restarted instance takes its partitions
+    /// back without a rebalance, but a stopped one keeps them until its session times out.
+    Static,
 }
 
 /// Injected failures, in thousandths of transactions or writes. Zero (the default) injects nothing.

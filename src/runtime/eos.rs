@@ -102,6 +102,8 @@ impl ConsumerContext for EosContext {
         self.generation.fetch_add(1, Ordering::SeqCst);
         let kind = match rebalance {
             Rebalance::Revoke(tpl) if consumer.assignment_lost() => {
+                // Not ready until the group hands out partitions again.
+                self.health.set(HEALTH_COMPONENT, false);
                 warn!(processor = %self.processor, partitions = tpl.count(), "assignment lost");
                 "lost"
             }
@@ -226,7 +228,12 @@ impl<P: Processor> Loop<P> {
             generation: AtomicU64::new(0),
             health: self.deps.health.clone(),
         };
-        let cc = kafka::processor_consumer(&self.deps.kafka, group, &self.transactional_id);
+        let cc = kafka::processor_consumer(
+            &self.deps.kafka,
+            group,
+            &self.transactional_id,
+            self.deps.runtime.group_membership,
+        );
         let consumer: Arc<EosConsumer> = Arc::new(
             cc.create_with_context(ctx)
                 .map_err(|e| format!("consumer: {e}"))?,
@@ -527,7 +534,9 @@ impl<P: Processor> Loop<P> {
         let records_in = u64::try_from(batch.len()).unwrap_or(u64::MAX);
         self.stats.transactions_committed += 1;
         self.stats.records_in += records_in;
-        self.stats.records_out += u64::try_from(outputs.len()).unwrap_or(u64::MAX) - dead;
+        self.stats.records_out += u64::try_from(outputs.len())
+            .unwrap_or(u64::MAX)
+            .saturating_sub(dead);
         self.stats.dead_lettered += dead;
         for (topic, n) in received {
             metrics::counter!(m::PROCESSOR_RECEIVED, "processor" => self.name.clone(), "topic" => topic.to_owned()).increment(n);

@@ -1,6 +1,6 @@
 //! Kafka client settings, in one place, so every producer and consumer is configured alike.
 
-use crate::config::KafkaConfig;
+use crate::config::{GroupMembership, KafkaConfig};
 use rdkafka::ClientConfig;
 
 /// A transactional, idempotent producer. `transactional_id` must be stable per instance: a restarted
@@ -25,13 +25,19 @@ pub fn transactional_producer(kafka: &KafkaConfig, transactional_id: &str) -> Cl
     c
 }
 
-/// The consumer of an exactly-once processor instance: read_committed, and a static group member
-/// (KIP-345) under its stable instance id, so a restarted instance takes its partitions back at once
-/// instead of waiting out the dead member's session.
-pub fn processor_consumer(kafka: &KafkaConfig, group_id: &str, member_id: &str) -> ClientConfig {
+/// The consumer of an exactly-once processor instance: read_committed, librdkafka statistics for the
+/// lag gauge, and with static membership (KIP-345) the stable `member_id` as `group.instance.id`.
+pub fn processor_consumer(
+    kafka: &KafkaConfig,
+    group_id: &str,
+    member_id: &str,
+    membership: GroupMembership,
+) -> ClientConfig {
     let mut c = read_committed_consumer(kafka, group_id);
-    c.set("group.instance.id", member_id)
-        .set("statistics.interval.ms", "5000");
+    c.set("statistics.interval.ms", "5000");
+    if membership == GroupMembership::Static {
+        c.set("group.instance.id", member_id);
+    }
     c
 }
 

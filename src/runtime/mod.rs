@@ -7,4 +7,5 @@ pub mod eos;
 pub mod health;
 pub mod kafka;
 pub mod logging;
+pub mod service;
 pub mod shutdown;

@@ -105,14 +105,22 @@ pub mod eos {
         for p in 0..partitions {
             tpl.add_partition(&setup.input, p);
         }
-        let committed = consumer
-            .committed_offsets(tpl, Duration::from_secs(10))
-            .unwrap();
-        committed
-            .elements()
-            .iter()
-            .map(|e| e.offset().to_raw().unwrap_or(0).max(0))
-            .sum()
+        // The coordinator can be slow to answer while the machine is busy building and testing: a
+        // bounded number of tries, each with a generous timeout.
+        let mut last = None;
+        for _ in 0..4 {
+            match consumer.committed_offsets(tpl.clone(), Duration::from_secs(20)) {
+                Ok(committed) => {
+                    return committed
+                        .elements()
+                        .iter()
+                        .map(|e| e.offset().to_raw().unwrap_or(0).max(0))
+                        .sum();
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        panic!("committed offsets of {} unavailable: {last:?}", setup.group)
     }
 
     fn copy_dir(from: &Path, to: &Path) {
