@@ -5,6 +5,8 @@
 //! store writes, produces the records and commits the input offsets, all in one Kafka transaction.
 
 pub mod copy;
+pub mod ledger;
+pub mod payments;
 pub mod probe;
 
 use crate::events::{Codec, CodecError, Event};

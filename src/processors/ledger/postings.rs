@@ -1,0 +1,347 @@
+//! Double-entry postings for payment transitions.
+//!
+//! Accounts (all in the payment's currency):
+//! - `holds:provider:<connector>` / `holds:merchant:<merchant>`: memo pair for authorized, uncaptured
+//!   funds (an authorization moves no money yet, but the books must show it);
+//! - `provider:<connector>:receivable`: what the provider owes us for captured payments;
+//! - `merchant:<merchant>:payable`: what we owe the merchant;
+//! - `fees:provider:<connector>`: provider fees, charged against the merchant's payable.
+//!
+//! Movements: an authorization (manual capture) posts `AUTHORIZATION_HOLD`; a capture posts `CAPTURE`
+//! for the captured amount and, when a hold exists, `HOLD_RELEASE` for the whole hold; a void or an
+//! expired authorization posts `HOLD_RELEASE`. Entry ids are `<cause event id>:<movement>`, so a replayed
+//! event posts the same entries (the store keys them by id) and nothing twice.
+//!
+//! Every entry is checked by [`check_balanced`] before it is written: at least two postings, every
+//! amount positive, one currency, debits equal to credits, all with checked arithmetic.
+
+use crate::domain::{Currency, MinorUnits};
+use crate::events::journal_entry::{Direction, JournalEntry, Movement, Posting};
+use crate::events::payment_event::{AttemptStatus, IntentStatus, PaymentEvent};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LedgerError {
+    #[error("entry {entry}: {problem}")]
+    Unbalanced { entry: String, problem: String },
+}
+
+fn unbalanced(entry: &str, problem: impl Into<String>) -> LedgerError {
+    LedgerError::Unbalanced {
+        entry: entry.to_owned(),
+        problem: problem.into(),
+    }
+}
+
+/// Checks the double-entry invariant of one entry.
+pub fn check_balanced(e: &JournalEntry) -> Result<(), LedgerError> {
+    Currency::from_code(&e.currency).map_err(|err| unbalanced(&e.entry_id, err.to_string()))?;
+    if e.postings.len() < 2 {
+        return Err(unbalanced(
+            &e.entry_id,
+            format!(
+                "{} posting(s); double entry needs at least two",
+                e.postings.len()
+            ),
+        ));
+    }
+    let (mut debits, mut credits) = (MinorUnits::ZERO, MinorUnits::ZERO);
+    for p in &e.postings {
+        if p.amount_minor <= 0 {
+            return Err(unbalanced(
+                &e.entry_id,
+                format!(
+                    "posting to {} has non-positive amount {}",
+                    p.account, p.amount_minor
+                ),
+            ));
+        }
+        let side = match p.direction {
+            Direction::Debit => &mut debits,
+            Direction::Credit => &mut credits,
+        };
+        *side = side
+            .checked_add(MinorUnits::new(p.amount_minor))
+            .map_err(|err| unbalanced(&e.entry_id, err.to_string()))?;
+    }
+    if debits != credits {
+        return Err(unbalanced(
+            &e.entry_id,
+            format!(
+                "debits {} != credits {} {}",
+                debits.get(),
+                credits.get(),
+                e.currency
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn entry(
+    event: &PaymentEvent,
+    movement: Movement,
+    amount: i64,
+    debit: String,
+    credit: String,
+) -> JournalEntry {
+    let tag = match movement {
+        Movement::AuthorizationHold => "hold",
+        Movement::HoldRelease => "release",
+        Movement::Capture => "capture",
+        Movement::ProviderFee => "fee",
+        Movement::Refund => "refund",
+        Movement::Payout => "payout",
+        Movement::PayoutReversal => "payout_reversal",
+        Movement::Settlement => "settlement",
+        Movement::Adjustment => "adjustment",
+    };
+    JournalEntry {
+        entry_id: format!("{}:{tag}", event.event_id),
+        merchant_id: event.merchant_id.clone(),
+        payment_id: Some(event.payment_id.clone()),
+        movement,
+        currency: event.currency.clone(),
+        postings: vec![
+            Posting {
+                account: debit,
+                direction: Direction::Debit,
+                amount_minor: amount,
+            },
+            Posting {
+                account: credit,
+                direction: Direction::Credit,
+                amount_minor: amount,
+            },
+        ],
+        cause_id: event.event_id.clone(),
+        posted_at: event.occurred_at,
+    }
+}
+
+/// The entries one payment transition posts, each already checked. `held_minor` is the amount on hold
+/// before the transition (0 when nothing was authorized and uncaptured).
+pub fn for_transition(
+    event: &PaymentEvent,
+    held_minor: i64,
+) -> Result<Vec<JournalEntry>, LedgerError> {
+    let connector = event.connector.as_deref().unwrap_or("unknown");
+    let (hold_provider, hold_merchant) = (
+        format!("holds:provider:{connector}"),
+        format!("holds:merchant:{}", event.merchant_id),
+    );
+    let release = |amount: i64| {
+        entry(
+            event,
+            Movement::HoldRelease,
+            amount,
+            hold_merchant.clone(),
+            hold_provider.clone(),
+        )
+    };
+    let mut out = Vec::new();
+    match (event.status, event.attempt_status) {
+        (IntentStatus::RequiresCapture, Some(AttemptStatus::Authorized)) => {
+            out.push(entry(
+                event,
+                Movement::AuthorizationHold,
+                event.amount_minor,
+                hold_provider.clone(),
+                hold_merchant.clone(),
+            ));
+        }
+        (IntentStatus::Succeeded, Some(AttemptStatus::Captured)) => {
+            out.push(entry(
+                event,
+                Movement::Capture,
+                event.amount_captured_minor,
+                format!("provider:{connector}:receivable"),
+                format!("merchant:{}:payable", event.merchant_id),
+            ));
+            if held_minor > 0 {
+                out.push(release(held_minor));
+            }
+        }
+        (IntentStatus::Canceled | IntentStatus::Expired, Some(AttemptStatus::Voided))
+            if held_minor > 0 =>
+        {
+            out.push(release(held_minor))
+        }
+        _ => {}
+    }
+    for e in &out {
+        check_balanced(e)?;
+    }
+    Ok(out)
+}
+
+/// A provider fee for a captured payment: charged to the merchant, owed against the receivable.
+pub fn provider_fee(event: &PaymentEvent, fee_minor: i64) -> Result<JournalEntry, LedgerError> {
+    let connector = event.connector.as_deref().unwrap_or("unknown");
+    let e = entry(
+        event,
+        Movement::ProviderFee,
+        fee_minor,
+        format!("merchant:{}:payable", event.merchant_id),
+        format!("fees:provider:{connector}"),
+    );
+    check_balanced(&e)?;
+    Ok(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::samples;
+    use std::collections::BTreeMap;
+
+    fn event(
+        status: IntentStatus,
+        attempt: Option<AttemptStatus>,
+        amount: i64,
+        captured: i64,
+    ) -> PaymentEvent {
+        PaymentEvent {
+            status,
+            attempt_status: attempt,
+            amount_minor: amount,
+            amount_captured_minor: captured,
+            ..samples::payment_event()
+        }
+    }
+
+    /// Sum of every account over a sequence of entries (debit positive).
+    fn balances(entries: &[JournalEntry]) -> BTreeMap<String, i64> {
+        let mut b = BTreeMap::new();
+        for e in entries {
+            for p in &e.postings {
+                let signed = match p.direction {
+                    Direction::Debit => p.amount_minor,
+                    Direction::Credit => -p.amount_minor,
+                };
+                *b.entry(p.account.clone()).or_insert(0) += signed;
+            }
+        }
+        b.retain(|_, v| *v != 0);
+        b
+    }
+
+    #[test]
+    fn lifecycle_postings_balance_and_clear_holds() {
+        use AttemptStatus as A;
+        use IntentStatus as I;
+        /// (name, (event, amount held before it) steps, expected non-zero account balances)
+        type Case<'a> = (&'a str, Vec<(PaymentEvent, i64)>, Vec<(&'a str, i64)>);
+        let cases: Vec<Case> = vec![
+            (
+                "auto capture",
+                vec![(event(I::Succeeded, Some(A::Captured), 125_050, 125_050), 0)],
+                vec![
+                    ("merchant:m_1:payable", -125_050),
+                    ("provider:razorsim:receivable", 125_050),
+                ],
+            ),
+            (
+                "partial capture releases the whole hold",
+                vec![
+                    (event(I::RequiresCapture, Some(A::Authorized), 10_000, 0), 0),
+                    (
+                        event(I::Succeeded, Some(A::Captured), 10_000, 4_000),
+                        10_000,
+                    ),
+                ],
+                vec![
+                    ("merchant:m_1:payable", -4_000),
+                    ("provider:razorsim:receivable", 4_000),
+                ],
+            ),
+            (
+                "void releases the hold",
+                vec![
+                    (event(I::RequiresCapture, Some(A::Authorized), 10_000, 0), 0),
+                    (event(I::Canceled, Some(A::Voided), 10_000, 0), 10_000),
+                ],
+                vec![],
+            ),
+            (
+                "decline posts nothing",
+                vec![(event(I::Failed, Some(A::Declined), 10_000, 0), 0)],
+                vec![],
+            ),
+        ];
+        for (name, steps, want) in cases {
+            let mut entries = Vec::new();
+            for (i, (mut e, held)) in steps.into_iter().enumerate() {
+                e.event_id = format!("evt_{i}");
+                entries.extend(for_transition(&e, held).unwrap());
+            }
+            let want: BTreeMap<String, i64> =
+                want.into_iter().map(|(a, v)| (a.to_owned(), v)).collect();
+            assert_eq!(balances(&entries), want, "{name}");
+            assert_eq!(
+                balances(&entries).values().sum::<i64>(),
+                0,
+                "{name}: the books balance"
+            );
+        }
+    }
+
+    #[test]
+    fn replayed_events_post_the_same_entry_ids() {
+        let e = event(
+            IntentStatus::Succeeded,
+            Some(AttemptStatus::Captured),
+            500,
+            500,
+        );
+        assert_eq!(
+            for_transition(&e, 500).unwrap(),
+            for_transition(&e, 500).unwrap()
+        );
+        let ids: Vec<String> = for_transition(&e, 500)
+            .unwrap()
+            .into_iter()
+            .map(|x| x.entry_id)
+            .collect();
+        assert_eq!(ids, vec!["evt_1:capture", "evt_1:release"]);
+    }
+
+    #[test]
+    fn unbalanced_entries_are_refused() {
+        let good = provider_fee(
+            &event(
+                IntentStatus::Succeeded,
+                Some(AttemptStatus::Captured),
+                500,
+                500,
+            ),
+            25,
+        )
+        .unwrap();
+        let mut cases: Vec<(&str, JournalEntry, &str)> = Vec::new();
+        let mut e = good.clone();
+        e.postings[0].amount_minor = 26;
+        cases.push(("debits != credits", e, "debits 26 != credits 25"));
+        let mut e = good.clone();
+        e.postings.truncate(1);
+        cases.push(("single posting", e, "at least two"));
+        let mut e = good.clone();
+        e.postings[0].amount_minor = -25;
+        e.postings[1].amount_minor = -25;
+        cases.push(("negative", e, "non-positive"));
+        let mut e = good.clone();
+        e.postings[0].amount_minor = i64::MAX;
+        e.postings.push(e.postings[0].clone());
+        cases.push(("overflow", e, "overflows"));
+        let mut e = good;
+        e.currency = "XYZ".into();
+        cases.push(("currency", e, "ISO 4217"));
+        for (name, entry, want) in cases {
+            let err = check_balanced(&entry).unwrap_err().to_string();
+            assert!(err.contains(want), "{name}: {err}");
+        }
+        assert!(
+            provider_fee(&event(IntentStatus::Succeeded, None, 1, 1), 0).is_err(),
+            "a zero fee is not an entry"
+        );
+    }
+}
