@@ -2,3 +2,4 @@
 //! provider webhook receiver).
 
 pub mod ops;
+pub mod webhook_signature;
