@@ -174,7 +174,13 @@ mod tests {
         let edge_sig = secret().sign("wh_1", NOW - 300, body);
         let rotated = format!("v1,AAAA {good}");
         let truncated = good[..good.len() - 4].to_owned();
-        let cases: Vec<(&str, SignedHeaders<'_>, &[u8], Result<&str, SignatureError>)> = vec![
+        type Case<'a> = (
+            &'a str,
+            SignedHeaders<'a>,
+            &'a [u8],
+            Result<&'a str, SignatureError>,
+        );
+        let cases: Vec<Case> = vec![
             ("valid", headers("wh_1", &ts, &good), body, Ok("wh_1")),
             (
                 "one of several signatures",
@@ -252,7 +258,7 @@ mod tests {
         }
         assert_eq!(
             verify(
-                &[other.clone()],
+                std::slice::from_ref(&other),
                 headers("wh_1", &ts, &good),
                 body,
                 NOW,
