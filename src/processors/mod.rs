@@ -8,6 +8,7 @@ pub mod copy;
 pub mod ledger;
 pub mod payments;
 pub mod probe;
+pub mod routing;
 
 use crate::events::{Codec, CodecError, Event};
 use crate::runtime::clock::Clock;
