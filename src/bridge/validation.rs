@@ -1,0 +1,367 @@
+//! Validation of payment intents at the edge, before anything reaches Kafka. Every rejection carries a
+//! machine-readable code, the field, and a message that says what to fix; the HTTP layer turns it into
+//! a 4xx. Nothing here trusts the caller: sizes are bounded and card data is only ever a token.
+
+use crate::domain::Currency;
+use crate::events::payment_command::{PaymentMethod, PaymentMethodType};
+use std::collections::BTreeMap;
+
+/// Limits a deployment sets per merchant or globally.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    pub amount_minor_min: i64,
+    pub amount_minor_max: i64,
+    pub metadata_keys_max: usize,
+    pub metadata_key_len_max: usize,
+    pub metadata_value_len_max: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            amount_minor_min: 1,
+            amount_minor_max: 10_000_000_000,
+            metadata_keys_max: 20,
+            metadata_key_len_max: 40,
+            metadata_value_len_max: 500,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    /// Machine-readable, stable: clients branch on it.
+    pub code: &'static str,
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn invalid(code: &'static str, field: &'static str, message: impl Into<String>) -> Invalid {
+    Invalid {
+        code,
+        field,
+        message: message.into(),
+    }
+}
+
+pub fn amount(amount_minor: i64, currency: &str, limits: &Limits) -> Result<Currency, Invalid> {
+    let c = Currency::from_code(currency)
+        .map_err(|e| invalid("currency_invalid", "currency", e.to_string()))?;
+    if amount_minor < limits.amount_minor_min || amount_minor > limits.amount_minor_max {
+        return Err(invalid(
+            "amount_out_of_range",
+            "amount",
+            format!(
+                "amount {amount_minor} is outside {}..={} minor units of {currency}: send an integer amount in the currency's minor unit ({} decimal places)",
+                limits.amount_minor_min,
+                limits.amount_minor_max,
+                c.exponent()
+            ),
+        ));
+    }
+    Ok(c)
+}
+
+/// True when `s` holds 12–19 digits (ignoring spaces and dashes) that pass the Luhn check: a PAN.
+pub fn looks_like_pan(s: &str) -> bool {
+    let digits: Vec<u32> = s
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-'))
+        .map_while(|c| c.to_digit(10))
+        .collect();
+    let stripped = s.chars().filter(|c| !matches!(c, ' ' | '-')).count();
+    if digits.len() != stripped || !(12..=19).contains(&digits.len()) {
+        return false;
+    }
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, d)| {
+            if i % 2 == 1 {
+                let x = d * 2;
+                if x > 9 {
+                    x - 9
+                } else {
+                    x
+                }
+            } else {
+                *d
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+fn token_like(s: &str) -> bool {
+    (4..=64).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+pub fn payment_method(m: &PaymentMethod) -> Result<(), Invalid> {
+    // A PAN anywhere in the method is refused, whatever field it hides in.
+    for v in [
+        &m.card_token,
+        &m.vpa,
+        &m.bank_code,
+        &m.wallet,
+        &m.card_last4,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if looks_like_pan(v) {
+            return Err(invalid("raw_card_number", "payment_method", "a card number was sent: send the card vault token (card_token) instead; paystream never accepts a PAN"));
+        }
+    }
+    match m.method_type {
+        PaymentMethodType::Card => {
+            let token = m.card_token.as_deref().ok_or_else(|| {
+                invalid(
+                    "card_token_missing",
+                    "payment_method.card_token",
+                    "a card payment needs card_token",
+                )
+            })?;
+            if !token_like(token) {
+                return Err(invalid(
+                    "card_token_invalid",
+                    "payment_method.card_token",
+                    "card_token is 4-64 letters, digits, '_' or '-'",
+                ));
+            }
+            if let Some(l4) = &m.card_last4 {
+                if l4.len() != 4 || !l4.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(invalid(
+                        "card_last4_invalid",
+                        "payment_method.card_last4",
+                        "card_last4 is exactly 4 digits",
+                    ));
+                }
+            }
+        }
+        PaymentMethodType::Upi => {
+            let vpa = m.vpa.as_deref().ok_or_else(|| {
+                invalid(
+                    "vpa_missing",
+                    "payment_method.vpa",
+                    "a UPI payment needs vpa, e.g. name@bank",
+                )
+            })?;
+            let ok = vpa.len() <= 100
+                && vpa.split_once('@').is_some_and(|(user, handle)| {
+                    (2..=256).contains(&user.len())
+                        && user
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+                        && (2..=64).contains(&handle.len())
+                        && handle.chars().all(|c| c.is_ascii_alphanumeric())
+                });
+            if !ok {
+                return Err(invalid(
+                    "vpa_invalid",
+                    "payment_method.vpa",
+                    format!("'{vpa}' is not a VPA: use name@bank"),
+                ));
+            }
+        }
+        PaymentMethodType::NetBanking => {
+            let code = m.bank_code.as_deref().ok_or_else(|| {
+                invalid(
+                    "bank_code_missing",
+                    "payment_method.bank_code",
+                    "net banking needs bank_code, e.g. HDFC",
+                )
+            })?;
+            if !(2..=11).contains(&code.len())
+                || !code
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            {
+                return Err(invalid(
+                    "bank_code_invalid",
+                    "payment_method.bank_code",
+                    "bank_code is 2-11 upper-case letters or digits",
+                ));
+            }
+        }
+        PaymentMethodType::Wallet => {
+            let w = m.wallet.as_deref().ok_or_else(|| {
+                invalid(
+                    "wallet_missing",
+                    "payment_method.wallet",
+                    "a wallet payment needs wallet, e.g. paytm",
+                )
+            })?;
+            if !token_like(w) {
+                return Err(invalid(
+                    "wallet_invalid",
+                    "payment_method.wallet",
+                    "wallet is 4-64 letters, digits, '_' or '-'",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn metadata(md: &BTreeMap<String, String>, limits: &Limits) -> Result<(), Invalid> {
+    if md.len() > limits.metadata_keys_max {
+        return Err(invalid(
+            "metadata_too_large",
+            "metadata",
+            format!("{} keys; at most {}", md.len(), limits.metadata_keys_max),
+        ));
+    }
+    for (k, v) in md {
+        if k.is_empty() || k.len() > limits.metadata_key_len_max {
+            return Err(invalid(
+                "metadata_key_invalid",
+                "metadata",
+                format!(
+                    "key '{k}' must be 1..={} characters",
+                    limits.metadata_key_len_max
+                ),
+            ));
+        }
+        if v.len() > limits.metadata_value_len_max {
+            return Err(invalid(
+                "metadata_value_too_long",
+                "metadata",
+                format!(
+                    "value of '{k}' exceeds {} characters",
+                    limits.metadata_value_len_max
+                ),
+            ));
+        }
+        if looks_like_pan(v) {
+            return Err(invalid(
+                "raw_card_number",
+                "metadata",
+                format!("metadata '{k}' holds a card number: remove it"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn method(t: PaymentMethodType) -> PaymentMethod {
+        PaymentMethod {
+            method_type: t,
+            card_token: None,
+            card_network: None,
+            card_last4: None,
+            card_issuer_country: None,
+            vpa: None,
+            bank_code: None,
+            wallet: None,
+        }
+    }
+
+    #[test]
+    fn pan_detection() {
+        for pan in [
+            "4242424242424242",
+            "4242 4242 4242 4242",
+            "5555-5555-5555-4444",
+            "378282246310005",
+        ] {
+            assert!(looks_like_pan(pan), "{pan}");
+        }
+        for not in [
+            "4242424242424241",
+            "tok_4242424242424242",
+            "12345",
+            "42424242424242424242",
+            "abcd",
+        ] {
+            assert!(!looks_like_pan(not), "{not}");
+        }
+    }
+
+    #[test]
+    fn amounts_follow_the_currency_and_the_limits() {
+        let l = Limits::default();
+        assert_eq!(amount(100, "JPY", &l).unwrap().exponent(), 0);
+        let cases = [
+            (0, "INR", "amount_out_of_range"),
+            (-5, "INR", "amount_out_of_range"),
+            (l.amount_minor_max + 1, "INR", "amount_out_of_range"),
+            (100, "inr", "currency_invalid"),
+            (100, "XAU", "currency_invalid"),
+        ];
+        for (a, c, code) in cases {
+            assert_eq!(amount(a, c, &l).unwrap_err().code, code, "{a} {c}");
+        }
+    }
+
+    #[test]
+    fn payment_methods() {
+        let mut card = method(PaymentMethodType::Card);
+        card.card_token = Some("tok_visa".into());
+        let mut raw = card.clone();
+        raw.card_token = Some("4242424242424242".into());
+        let mut hidden = card.clone();
+        hidden.wallet = Some("4000 0566 5566 5556".into());
+        let mut upi = method(PaymentMethodType::Upi);
+        upi.vpa = Some("asha.rao@okhdfc".into());
+        let mut bad_upi = upi.clone();
+        bad_upi.vpa = Some("asha".into());
+        let mut nb = method(PaymentMethodType::NetBanking);
+        nb.bank_code = Some("HDFC".into());
+        let mut bad_nb = nb.clone();
+        bad_nb.bank_code = Some("hdfc bank".into());
+        let mut wallet = method(PaymentMethodType::Wallet);
+        wallet.wallet = Some("paytm".into());
+        let cases: Vec<(&str, PaymentMethod, Option<&str>)> = vec![
+            ("card token", card, None),
+            ("raw PAN as token", raw, Some("raw_card_number")),
+            (
+                "PAN hidden in another field",
+                hidden,
+                Some("raw_card_number"),
+            ),
+            (
+                "card without token",
+                method(PaymentMethodType::Card),
+                Some("card_token_missing"),
+            ),
+            ("upi", upi, None),
+            ("bad vpa", bad_upi, Some("vpa_invalid")),
+            ("net banking", nb, None),
+            ("bad bank code", bad_nb, Some("bank_code_invalid")),
+            ("wallet", wallet, None),
+            (
+                "wallet missing",
+                method(PaymentMethodType::Wallet),
+                Some("wallet_missing"),
+            ),
+        ];
+        for (name, m, want) in cases {
+            assert_eq!(payment_method(&m).err().map(|e| e.code), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn metadata_is_bounded_and_card_free() {
+        let l = Limits::default();
+        let ok: BTreeMap<String, String> = [("order".to_owned(), "o_1".to_owned())].into();
+        assert!(metadata(&ok, &l).is_ok());
+        let many: BTreeMap<String, String> =
+            (0..21).map(|i| (format!("k{i}"), "v".to_owned())).collect();
+        assert_eq!(metadata(&many, &l).unwrap_err().code, "metadata_too_large");
+        let long: BTreeMap<String, String> = [("k".to_owned(), "x".repeat(501))].into();
+        assert_eq!(
+            metadata(&long, &l).unwrap_err().code,
+            "metadata_value_too_long"
+        );
+        let pan: BTreeMap<String, String> =
+            [("note".to_owned(), "4242424242424242".to_owned())].into();
+        assert_eq!(metadata(&pan, &l).unwrap_err().code, "raw_card_number");
+    }
+}
