@@ -5,6 +5,7 @@
 //! store writes, produces the records and commits the input offsets, all in one Kafka transaction.
 
 pub mod copy;
+pub mod fraud;
 pub mod ledger;
 pub mod payments;
 pub mod probe;
