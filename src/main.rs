@@ -38,6 +38,11 @@ enum Command {
         #[command(subcommand)]
         action: BenchAction,
     },
+    /// The double-entry ledger.
+    Ledger {
+        #[command(subcommand)]
+        action: LedgerAction,
+    },
     /// Check the Avro schemas.
     Schema {
         #[command(subcommand)]
@@ -60,6 +65,12 @@ enum BenchAction {
     /// Throughput, latency and memory of the exactly-once runtime against a bare transactional loop
     /// and an at-least-once loop, on the configured broker.
     Runtime(BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum LedgerAction {
+    /// Re-sum every posting from the store; exit 1 unless every entry and currency balances.
+    Audit,
 }
 
 #[derive(Subcommand)]
@@ -106,6 +117,19 @@ fn main() -> ExitCode {
             Command::Bench {
                 action: BenchAction::Runtime(args),
             } => commands::bench::runtime(config, args).await,
+            Command::Ledger {
+                action: LedgerAction::Audit,
+            } => {
+                let report = commands::ledger::audit(&config).await?;
+                if report.is_balanced() {
+                    Ok(report.render())
+                } else {
+                    println!("{}", report.render());
+                    Err(CommandError::Failed(
+                        "the ledger does not balance: see the problems above".into(),
+                    ))
+                }
+            }
             Command::Process(args) => commands::process::process(config, args)
                 .await
                 .map(|_| String::new()),

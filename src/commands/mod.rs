@@ -1,6 +1,7 @@
 //! What each CLI subcommand does. `main.rs` parses arguments and calls one of these.
 
 pub mod bench;
+pub mod ledger;
 pub mod process;
 pub mod run;
 pub mod schema;

@@ -5,6 +5,7 @@ use super::CommandError;
 use crate::config::Config;
 use crate::events::{Catalog, Codec};
 use crate::processors::copy::{self, Copy};
+use crate::processors::ledger::{self, Ledger};
 use crate::processors::probe::{self, Probe};
 use crate::runtime::eos::{self, Deps, RunStats};
 use crate::runtime::service::Service;
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use tracing::info;
 
 /// Processors this binary can run, by their topology name.
-pub const PROCESSORS: &[&str] = &[probe::NAME, copy::NAME];
+pub const PROCESSORS: &[&str] = &[probe::NAME, copy::NAME, ledger::NAME];
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ProcessArgs {
@@ -106,6 +107,7 @@ async fn run_named(
     let stats = match name {
         probe::NAME => eos::run(Arc::new(Probe::new(&first_output(spec)?)), deps).await,
         copy::NAME => eos::run(Arc::new(Copy::new(&first_output(spec)?)), deps).await,
+        ledger::NAME => eos::run(Arc::new(Ledger::new(&first_output(spec)?)), deps).await,
         other => return Err(CommandError::Failed(format!("unknown processor '{other}'"))),
     };
     stats.map_err(|e| CommandError::Failed(e.to_string()))

@@ -136,6 +136,23 @@ pub mod eos {
     }
 
     pub async fn setup(partitions: i32) -> Setup {
+        setup_for(
+            "probe",
+            "io.paystream.payments.PaymentCommand",
+            "io.paystream.payments.PaymentEvent",
+            partitions,
+        )
+        .await
+    }
+
+    /// A private topology with `processor` reading `<prefix>.in` (`input_schema`) and writing
+    /// `<prefix>.out` (`output_schema`).
+    pub async fn setup_for(
+        processor_name: &str,
+        input_schema: &str,
+        output_schema: &str,
+        partitions: i32,
+    ) -> Setup {
         let mut config = super::config();
         let prefix = unique("eos").replace('_', "-");
         let dir = tempfile::tempdir().unwrap();
@@ -155,7 +172,7 @@ name = "{input}"
 doc = "probe input"
 partitions = {partitions}
 key = "payment_id"
-value_schema = "io.paystream.payments.PaymentCommand"
+value_schema = "{input_schema}"
 cleanup_policy = "delete"
 retention_ms = 86400000
 dead_letter = "{dlq}"
@@ -165,7 +182,7 @@ name = "{output}"
 doc = "probe output"
 partitions = {partitions}
 key = "payment_id"
-value_schema = "io.paystream.payments.PaymentEvent"
+value_schema = "{output_schema}"
 cleanup_policy = "delete"
 retention_ms = 86400000
 
@@ -182,9 +199,9 @@ retention_ms = 86400000
         let processor = format!(
             r#"
 [[processor]]
-name = "probe"
-doc = "the runtime's test processor"
-consumer_group = "{prefix}-probe"
+name = "{processor_name}"
+doc = "the processor under test"
+consumer_group = "{prefix}-{processor_name}"
 inputs = ["{input}"]
 outputs = ["{output}"]
 "#
@@ -196,7 +213,8 @@ outputs = ["{output}"]
             std::fs::write(path, s).unwrap();
         };
         append("topics.toml", &topics);
-        append("processors.toml", &processor);
+        // Only the processor under test: the repository's own would compete for the same names.
+        std::fs::write(dir.path().join("processors.toml"), &processor).unwrap();
         config.topology.dir = dir.path().to_owned();
         let topology = paystream::commands::process::topology_from(dir.path())
             .expect("private topology is valid");
@@ -214,7 +232,7 @@ outputs = ["{output}"]
         .await
         .unwrap();
         let codec = Arc::new(Codec::single_object(Catalog::bundled().unwrap()));
-        let group = format!("{prefix}-probe");
+        let group = format!("{prefix}-{processor_name}");
         Setup {
             dir,
             config,
@@ -402,9 +420,10 @@ outputs = ["{output}"]
         raw.iter().map(|b| codec.decode_sync(b).unwrap()).collect()
     }
 
-    /// Runs the probe in this process until `shutdown` is cancelled.
-    pub async fn spawn_in_process(
+    /// Runs any processor in this process until `shutdown` is cancelled.
+    pub async fn spawn_processor<P: paystream::processors::Processor>(
         setup: &Setup,
+        processor: P,
         instance: &str,
         shutdown: CancellationToken,
     ) -> tokio::task::JoinHandle<Result<RunStats, paystream::runtime::eos::RuntimeError>> {
@@ -424,8 +443,22 @@ outputs = ["{output}"]
             health: Health::new(),
             shutdown,
         };
-        let probe = Arc::new(paystream::processors::probe::Probe::new(&setup.output));
-        tokio::spawn(paystream::runtime::eos::run(probe, deps))
+        tokio::spawn(paystream::runtime::eos::run(Arc::new(processor), deps))
+    }
+
+    /// Runs the probe in this process until `shutdown` is cancelled.
+    pub async fn spawn_in_process(
+        setup: &Setup,
+        instance: &str,
+        shutdown: CancellationToken,
+    ) -> tokio::task::JoinHandle<Result<RunStats, paystream::runtime::eos::RuntimeError>> {
+        spawn_processor(
+            setup,
+            paystream::processors::probe::Probe::new(&setup.output),
+            instance,
+            shutdown,
+        )
+        .await
     }
 
     /// `paystream process probe` as a child process, logging to a file in the setup's directory.

@@ -1,4 +1,124 @@
-//! The ledger processor's pure logic. So far: double-entry postings for payment transitions and the
-//! balance check (`postings`); the processor that writes them to the store comes with issue 4.
+//! `ledger`: posts a balanced double-entry journal entry for every money movement of a payment.
+//!
+//! Input: `PaymentEvent`s. Output: `JournalEntry` records, and the entry, its postings and the
+//! per-account index in the store (`0003_ledger.cql`). Entry ids derive from the causing event, so a
+//! replay rewrites the same rows. Every entry passes [`postings::check_balanced`] before it is written;
+//! `paystream ledger audit` checks again on read-back. Refund and payout movements are not posted yet:
+//! their events are not `PaymentEvent`s and go to the dead-letter topic with that reason.
 
 pub mod postings;
+
+use super::{Context, Effects, ProcessError, Processor, RecordMeta};
+use crate::events::journal_entry::{Direction, JournalEntry};
+use crate::events::payment_event::{IntentStatus, PaymentEvent};
+use crate::events::{Codec, CodecError};
+use crate::store::writer::{Cql, StoreWrite};
+
+pub const NAME: &str = "ledger";
+
+pub struct Ledger {
+    output_topic: String,
+}
+
+impl Ledger {
+    pub fn new(output_topic: &str) -> Self {
+        Self {
+            output_topic: output_topic.to_owned(),
+        }
+    }
+}
+
+pub fn direction_str(d: Direction) -> &'static str {
+    match d {
+        Direction::Debit => "DEBIT",
+        Direction::Credit => "CREDIT",
+    }
+}
+
+/// The rows one entry writes: the entry, each posting, and each posting by account.
+pub fn entry_writes(e: &JournalEntry) -> Vec<StoreWrite> {
+    let movement = serde_json::to_value(e.movement)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let mut writes = vec![StoreWrite::upsert(
+        "journal_entries",
+        &e.entry_id,
+        vec![
+            ("entry_id", Cql::text(&e.entry_id)),
+            ("merchant_id", Cql::text(&e.merchant_id)),
+            ("payment_id", Cql::opt_text(e.payment_id.as_deref())),
+            ("movement", Cql::Text(movement)),
+            ("currency", Cql::text(&e.currency)),
+            ("cause_id", Cql::text(&e.cause_id)),
+            (
+                "postings",
+                Cql::Int(i32::try_from(e.postings.len()).unwrap_or(i32::MAX)),
+            ),
+            ("posted_at", Cql::Timestamp(e.posted_at.0)),
+        ],
+    )];
+    for (no, p) in e.postings.iter().enumerate() {
+        let no = Cql::Int(i32::try_from(no).unwrap_or(i32::MAX));
+        writes.push(StoreWrite::upsert(
+            "journal_postings",
+            &e.entry_id,
+            vec![
+                ("entry_id", Cql::text(&e.entry_id)),
+                ("posting_no", no.clone()),
+                ("account", Cql::text(&p.account)),
+                ("direction", Cql::text(direction_str(p.direction))),
+                ("amount_minor", Cql::BigInt(p.amount_minor)),
+                ("currency", Cql::text(&e.currency)),
+            ],
+        ));
+        writes.push(StoreWrite::upsert(
+            "postings_by_account",
+            &p.account,
+            vec![
+                ("account", Cql::text(&p.account)),
+                ("entry_id", Cql::text(&e.entry_id)),
+                ("posting_no", no),
+                ("direction", Cql::text(direction_str(p.direction))),
+                ("amount_minor", Cql::BigInt(p.amount_minor)),
+                ("currency", Cql::text(&e.currency)),
+                ("posted_at", Cql::Timestamp(e.posted_at.0)),
+            ],
+        ));
+    }
+    writes
+}
+
+impl Processor for Ledger {
+    type Input = PaymentEvent;
+
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn decode(
+        &self,
+        codec: &Codec,
+        _record: &RecordMeta,
+        payload: &[u8],
+    ) -> Result<PaymentEvent, CodecError> {
+        codec.decode_sync(payload)
+    }
+
+    fn process(&self, event: &PaymentEvent, ctx: &Context<'_>) -> Result<Effects, ProcessError> {
+        // Funds are on hold exactly while the intent requires capture.
+        let held = if event.previous_status == Some(IntentStatus::RequiresCapture) {
+            event.amount_minor
+        } else {
+            0
+        };
+        let entries = postings::for_transition(event, held)
+            .map_err(|e| ProcessError::Invalid(e.to_string()))?;
+        let mut effects = Effects::default();
+        for e in &entries {
+            effects.writes.extend(entry_writes(e));
+            effects.records.push(ctx.record(&self.output_topic, e)?);
+        }
+        Ok(effects)
+    }
+}

@@ -1,0 +1,164 @@
+//! Reading the ledger back: the audit re-sums every posting and checks the double-entry invariant
+//! again, independently of the check made before each write.
+
+use super::{Store, StoreError};
+use futures::TryStreamExt;
+use std::collections::{BTreeMap, HashMap};
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct AuditReport {
+    pub entries: usize,
+    pub postings: usize,
+    /// (entry id, problem) for every entry that does not balance or is incomplete.
+    pub problems: Vec<(String, String)>,
+    /// Per currency: (total debits, total credits).
+    pub totals: BTreeMap<String, (i64, i64)>,
+    /// Per (account, currency): debits minus credits.
+    pub balances: BTreeMap<(String, String), i64>,
+}
+
+impl AuditReport {
+    pub fn is_balanced(&self) -> bool {
+        self.problems.is_empty() && self.totals.values().all(|(d, c)| d == c)
+    }
+
+    pub fn render(&self) -> String {
+        let mut s = format!(
+            "ledger audit: {} entries, {} postings\n",
+            self.entries, self.postings
+        );
+        for (cur, (d, c)) in &self.totals {
+            s.push_str(&format!(
+                "  {cur}: debits {d}, credits {c}{}\n",
+                if d == c { "" } else { "  UNBALANCED" }
+            ));
+        }
+        for ((account, cur), b) in &self.balances {
+            s.push_str(&format!("  {account:<44} {b:>16} {cur}\n"));
+        }
+        for (entry, problem) in &self.problems {
+            s.push_str(&format!("  PROBLEM {entry}: {problem}\n"));
+        }
+        s.push_str(if self.is_balanced() {
+            "result: balanced"
+        } else {
+            "result: NOT BALANCED"
+        });
+        s
+    }
+}
+
+#[derive(Default)]
+struct EntrySums {
+    debits: i64,
+    credits: i64,
+    postings: i32,
+    currencies: Vec<String>,
+}
+
+fn add(x: i64, y: i64, what: &str) -> Result<i64, StoreError> {
+    x.checked_add(y)
+        .ok_or_else(|| StoreError::Invariant(format!("{what} overflows 64-bit minor units")))
+}
+
+pub async fn audit(store: &Store) -> Result<AuditReport, StoreError> {
+    let q = StoreError::query;
+    let mut report = AuditReport::default();
+    let mut per_entry: HashMap<String, EntrySums> = HashMap::new();
+    let mut rows = store
+        .session()
+        .query_iter(
+            format!(
+                "SELECT entry_id, account, direction, amount_minor, currency FROM {}",
+                store.table("journal_postings")
+            ),
+            (),
+        )
+        .await
+        .map_err(|e| q("scan journal_postings")(&e))?
+        .rows_stream::<(String, String, String, i64, String)>()
+        .map_err(|e| q("scan journal_postings")(&e))?;
+    while let Some((entry, account, direction, amount, currency)) = rows
+        .try_next()
+        .await
+        .map_err(|e| q("scan journal_postings")(&e))?
+    {
+        report.postings += 1;
+        let sums = per_entry.entry(entry.clone()).or_default();
+        sums.postings += 1;
+        if !sums.currencies.contains(&currency) {
+            sums.currencies.push(currency.clone());
+        }
+        let total = report.totals.entry(currency.clone()).or_insert((0, 0));
+        let balance = report.balances.entry((account, currency)).or_insert(0);
+        match direction.as_str() {
+            "DEBIT" => {
+                sums.debits = add(sums.debits, amount, "entry debits")?;
+                total.0 = add(total.0, amount, "total debits")?;
+                *balance = add(*balance, amount, "account balance")?;
+            }
+            "CREDIT" => {
+                sums.credits = add(sums.credits, amount, "entry credits")?;
+                total.1 = add(total.1, amount, "total credits")?;
+                *balance = add(*balance, -amount, "account balance")?;
+            }
+            other => report
+                .problems
+                .push((entry, format!("posting direction '{other}'"))),
+        }
+    }
+    let mut entries = store
+        .session()
+        .query_iter(
+            format!(
+                "SELECT entry_id, postings FROM {}",
+                store.table("journal_entries")
+            ),
+            (),
+        )
+        .await
+        .map_err(|e| q("scan journal_entries")(&e))?
+        .rows_stream::<(String, i32)>()
+        .map_err(|e| q("scan journal_entries")(&e))?;
+    while let Some((entry, expected)) = entries
+        .try_next()
+        .await
+        .map_err(|e| q("scan journal_entries")(&e))?
+    {
+        report.entries += 1;
+        match per_entry.remove(&entry) {
+            None => report.problems.push((
+                entry,
+                format!("entry has no postings (expected {expected})"),
+            )),
+            Some(s) => {
+                if s.postings != expected {
+                    report.problems.push((
+                        entry.clone(),
+                        format!("{} postings stored, {expected} expected", s.postings),
+                    ));
+                }
+                if s.currencies.len() != 1 {
+                    report.problems.push((
+                        entry.clone(),
+                        format!("postings in {} currencies", s.currencies.len()),
+                    ));
+                }
+                if s.debits != s.credits {
+                    report.problems.push((
+                        entry,
+                        format!("debits {} != credits {}", s.debits, s.credits),
+                    ));
+                }
+            }
+        }
+    }
+    for (entry, _) in per_entry {
+        report
+            .problems
+            .push((entry, "postings without an entry".into()));
+    }
+    report.balances.retain(|_, b| *b != 0);
+    report.problems.sort();
+    Ok(report)
+}
