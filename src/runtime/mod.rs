@@ -1,5 +1,6 @@
-//! Process lifecycle shared by every long-running command: clock, shutdown on SIGTERM/SIGINT,
-//! readiness, and logging. (The exactly-once consume-transform-produce loop joins it here.)
+//! The exactly-once consume-transform-produce loop (`eos`) with its dead letters, and the process
+//! lifecycle every long-running command shares: service start and stop, shutdown on SIGTERM/SIGINT,
+//! readiness, clock, logging and Kafka client settings.
 
 pub mod clock;
 pub mod dead_letter;
