@@ -86,7 +86,7 @@ async fn poison_pill_mid_partition_is_dead_lettered_and_the_rest_processed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replaying_every_event_leaves_the_store_identical() {
-    let setup = eos::setup(3).await;
+    let mut setup = eos::setup(3).await;
     let commands = eos::commands(600, 20);
     eos::produce(&setup, &eos::encoded(&setup, &commands)).await;
 
@@ -107,22 +107,12 @@ async fn replaying_every_event_leaves_the_store_identical() {
     assert_eq!(before.len(), 600);
 
     // A second consumer group reprocesses everything from the start: the same store writes again.
-    let mut replay = setup.config.clone();
-    let topology_file = setup.dir.path().join("processors.toml");
-    let text = std::fs::read_to_string(&topology_file)
-        .unwrap()
-        .replace("-probe\"", "-probe-replay\"");
-    std::fs::write(&topology_file, text).unwrap();
-    replay.runtime.instance_id = "replay".into();
-    let setup_replay = eos::Setup {
-        config: replay,
-        ..setup
-    };
+    eos::switch_group(&mut setup, "replay");
     let stop = CancellationToken::new();
-    let task = eos::spawn_in_process(&setup_replay, "replay", stop.clone()).await;
+    let task = eos::spawn_in_process(&setup, "replay", stop.clone()).await;
     let outputs = eos::read_committed(
-        &setup_replay.config,
-        &setup_replay.output,
+        &setup.config,
+        &setup.output,
         1_200,
         Duration::from_secs(60),
         Duration::from_secs(2),
@@ -136,12 +126,12 @@ async fn replaying_every_event_leaves_the_store_identical() {
         1_200,
         "the replay's outputs are a second, separate copy"
     );
-    let after = snapshot(&setup_replay).await;
+    let after = snapshot(&setup).await;
     assert_eq!(
         before, after,
         "replaying the same events must leave identical rows"
     );
-    common::drop_keyspace(&setup_replay.config).await;
+    common::drop_keyspace(&setup.config).await;
 }
 
 /// Every payment_events row, sorted.

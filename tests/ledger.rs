@@ -161,7 +161,7 @@ fn lifecycles() -> Vec<PaymentEvent> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lifecycles_post_a_balanced_ledger_and_a_replay_changes_nothing() {
-    let setup = eos::setup_for(
+    let mut setup = eos::setup_for(
         "ledger",
         "io.paystream.payments.PaymentEvent",
         "io.paystream.ledger.JournalEntry",
@@ -254,11 +254,7 @@ async fn lifecycles_post_a_balanced_ledger_and_a_replay_changes_nothing() {
     );
 
     // Replay every event through a second consumer group: the same entry ids, the same rows.
-    let processors = setup.dir.path().join("processors.toml");
-    let text = std::fs::read_to_string(&processors)
-        .unwrap()
-        .replace("-ledger\"", "-ledger-replay\"");
-    std::fs::write(&processors, text).unwrap();
+    eos::switch_group(&mut setup, "replay");
     let stop = CancellationToken::new();
     let task =
         eos::spawn_processor(&setup, Ledger::new(&setup.output), "replay", stop.clone()).await;

@@ -251,16 +251,7 @@ mod tests {
     use super::*;
 
     fn method(t: PaymentMethodType) -> PaymentMethod {
-        PaymentMethod {
-            method_type: t,
-            card_token: None,
-            card_network: None,
-            card_last4: None,
-            card_issuer_country: None,
-            vpa: None,
-            bank_code: None,
-            wallet: None,
-        }
+        PaymentMethod::of(t)
     }
 
     #[test]

@@ -389,9 +389,9 @@ async fn bare_loop(
             .map_err(|e| e.to_string())?;
         p
     } else {
-        let mut c = kafka::transactional_producer(&kafka_config, "unused");
-        c.remove("transactional.id");
-        c.create().map_err(|e| e.to_string())?
+        kafka::producer(&kafka_config)
+            .create()
+            .map_err(|e| e.to_string())?
     };
     while !stop.is_cancelled() {
         let mut batch: Vec<OwnedMessage> = Vec::new();
@@ -490,9 +490,7 @@ async fn produce_paced(
     len: usize,
     rate: Option<u32>,
 ) -> Result<(), CommandError> {
-    let mut c = kafka::transactional_producer(&config.kafka, "unused");
-    c.remove("transactional.id");
-    let producer: FutureProducer = c.create()?;
+    let producer: FutureProducer = kafka::producer(&config.kafka).create()?;
     let mut pending = Vec::with_capacity(n.min(100_000));
     let started = Instant::now();
     let filler = vec![b'x'; len.saturating_sub(8)];

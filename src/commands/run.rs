@@ -188,44 +188,23 @@ pub fn percentile(sorted: &[i64], p: usize) -> i64 {
 pub fn demo_command(run_id: &str, i: usize, now_ms: i64) -> PaymentCommand {
     let method = match i % 4 {
         0 => PaymentMethod {
-            method_type: PaymentMethodType::Card,
             card_token: Some(format!("tok_demo_{i}")),
             card_network: Some("VISA".into()),
             card_last4: Some("4242".into()),
             card_issuer_country: Some("IN".into()),
-            vpa: None,
-            bank_code: None,
-            wallet: None,
+            ..PaymentMethod::of(PaymentMethodType::Card)
         },
         1 => PaymentMethod {
-            method_type: PaymentMethodType::Upi,
-            card_token: None,
-            card_network: None,
-            card_last4: None,
-            card_issuer_country: None,
             vpa: Some(format!("cust{i}@okbank")),
-            bank_code: None,
-            wallet: None,
+            ..PaymentMethod::of(PaymentMethodType::Upi)
         },
         2 => PaymentMethod {
-            method_type: PaymentMethodType::NetBanking,
-            card_token: None,
-            card_network: None,
-            card_last4: None,
-            card_issuer_country: None,
-            vpa: None,
             bank_code: Some("HDFC".into()),
-            wallet: None,
+            ..PaymentMethod::of(PaymentMethodType::NetBanking)
         },
         _ => PaymentMethod {
-            method_type: PaymentMethodType::Wallet,
-            card_token: None,
-            card_network: None,
-            card_last4: None,
-            card_issuer_country: None,
-            vpa: None,
-            bank_code: None,
             wallet: Some("paytm".into()),
+            ..PaymentMethod::of(PaymentMethodType::Wallet)
         },
     };
     let (currency, amount) = match i % 3 {

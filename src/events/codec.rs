@@ -191,7 +191,9 @@ impl Codec {
     /// Decodes without I/O: single-object framing, or Confluent with the writer schema cached.
     pub fn decode_sync<E: Event>(&self, bytes: &[u8]) -> Result<E, CodecError> {
         let reader = self.entry(E::FULL_NAME)?;
-        let (writer, body): (Arc<Schema>, &[u8]) = if bytes.len() >= 10
+        // Bundled writers are borrowed from the catalog; only a registry writer needs its Arc held here.
+        let registry_writer: Arc<Schema>;
+        let (writer, body): (&Schema, &[u8]) = if bytes.len() >= 10
             && bytes[..2] == SINGLE_OBJECT_MAGIC
         {
             let mut fp = [0u8; 8];
@@ -208,14 +210,14 @@ impl Codec {
                     entry.full_name, reader.full_name
                 )));
             }
-            (Arc::new(entry.schema.clone()), &bytes[10..])
+            (&entry.schema, &bytes[10..])
         } else if let Some(id) = confluent_id(bytes) {
-            let writer = self.writer_by_id(id).ok_or_else(|| {
+            registry_writer = self.writer_by_id(id).ok_or_else(|| {
                 CodecError::RegistryUnavailable(format!(
                     "writer schema id {id} not cached: decode with Codec::decode"
                 ))
             })?;
-            (writer, &bytes[5..])
+            (registry_writer.as_ref(), &bytes[5..])
         } else {
             let head: Vec<String> = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect();
             return Err(CodecError::Undecodable(format!(
@@ -234,7 +236,7 @@ impl Codec {
             }
         }
         let mut cursor = body;
-        let value = GenericDatumReader::builder(&writer)
+        let value = GenericDatumReader::builder(writer)
             .reader_schema(&reader.schema)
             .build()
             .and_then(|r| r.read_value(&mut cursor))

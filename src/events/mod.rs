@@ -51,6 +51,15 @@ pub trait Event: Serialize + DeserializeOwned + Clone + fmt::Debug + Send + Sync
     fn key(&self) -> &str;
 }
 
+/// The Avro symbol of an enum value as the schemas spell it (`RequiresCapture` → `REQUIRES_CAPTURE`),
+/// for stores and logs that keep it as text.
+pub fn symbol<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 /// Milliseconds since the Unix epoch, the Rust side of Avro `timestamp-millis`.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
@@ -120,5 +129,13 @@ mod tests {
             covered, names,
             "a schema without a Rust type (or the reverse)"
         );
+    }
+
+    #[test]
+    fn symbols_are_spelled_as_in_the_schemas() {
+        use crate::events::journal_entry::Movement;
+        use crate::events::payment_event::IntentStatus;
+        assert_eq!(symbol(&IntentStatus::RequiresCapture), "REQUIRES_CAPTURE");
+        assert_eq!(symbol(&Movement::HoldRelease), "HOLD_RELEASE");
     }
 }

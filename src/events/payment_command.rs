@@ -56,6 +56,22 @@ pub struct PaymentMethod {
     pub wallet: Option<String>,
 }
 
+impl PaymentMethod {
+    /// A method of `method_type` with no details yet; set the fields its type needs.
+    pub fn of(method_type: PaymentMethodType) -> Self {
+        Self {
+            method_type,
+            card_token: None,
+            card_network: None,
+            card_last4: None,
+            card_issuer_country: None,
+            vpa: None,
+            bank_code: None,
+            wallet: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PaymentMethodType {

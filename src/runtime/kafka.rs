@@ -3,25 +3,30 @@
 use crate::config::{GroupMembership, KafkaConfig};
 use rdkafka::ClientConfig;
 
-/// A transactional, idempotent producer. `transactional_id` must be stable per instance: a restarted
-/// instance with the same id fences its previous incarnation.
-pub fn transactional_producer(kafka: &KafkaConfig, transactional_id: &str) -> ClientConfig {
+/// An idempotent producer (no transactions): ordered, deduplicated per partition, bounded in memory.
+pub fn producer(kafka: &KafkaConfig) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &kafka.bootstrap_servers)
         .set("client.id", &kafka.client_id)
-        .set("transactional.id", transactional_id)
         .set("enable.idempotence", "true")
         .set("acks", "all")
-        .set(
-            "transaction.timeout.ms",
-            kafka.transaction_timeout_ms.to_string(),
-        )
         .set("request.timeout.ms", kafka.request_timeout_ms.to_string())
         .set("compression.type", "zstd")
         .set("linger.ms", "5")
         // Bounded memory: at most 64 MiB or 100 000 records waiting to be sent.
         .set("queue.buffering.max.kbytes", "65536")
         .set("queue.buffering.max.messages", "100000");
+    c
+}
+
+/// [`producer`] made transactional. `transactional_id` must be stable per instance: a restarted
+/// instance with the same id fences its previous incarnation.
+pub fn transactional_producer(kafka: &KafkaConfig, transactional_id: &str) -> ClientConfig {
+    let mut c = producer(kafka);
+    c.set("transactional.id", transactional_id).set(
+        "transaction.timeout.ms",
+        kafka.transaction_timeout_ms.to_string(),
+    );
     c
 }
 

@@ -53,10 +53,7 @@ impl PaymentsTable {
     /// Writes the state an event leaves the payment in. Every column comes from the event, so writing the
     /// same event again (a replay) leaves the row identical.
     pub async fn upsert(&self, e: &PaymentEvent) -> Result<(), StoreError> {
-        let status = serde_json::to_value(e.status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
+        let status = crate::events::symbol(&e.status);
         let values = (
             e.payment_id.as_str(),
             e.merchant_id.as_str(),

@@ -244,6 +244,18 @@ outputs = ["{output}"]
         }
     }
 
+    /// Moves the processor under test to a fresh consumer group (`<group>-<suffix>`), which starts from
+    /// the beginning of its input: a full replay.
+    pub fn switch_group(setup: &mut Setup, suffix: &str) {
+        let path = setup.dir.path().join("processors.toml");
+        let next = format!("{}-{suffix}", setup.group);
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace(&format!("\"{}\"", setup.group), &format!("\"{next}\""));
+        std::fs::write(path, text).unwrap();
+        setup.group = next;
+    }
+
     /// `n` commands over `keys` payments; each payment's commands carry seq 1, 2, 3, … in order.
     pub fn commands(n: usize, keys: usize) -> Vec<PaymentCommand> {
         (0..n)
@@ -259,11 +271,7 @@ outputs = ["{output}"]
     }
 
     pub fn producer(config: &Config) -> FutureProducer {
-        ClientConfig::new()
-            .set("bootstrap.servers", &config.kafka.bootstrap_servers)
-            .set("enable.idempotence", "true")
-            .set("linger.ms", "20")
-            .set("compression.type", "zstd")
+        paystream::runtime::kafka::producer(&config.kafka)
             .create()
             .unwrap()
     }

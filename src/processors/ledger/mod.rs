@@ -11,7 +11,7 @@ pub mod postings;
 use super::{Context, Effects, ProcessError, Processor, RecordMeta};
 use crate::events::journal_entry::{Direction, JournalEntry};
 use crate::events::payment_event::{IntentStatus, PaymentEvent};
-use crate::events::{Codec, CodecError};
+use crate::events::{symbol, Codec, CodecError};
 use crate::store::writer::{Cql, StoreWrite};
 
 pub const NAME: &str = "ledger";
@@ -37,10 +37,6 @@ pub fn direction_str(d: Direction) -> &'static str {
 
 /// The rows one entry writes: the entry, each posting, and each posting by account.
 pub fn entry_writes(e: &JournalEntry) -> Vec<StoreWrite> {
-    let movement = serde_json::to_value(e.movement)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
     let mut writes = vec![StoreWrite::upsert(
         "journal_entries",
         &e.entry_id,
@@ -48,7 +44,7 @@ pub fn entry_writes(e: &JournalEntry) -> Vec<StoreWrite> {
             ("entry_id", Cql::text(&e.entry_id)),
             ("merchant_id", Cql::text(&e.merchant_id)),
             ("payment_id", Cql::opt_text(e.payment_id.as_deref())),
-            ("movement", Cql::Text(movement)),
+            ("movement", Cql::Text(symbol(&e.movement))),
             ("currency", Cql::text(&e.currency)),
             ("cause_id", Cql::text(&e.cause_id)),
             (
