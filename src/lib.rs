@@ -9,6 +9,7 @@
 pub mod bridge;
 pub mod commands;
 pub mod config;
+pub mod connectors;
 pub mod domain;
 pub mod events;
 pub mod metrics;

@@ -257,6 +257,8 @@ fn demo_event(cmd: &PaymentCommand) -> PaymentEvent {
         reason_code: None,
         reason: None,
         cause_id: cmd.command_id.clone(),
+        provider_fee_minor: None,
+        risk: None,
         occurred_at: cmd.issued_at,
     }
 }

@@ -5,6 +5,12 @@
 //! `PAYSTREAM__KAFKA__BOOTSTRAP_SERVERS=broker:9092`. Unknown fields are errors, and `validate` checks
 //! every bound before anything starts. The value is passed explicitly; there are no globals.
 
+pub mod flow;
+
+pub use flow::{
+    BridgeConfig, ConnectorConfig, ConnectorKind, ConnectorsConfig, FraudConfig, PaymentsConfig,
+    SandboxConfig,
+};
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
@@ -24,6 +30,11 @@ pub struct Config {
     pub service: ServiceConfig,
     pub topology: TopologyConfig,
     pub runtime: RuntimeConfig,
+    pub payments: PaymentsConfig,
+    pub fraud: FraudConfig,
+    pub connectors: ConnectorsConfig,
+    pub bridge: BridgeConfig,
+    pub sandbox: SandboxConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -453,6 +464,7 @@ impl Config {
             format!("'{}' is not a tracing filter", self.service.log_filter),
             "use e.g. \"info\" or \"paystream=debug,rdkafka=warn\"",
         );
+        flow::validate(self, &mut problems);
         if problems.is_empty() {
             Ok(())
         } else {

@@ -6,7 +6,8 @@
 use std::fmt;
 
 /// An ISO 4217 currency that has a defined minor-unit exponent (so not XAU, XDR and the like).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Currency {
     iso: iso_currency::Currency,
     exponent: u8,
@@ -34,6 +35,19 @@ impl Currency {
     }
 }
 
+impl TryFrom<String> for Currency {
+    type Error = MoneyError;
+    fn try_from(code: String) -> Result<Self, MoneyError> {
+        Currency::from_code(&code)
+    }
+}
+
+impl From<Currency> for String {
+    fn from(c: Currency) -> String {
+        c.code().to_owned()
+    }
+}
+
 impl fmt::Display for Currency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.code())
@@ -41,7 +55,10 @@ impl fmt::Display for Currency {
 }
 
 /// A signed amount in minor units. Only checked operations exist: an overflow is an error, not a wrap.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct MinorUnits(i64);
 
 impl MinorUnits {
@@ -75,7 +92,7 @@ impl MinorUnits {
 }
 
 /// An amount with its currency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Money {
     pub amount: MinorUnits,
     pub currency: Currency,

@@ -21,6 +21,20 @@ pub struct PaymentEvent {
     pub reason: Option<String>,
     pub cause_id: String,
     pub occurred_at: TimestampMillis,
+    pub provider_fee_minor: Option<i64>,
+    pub risk: Option<RiskContext>,
+}
+
+/// What fraud scoring needs about the payer and the method.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RiskContext {
+    pub method_type: String,
+    pub customer_id: Option<String>,
+    pub card_token: Option<String>,
+    pub card_issuer_country: Option<String>,
+    pub vpa: Option<String>,
+    pub customer_ip: Option<String>,
+    pub customer_country: Option<String>,
 }
 impl_event!(
     PaymentEvent,

@@ -67,6 +67,16 @@ pub fn payment_event() -> PaymentEvent {
         reason: None,
         cause_id: s("resp_1"),
         occurred_at: T,
+        provider_fee_minor: Some(2_500),
+        risk: Some(RiskContext {
+            method_type: s("CARD"),
+            customer_id: Some(s("cus_1")),
+            card_token: Some(s("tok_visa_4242")),
+            card_issuer_country: Some(s("IN")),
+            vpa: None,
+            customer_ip: Some(s("203.0.113.7")),
+            customer_country: Some(s("IN")),
+        }),
     }
 }
 

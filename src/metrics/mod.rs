@@ -42,6 +42,28 @@ pub const DEMO_LATENCY: &str = "paystream_demo_end_to_end_seconds";
 pub const COMPONENT_READY: &str = "paystream_component_ready";
 /// Topology apply actions. Labels: kind (topic, migration), outcome (created, unchanged, changed).
 pub const TOPOLOGY_APPLIED: &str = "paystream_topology_applied_total";
+/// Payment transitions applied. Labels: status.
+pub const PAYMENTS_TRANSITIONS: &str = "paystream_payments_transitions_total";
+/// Signals the state machine refused (illegal, late, duplicate). Labels: code.
+pub const PAYMENTS_SIGNALS_REJECTED: &str = "paystream_payments_signals_rejected_total";
+/// Inputs answered from the replay journal. Labels: processor.
+pub const PROCESSOR_JOURNAL_REPLAYS: &str = "paystream_processor_journal_replays_total";
+/// Fraud decisions. Labels: decision, mode.
+pub const FRAUD_DECISIONS: &str = "paystream_fraud_decisions_total";
+/// Provider calls. Labels: provider, outcome (succeeded, declined, pending, failed, unknown).
+pub const CONNECTOR_CALLS: &str = "paystream_connector_calls_total";
+/// Provider call latency. Labels: provider.
+pub const CONNECTOR_CALL_SECONDS: &str = "paystream_connector_call_seconds";
+/// HTTP requests answered by the bridge. Labels: route (a template, never a raw path), status.
+pub const BRIDGE_REQUESTS: &str = "paystream_bridge_requests_total";
+/// Webhooks received. Labels: provider, outcome (accepted, duplicate, bad_signature, invalid).
+pub const BRIDGE_WEBHOOKS: &str = "paystream_bridge_webhooks_total";
+/// Sandbox PSP calls. Labels: provider, scenario.
+pub const SANDBOX_CALLS: &str = "paystream_sandbox_calls_total";
+/// Load generator: payments by final state. Labels: status.
+pub const LOADGEN_PAYMENTS: &str = "paystream_loadgen_payments_total";
+/// Load generator: intent-to-final-state latency.
+pub const LOADGEN_LATENCY: &str = "paystream_loadgen_final_state_seconds";
 
 const UPKEEP_INTERVAL_MS: u64 = 5_000;
 
@@ -123,4 +145,25 @@ fn describe() {
     );
     describe_gauge!(COMPONENT_READY, "1 while a component is ready");
     describe_counter!(TOPOLOGY_APPLIED, "Topology apply actions");
+    describe_counter!(PAYMENTS_TRANSITIONS, "Payment transitions applied");
+    describe_counter!(
+        PAYMENTS_SIGNALS_REJECTED,
+        "Signals refused by the payment state machine"
+    );
+    describe_counter!(
+        PROCESSOR_JOURNAL_REPLAYS,
+        "Inputs answered from the replay journal"
+    );
+    describe_counter!(FRAUD_DECISIONS, "Fraud decisions");
+    describe_counter!(CONNECTOR_CALLS, "Provider calls by outcome");
+    describe_histogram!(CONNECTOR_CALL_SECONDS, Unit::Seconds, "Provider call latency");
+    describe_counter!(BRIDGE_REQUESTS, "HTTP requests answered by the bridge");
+    describe_counter!(BRIDGE_WEBHOOKS, "Provider webhooks received");
+    describe_counter!(SANDBOX_CALLS, "Sandbox PSP calls by scenario");
+    describe_counter!(LOADGEN_PAYMENTS, "Load generator payments by final state");
+    describe_histogram!(
+        LOADGEN_LATENCY,
+        Unit::Seconds,
+        "Intent to final state latency seen by the load generator"
+    );
 }

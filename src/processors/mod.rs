@@ -1,19 +1,25 @@
 //! Processors: pure, deterministic functions of an input event and a [`Context`], returning
 //! [`Effects`] (records to produce, idempotent store writes) or a classified [`ProcessError`].
 //!
-//! A processor does no I/O. The runtime (`runtime::eos`) decodes its input, calls it, performs the
-//! store writes, produces the records and commits the input offsets, all in one Kafka transaction.
+//! A processor does no I/O in `process`. Per batch, the runtime (`runtime::eos`) decodes the input,
+//! asks the processor's `load` edge for the batch's view (stored state, time sets, provider answers),
+//! calls `process` for each record in order, performs the store writes, produces the records and
+//! commits the input offsets, all in one Kafka transaction.
 
+pub mod connector;
 pub mod copy;
 pub mod fraud;
 pub mod ledger;
 pub mod payments;
 pub mod probe;
 pub mod routing;
+pub mod state;
 
 use crate::events::{Codec, CodecError, Event};
 use crate::runtime::clock::Clock;
+use crate::store::state::StateReader;
 use crate::store::writer::StoreWrite;
+use futures::future::BoxFuture;
 use sha2::{Digest, Sha256};
 
 /// Where an input record came from; identifies it uniquely and stably across replays.
@@ -90,10 +96,33 @@ pub enum ProcessError {
     Fatal(String),
 }
 
-/// A stream processor. Implementations are pure: no I/O, no global state, no wall clock but the
-/// context's.
+/// One decoded input of a batch.
+#[derive(Debug, Clone)]
+pub struct Decoded<I> {
+    pub meta: RecordMeta,
+    pub input: I,
+}
+
+/// What a processor's `load` edge may read.
+pub struct Io<'a> {
+    pub state: &'a StateReader,
+    /// Reads in flight at once.
+    pub in_flight_max: usize,
+    pub clock: &'a dyn Clock,
+}
+
+/// The `load` of a processor that needs no view.
+pub fn no_view<'a>() -> BoxFuture<'a, Result<(), ProcessError>> {
+    Box::pin(async { Ok(()) })
+}
+
+/// A stream processor. `process` is pure: no I/O, no global state, no wall clock but the context's.
+/// I/O happens in `load`, once per batch, before any `process` call.
 pub trait Processor: Send + Sync + 'static {
     type Input: Send + Sync;
+    /// The batch's view: what `load` read, plus the batch's own updates so that a record sees the
+    /// effects of the records before it in the same batch.
+    type View: Send;
 
     /// The name in `topology/processors.toml`.
     fn name(&self) -> &str;
@@ -107,5 +136,18 @@ pub trait Processor: Send + Sync + 'static {
         payload: &[u8],
     ) -> Result<Self::Input, CodecError>;
 
-    fn process(&self, input: &Self::Input, ctx: &Context<'_>) -> Result<Effects, ProcessError>;
+    /// Reads what the batch needs. A `Retryable` error is retried with bounded backoff and then aborts
+    /// the transaction; `Invalid` and `Fatal` stop the processor (a read cannot be poison).
+    fn load<'a>(
+        &'a self,
+        io: &'a Io<'a>,
+        batch: &'a [Decoded<Self::Input>],
+    ) -> BoxFuture<'a, Result<Self::View, ProcessError>>;
+
+    fn process(
+        &self,
+        input: &Self::Input,
+        view: &mut Self::View,
+        ctx: &Context<'_>,
+    ) -> Result<Effects, ProcessError>;
 }

@@ -25,3 +25,13 @@ pub fn now_millis() -> i64 {
         .and_then(|d| i64::try_from(d.as_millis()).ok())
         .unwrap_or(0)
 }
+
+/// A clock that always says the same time: for table tests.
+#[derive(Debug, Clone, Copy)]
+pub struct FixedClock(pub i64);
+
+impl Clock for FixedClock {
+    fn now_millis(&self) -> i64 {
+        self.0
+    }
+}

@@ -25,7 +25,10 @@
 use crate::config::{KafkaConfig, RuntimeConfig};
 use crate::events::Codec;
 use crate::metrics as m;
-use crate::processors::{Context, Effects, OutRecord, ProcessError, Processor, RecordMeta};
+use crate::processors::{
+    Context, Decoded, Effects, Io, OutRecord, ProcessError, Processor, RecordMeta,
+};
+use crate::store::state::StateReader;
 use crate::runtime::clock::{now_millis, SystemClock};
 use crate::runtime::dead_letter;
 use crate::runtime::health::Health;
@@ -179,6 +182,7 @@ struct Loop<P: Processor> {
     call_timeout: Duration,
     stats: RunStats,
     rng: u64,
+    state: StateReader,
 }
 
 /// Runs `processor` until shutdown (Ok) or a fatal error.
@@ -204,7 +208,11 @@ pub async fn run<P: Processor>(processor: Arc<P>, deps: Deps) -> Result<RunStats
     // The group is unique per processor and deployment (topology check enforces it), so two deployments
     // sharing a cluster never fence each other.
     let transactional_id = format!("{}-{}", spec.consumer_group, deps.runtime.instance_id);
+    let state = StateReader::prepare(deps.writer.store())
+        .await
+        .map_err(|e| fatal(format!("prepare state reads: {e}")))?;
     let mut l = Loop {
+        state,
         processor,
         writable: deps.topology.writable_topics(&name),
         call_timeout: Duration::from_millis(deps.runtime.kafka_call_timeout_ms),
@@ -458,10 +466,26 @@ impl<P: Processor> Loop<P> {
         let mut dead = 0u64;
         // Counted per topic and batch, not per record: a labelled counter is a registry lookup.
         let mut received: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut decoded = Vec::with_capacity(batch.len());
+        let mut sources = Vec::with_capacity(batch.len());
         for msg in batch {
             next_offsets.insert((msg.topic().to_owned(), msg.partition()), msg.offset() + 1);
             *received.entry(msg.topic()).or_default() += 1;
-            match self.handle(msg).await? {
+            match self.decode(msg).await? {
+                Ok(d) => {
+                    decoded.push(d);
+                    sources.push(msg);
+                }
+                Err(letter) => {
+                    dead += 1;
+                    outputs.push(letter);
+                }
+            }
+        }
+
+        let mut view = self.load(&decoded).await?;
+        for (d, msg) in decoded.iter().zip(sources) {
+            match self.process(msg, d, &mut view).await? {
                 Handled::Effects(effects) => {
                     for r in &effects.records {
                         if !self.writable.contains(&r.topic) {
@@ -554,8 +578,11 @@ impl<P: Processor> Loop<P> {
         Ok(())
     }
 
-    /// Decodes and processes one record: its effects, or a dead letter for poison.
-    async fn handle(&mut self, msg: &OwnedMessage) -> Result<Handled, Failure> {
+    /// Decodes one record, or returns its dead letter.
+    async fn decode(
+        &mut self,
+        msg: &OwnedMessage,
+    ) -> Result<Result<Decoded<P::Input>, OutRecord>, Failure> {
         let meta = RecordMeta {
             topic: msg.topic().to_owned(),
             partition: msg.partition(),
@@ -563,24 +590,25 @@ impl<P: Processor> Loop<P> {
             key: msg.key().map(<[u8]>::to_vec),
             timestamp_ms: msg.timestamp().to_millis(),
         };
+        let letter = |this: &mut Self, kind, error: &str| this.dead_letter(msg, kind, error).map(Err);
         let Some(payload) = msg.payload() else {
-            return self.dead_letter(
-                msg,
+            return letter(
+                self,
                 crate::events::dead_letter::DeadLetterKind::Undecodable,
                 "record has no value (tombstone)",
             );
         };
         let mut backoff = self.backoff();
-        let input = loop {
+        loop {
             match self.processor.decode(&self.deps.codec, &meta, payload) {
-                Ok(input) => break input,
+                Ok(input) => return Ok(Ok(Decoded { meta, input })),
                 Err(e) => match dead_letter::kind_of_codec_error(&e) {
-                    Some(kind) => return self.dead_letter(msg, kind, &e.to_string()),
+                    Some(kind) => return letter(self, kind, &e.to_string()),
                     None => {
                         // The writer schema is in a registry we could not reach or have not asked yet.
                         if let Err(fetch) = self.deps.codec.fetch_writer_for(payload).await {
                             if let Some(kind) = dead_letter::kind_of_codec_error(&fetch) {
-                                return self.dead_letter(msg, kind, &fetch.to_string());
+                                return letter(self, kind, &fetch.to_string());
                             }
                             match backoff.next() {
                                 Some(wait) => {
@@ -597,20 +625,63 @@ impl<P: Processor> Loop<P> {
                     }
                 },
             }
+        }
+    }
+
+    /// The batch's view, read by the processor's `load` edge with bounded retries.
+    async fn load(&mut self, decoded: &[Decoded<P::Input>]) -> Result<P::View, Failure> {
+        let io = Io {
+            state: &self.state,
+            in_flight_max: self.deps.runtime.store_writes_in_flight_max,
+            clock: &SystemClock,
         };
+        let mut backoff = self.backoff();
+        loop {
+            match self.processor.load(&io, decoded).await {
+                Ok(view) => return Ok(view),
+                Err(ProcessError::Retryable(reason)) => match backoff.next() {
+                    Some(wait) => {
+                        debug!(processor = %self.name, %reason, "load failed; retrying");
+                        metrics::counter!(m::PROCESSOR_RETRIES, "processor" => self.name.clone(), "op" => "load").increment(1);
+                        tokio::time::sleep(wait).await;
+                    }
+                    None => {
+                        metrics::counter!(m::PROCESSOR_ERRORS, "processor" => self.name.clone(), "class" => "retryable").increment(1);
+                        return Err(Failure::Abortable(format!(
+                            "load failed after retries: {reason}"
+                        )));
+                    }
+                },
+                Err(e) => {
+                    metrics::counter!(m::PROCESSOR_ERRORS, "processor" => self.name.clone(), "class" => "fatal").increment(1);
+                    return Err(Failure::Fatal(format!("load: {e}")));
+                }
+            }
+        }
+    }
+
+    /// Processes one decoded record: its effects, or a dead letter for poison.
+    async fn process(
+        &mut self,
+        msg: &OwnedMessage,
+        d: &Decoded<P::Input>,
+        view: &mut P::View,
+    ) -> Result<Handled, Failure> {
         let codec = self.deps.codec.clone();
         let ctx = Context {
-            record: &meta,
+            record: &d.meta,
             clock: &SystemClock,
             codec: &codec,
         };
         let mut backoff = self.backoff();
         loop {
-            match self.processor.process(&input, &ctx) {
+            match self.processor.process(&d.input, view, &ctx) {
                 Ok(effects) => return Ok(Handled::Effects(effects)),
                 Err(e) => {
                     if let Some(kind) = dead_letter::kind_of_process_error(&e) {
-                        return self.dead_letter(msg, kind, &e.to_string());
+                        return self
+                            .dead_letter(msg, kind, &e.to_string())
+                            .map(Handled::DeadLetter);
                     }
                     match (&e, backoff.next()) {
                         (ProcessError::Retryable(_), Some(wait)) => {
@@ -635,7 +706,7 @@ impl<P: Processor> Loop<P> {
         msg: &OwnedMessage,
         kind: crate::events::dead_letter::DeadLetterKind,
         error: &str,
-    ) -> Result<Handled, Failure> {
+    ) -> Result<OutRecord, Failure> {
         let topic = self
             .dead_letter_topics
             .get(msg.topic())
@@ -654,11 +725,11 @@ impl<P: Processor> Loop<P> {
             .unwrap_or_else(|| msg.topic().to_owned());
         metrics::counter!(m::PROCESSOR_DEAD_LETTERED, "processor" => self.name.clone(), "topic" => msg.topic().to_owned(), "kind" => format!("{kind:?}")).increment(1);
         metrics::counter!(m::PROCESSOR_ERRORS, "processor" => self.name.clone(), "class" => "poison").increment(1);
-        Ok(Handled::DeadLetter(OutRecord {
+        Ok(OutRecord {
             topic,
             key,
             payload,
-        }))
+        })
     }
 
     /// Store writes before the commit: a crash after them replays the same idempotent writes.

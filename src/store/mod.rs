@@ -7,6 +7,7 @@
 pub mod ledger;
 pub mod migrate;
 pub mod payments;
+pub mod state;
 pub mod writer;
 
 use crate::config::StoreConfig;

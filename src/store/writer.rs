@@ -18,6 +18,7 @@ pub enum Cql {
     Bool(bool),
     /// Milliseconds since the epoch.
     Timestamp(i64),
+    Blob(Vec<u8>),
     Null,
 }
 
@@ -37,6 +38,7 @@ impl Cql {
             Cql::Int(v) => Some(CqlValue::Int(*v)),
             Cql::Bool(v) => Some(CqlValue::Boolean(*v)),
             Cql::Timestamp(ms) => Some(CqlValue::Timestamp(CqlTimestamp(*ms))),
+            Cql::Blob(b) => Some(CqlValue::Blob(b.clone())),
             Cql::Null => None,
         }
     }
@@ -57,6 +59,20 @@ pub struct StoreWrite {
     pub key: String,
     pub columns: Vec<(&'static str, Cql)>,
     pub mode: WriteMode,
+    /// Seconds until the row expires; `None`: never.
+    pub ttl_s: Option<u32>,
+    /// Writes of a later stage start only after every write of the earlier ones succeeded.
+    pub stage: WriteStage,
+}
+
+/// The order in which a batch's writes become durable. A replay must never find state that is ahead of
+/// what explains it: the data rows first, then the journal of what each input did, then the state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum WriteStage {
+    #[default]
+    Data,
+    Journal,
+    State,
 }
 
 impl StoreWrite {
@@ -66,7 +82,21 @@ impl StoreWrite {
             key: key.to_owned(),
             columns,
             mode: WriteMode::Upsert,
+            ttl_s: None,
+            stage: WriteStage::Data,
         }
+    }
+
+    /// Executed once every write of the earlier stages succeeded.
+    pub fn at_stage(mut self, stage: WriteStage) -> Self {
+        self.stage = stage;
+        self
+    }
+
+    /// The row expires `ttl_s` seconds after the write.
+    pub fn with_ttl(mut self, ttl_s: u32) -> Self {
+        self.ttl_s = Some(ttl_s);
+        self
     }
 
     pub fn insert_if_not_exists(
@@ -79,6 +109,8 @@ impl StoreWrite {
             key: key.to_owned(),
             columns,
             mode: WriteMode::InsertIfNotExists,
+            ttl_s: None,
+            stage: WriteStage::Data,
         }
     }
 
@@ -90,8 +122,12 @@ impl StoreWrite {
         } else {
             ""
         };
+        let ttl = self
+            .ttl_s
+            .map(|t| format!(" USING TTL {t}"))
+            .unwrap_or_default();
         format!(
-            "INSERT INTO {keyspace}.{} ({}) VALUES ({marks}){lwt}",
+            "INSERT INTO {keyspace}.{} ({}) VALUES ({marks}){lwt}{ttl}",
             self.table,
             names.join(", ")
         )
@@ -174,10 +210,25 @@ impl StoreWriter {
         }
     }
 
-    /// Executes every write, at most `in_flight_max` keys at once, writes of one (table, key) in order.
+    /// Executes every write, stage by stage; within a stage at most `in_flight_max` keys at once, and
+    /// writes of one (table, key) in order.
     pub async fn execute_all(
         &self,
         writes: &[StoreWrite],
+        in_flight_max: usize,
+    ) -> Result<(), StoreError> {
+        for stage in [WriteStage::Data, WriteStage::Journal, WriteStage::State] {
+            let of_stage: Vec<&StoreWrite> = writes.iter().filter(|w| w.stage == stage).collect();
+            if !of_stage.is_empty() {
+                self.execute_stage(&of_stage, in_flight_max).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn execute_stage(
+        &self,
+        writes: &[&StoreWrite],
         in_flight_max: usize,
     ) -> Result<(), StoreError> {
         let mut groups: Vec<Vec<StoreWrite>> = Vec::new();
@@ -188,7 +239,7 @@ impl StoreWriter {
                 groups.len() - 1
             });
             if let Some(g) = groups.get_mut(slot) {
-                g.push(w.clone());
+                g.push((*w).clone());
             }
         }
         futures::stream::iter(groups.into_iter().map(|group| self.execute_in_order(group)))
@@ -220,6 +271,12 @@ mod tests {
         assert_eq!(
             StoreWrite::insert_if_not_exists("t", "k", cols).cql("ks"),
             "INSERT INTO ks.t (a, b) VALUES (?, ?) IF NOT EXISTS"
+        );
+        assert_eq!(
+            StoreWrite::upsert("t", "k", vec![("a", Cql::Blob(vec![1]))])
+                .with_ttl(60)
+                .cql("ks"),
+            "INSERT INTO ks.t (a) VALUES (?) USING TTL 60"
         );
     }
 }

@@ -1,7 +1,8 @@
 //! `copy`: the trivial processor of the runtime benchmark. It forwards each record's bytes and key
 //! unchanged to its output topic, so the benchmark measures the runtime's cost, not a processor's.
 
-use super::{Context, Effects, OutRecord, ProcessError, Processor, RecordMeta};
+use super::{no_view, Context, Decoded, Effects, Io, OutRecord, ProcessError, Processor, RecordMeta};
+use futures::future::BoxFuture;
 use crate::events::{Codec, CodecError};
 
 pub const NAME: &str = "copy";
@@ -21,6 +22,7 @@ impl Copy {
 impl Processor for Copy {
     /// (key, value) bytes.
     type Input = (String, Vec<u8>);
+    type View = ();
 
     fn name(&self) -> &str {
         NAME
@@ -40,9 +42,18 @@ impl Processor for Copy {
         Ok((key, payload.to_vec()))
     }
 
+    fn load<'a>(
+        &'a self,
+        _io: &'a Io<'a>,
+        _batch: &'a [Decoded<Self::Input>],
+    ) -> BoxFuture<'a, Result<(), ProcessError>> {
+        no_view()
+    }
+
     fn process(
         &self,
         (key, value): &Self::Input,
+        _view: &mut (),
         _ctx: &Context<'_>,
     ) -> Result<Effects, ProcessError> {
         Ok(Effects {
@@ -77,7 +88,7 @@ mod tests {
         };
         let c = Copy::new("out");
         let input = c.decode(&codec, &meta, b"\x00\x01").unwrap();
-        let out = c.process(&input, &ctx).unwrap();
+        let out = c.process(&input, &mut (), &ctx).unwrap();
         assert_eq!(
             out.records,
             vec![OutRecord {

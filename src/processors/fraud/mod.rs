@@ -5,19 +5,23 @@
 //! decides: fail-open allows (recorded as `FAIL_OPEN`), fail-closed blocks. Rules in shadow mode are
 //! evaluated and recorded but never change the decision, so a new rule can be watched before it bites.
 
+pub mod processor;
+
 use crate::events::fraud_assessment::{AssessmentMode, FraudDecision, FraudReason};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub const SCORE_MAX: i32 = 1000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum FailureMode {
     Open,
     Closed,
 }
 
 /// Counts within the window, this payment included.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Velocity {
     pub customer: u32,
     pub card: u32,
@@ -25,7 +29,8 @@ pub struct Velocity {
     pub ip: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Rules {
     /// Per currency: (review at or above, block at or above), in minor units.
     pub amount_thresholds: BTreeMap<String, (i64, i64)>,

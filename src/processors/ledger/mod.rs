@@ -8,7 +8,8 @@
 
 pub mod postings;
 
-use super::{Context, Effects, ProcessError, Processor, RecordMeta};
+use super::{no_view, Context, Decoded, Effects, Io, ProcessError, Processor, RecordMeta};
+use futures::future::BoxFuture;
 use crate::events::journal_entry::{Direction, JournalEntry};
 use crate::events::payment_event::{IntentStatus, PaymentEvent};
 use crate::events::{symbol, Codec, CodecError};
@@ -87,6 +88,7 @@ pub fn entry_writes(e: &JournalEntry) -> Vec<StoreWrite> {
 
 impl Processor for Ledger {
     type Input = PaymentEvent;
+    type View = ();
 
     fn name(&self) -> &str {
         NAME
@@ -101,7 +103,20 @@ impl Processor for Ledger {
         codec.decode_sync(payload)
     }
 
-    fn process(&self, event: &PaymentEvent, ctx: &Context<'_>) -> Result<Effects, ProcessError> {
+    fn load<'a>(
+        &'a self,
+        _io: &'a Io<'a>,
+        _batch: &'a [Decoded<PaymentEvent>],
+    ) -> BoxFuture<'a, Result<(), ProcessError>> {
+        no_view()
+    }
+
+    fn process(
+        &self,
+        event: &PaymentEvent,
+        _view: &mut (),
+        ctx: &Context<'_>,
+    ) -> Result<Effects, ProcessError> {
         // Funds are on hold exactly while the intent requires capture.
         let held = if event.previous_status == Some(IntentStatus::RequiresCapture) {
             event.amount_minor

@@ -15,7 +15,7 @@ use crate::events::payment_event::{AttemptStatus, IntentStatus};
 use crate::events::provider::{DeclineClass, ProviderOutcome};
 
 /// What the state machine knows about one payment.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PaymentState {
     pub payment_id: String,
     pub merchant_id: String,
@@ -29,7 +29,7 @@ pub struct PaymentState {
     pub sequence: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Attempt {
     pub attempt_id: String,
     pub connector: String,
@@ -53,6 +53,10 @@ pub enum Signal<'a> {
     },
     /// Fraud scoring blocked the payment (the reasons are in its `FraudAssessment`).
     FraudBlocked,
+    /// Fraud scoring wants a human to look: the payment waits in processing, with no attempt.
+    FraudReview,
+    /// Routing found no connector (none matches, all tried, all unhealthy): the payment fails.
+    RoutingExhausted,
     /// The intent waited for the customer longer than allowed.
     Expire,
 }
@@ -159,6 +163,8 @@ pub fn apply(state: Option<&PaymentState>, signal: &Signal<'_>) -> Outcome {
             },
         ) => provider(s, attempt_id, *outcome, *decline_class),
         (Some(s), Signal::FraudBlocked) => fraud_blocked(s),
+        (Some(s), Signal::FraudReview) => fraud_review(s),
+        (Some(s), Signal::RoutingExhausted) => routing_exhausted(s),
         (Some(s), Signal::Expire) => expire(s),
     }
 }
@@ -495,6 +501,48 @@ fn fraud_blocked(s: &PaymentState) -> Outcome {
         None,
         s.captured_minor,
         Some("FRAUD_BLOCKED"),
+    )
+}
+
+fn fraud_review(s: &PaymentState) -> Outcome {
+    if s.status != IntentStatus::Processing || s.attempt.is_some() {
+        return reject(
+            RejectCode::IllegalTransition,
+            format!(
+                "a fraud review applies before any attempt; the payment is {:?}",
+                s.status
+            ),
+        );
+    }
+    next(
+        s,
+        IntentStatus::Processing,
+        None,
+        s.captured_minor,
+        Some("FRAUD_REVIEW"),
+    )
+}
+
+fn routing_exhausted(s: &PaymentState) -> Outcome {
+    let open = s
+        .attempt
+        .as_ref()
+        .is_some_and(|a| !matches!(a.status, AttemptStatus::Declined | AttemptStatus::Failed));
+    if s.status != IntentStatus::Processing || open {
+        return reject(
+            RejectCode::IllegalTransition,
+            format!(
+                "routing can only give up on a processing payment without an open attempt; it is {:?}",
+                s.status
+            ),
+        );
+    }
+    next(
+        s,
+        IntentStatus::Failed,
+        None,
+        s.captured_minor,
+        Some("ROUTING_EXHAUSTED"),
     )
 }
 

@@ -5,7 +5,8 @@
 //! sequence is the command's `seq` metadata), so a replay reproduces them bit for bit. Commands whose
 //! amount or currency is invalid are poison.
 
-use super::{Context, Effects, ProcessError, Processor, RecordMeta};
+use super::{no_view, Context, Decoded, Effects, Io, ProcessError, Processor, RecordMeta};
+use futures::future::BoxFuture;
 use crate::domain::Money;
 use crate::events::payment_event::IntentStatus;
 use crate::events::{Codec, CodecError, PaymentCommand, PaymentEvent};
@@ -29,6 +30,7 @@ impl Probe {
 
 impl Processor for Probe {
     type Input = PaymentCommand;
+    type View = ();
 
     fn name(&self) -> &str {
         NAME
@@ -43,7 +45,20 @@ impl Processor for Probe {
         codec.decode_sync(payload)
     }
 
-    fn process(&self, cmd: &PaymentCommand, ctx: &Context<'_>) -> Result<Effects, ProcessError> {
+    fn load<'a>(
+        &'a self,
+        _io: &'a Io<'a>,
+        _batch: &'a [Decoded<PaymentCommand>],
+    ) -> BoxFuture<'a, Result<(), ProcessError>> {
+        no_view()
+    }
+
+    fn process(
+        &self,
+        cmd: &PaymentCommand,
+        _view: &mut (),
+        ctx: &Context<'_>,
+    ) -> Result<Effects, ProcessError> {
         let amount = cmd
             .amount_minor
             .ok_or_else(|| ProcessError::Invalid("amount_minor is missing".into()))?;
@@ -80,6 +95,8 @@ impl Processor for Probe {
             reason_code: None,
             reason: None,
             cause_id: cmd.command_id.clone(),
+            provider_fee_minor: None,
+            risk: None,
             occurred_at: cmd.issued_at,
         };
         let write = StoreWrite::upsert(
@@ -159,7 +176,7 @@ mod tests {
         for (name, mutate, want_err) in cases {
             let mut cmd = base.clone();
             mutate(&mut cmd);
-            match (p.process(&cmd, &ctx), want_err) {
+            match (p.process(&cmd, &mut (), &ctx), want_err) {
                 (Ok(effects), None) => {
                     assert_eq!(effects.records.len(), 1, "{name}");
                     assert_eq!(effects.writes.len(), 1, "{name}");
@@ -186,8 +203,8 @@ mod tests {
         let cmd = crate::commands::run::demo_command("t", 3, 1);
         let p = Probe::new("out");
         assert_eq!(
-            p.process(&cmd, &ctx).unwrap(),
-            p.process(&cmd, &ctx).unwrap()
+            p.process(&cmd, &mut (), &ctx).unwrap(),
+            p.process(&cmd, &mut (), &ctx).unwrap()
         );
         assert_eq!(ctx.derived_id("x"), ctx.derived_id("x"));
         assert_ne!(ctx.derived_id("x"), ctx.derived_id("y"));

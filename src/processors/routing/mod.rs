@@ -10,7 +10,8 @@ use crate::events::payment_command::PaymentMethodType;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, VecDeque};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Rule {
     pub id: String,
     /// Empty: any.

@@ -1,0 +1,132 @@
+//! Provider adapters. A connector only builds a provider request and parses a provider answer, as pure
+//! functions; the HTTP call happens at the edge (`processors::connector`). Every answer is untrusted:
+//! sizes are bounded by the caller, fields are parsed strictly, and anything unexpected is an error,
+//! never a guess. An answer that does not say what happened (timeout, 5xx, unparsable) is `Unknown`.
+
+pub mod acme;
+pub mod bolt;
+
+use crate::config::ConnectorKind;
+use crate::events::provider::{DeclineClass, ProviderOutcome, ProviderRequest};
+
+/// An HTTP request, as data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    pub method: HttpMethod,
+    /// Appended to the connector's base URL.
+    pub path: String,
+    pub headers: Vec<(&'static str, String)>,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpMethod {
+    Get,
+    Post,
+}
+
+/// What a provider said about an attempt, normalized.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Normalized {
+    pub outcome: ProviderOutcome,
+    pub decline_class: Option<DeclineClass>,
+    pub provider_reference: Option<String>,
+    pub provider_code: Option<String>,
+    pub message: Option<String>,
+    pub fee_minor: Option<i64>,
+}
+
+impl Normalized {
+    pub fn unknown(message: impl Into<String>) -> Self {
+        Self {
+            outcome: ProviderOutcome::Unknown,
+            decline_class: None,
+            provider_reference: None,
+            provider_code: None,
+            message: Some(message.into()),
+            fee_minor: None,
+        }
+    }
+}
+
+/// A webhook, normalized: which attempt, what happened, and the provider's event id (the dedup key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookEvent {
+    pub event_id: String,
+    pub event_type: String,
+    pub payment_id: String,
+    pub attempt_id: String,
+    pub amount_minor: Option<i64>,
+    pub currency: Option<String>,
+    pub created_ms: i64,
+    pub result: Normalized,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ParseError(pub String);
+
+pub fn build_authorize(kind: ConnectorKind, r: &ProviderRequest) -> Result<HttpRequest, ParseError> {
+    match kind {
+        ConnectorKind::Acme => Ok(acme::authorize(r)),
+        ConnectorKind::Bolt => bolt::authorize(r),
+    }
+}
+
+/// The answer to an authorize call. `status` is `None` when no answer came (timeout, connection error).
+pub fn parse_authorize(
+    kind: ConnectorKind,
+    status: Option<u16>,
+    body: &[u8],
+    currency: &str,
+) -> Normalized {
+    let Some(status) = status else {
+        return Normalized::unknown("no answer from the provider (timeout or connection error)");
+    };
+    if status >= 500 || status == 429 {
+        return Normalized::unknown(format!("provider answered HTTP {status}"));
+    }
+    let parsed = match kind {
+        ConnectorKind::Acme => acme::parse(status, body),
+        ConnectorKind::Bolt => bolt::parse(status, body, currency),
+    };
+    parsed.unwrap_or_else(|e| Normalized::unknown(format!("unparsable provider answer: {e}")))
+}
+
+pub fn parse_webhook(kind: ConnectorKind, body: &[u8]) -> Result<WebhookEvent, ParseError> {
+    match kind {
+        ConnectorKind::Acme => acme::parse_webhook(body),
+        ConnectorKind::Bolt => bolt::parse_webhook(body),
+    }
+}
+
+/// Bounded, printable text from an untrusted field.
+pub(crate) fn clean(s: &str, len_max: usize) -> Result<String, ParseError> {
+    if s.len() > len_max || s.chars().any(char::is_control) {
+        return Err(ParseError(format!(
+            "field is longer than {len_max} or holds control characters"
+        )));
+    }
+    Ok(s.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::samples;
+
+    #[test]
+    fn no_answer_and_server_errors_are_unknown_never_guessed() {
+        for kind in [ConnectorKind::Acme, ConnectorKind::Bolt] {
+            for (status, body) in [(None, &b""[..]), (Some(503), b"{}"), (Some(200), b"not json")] {
+                assert_eq!(
+                    parse_authorize(kind, status, body, "INR").outcome,
+                    ProviderOutcome::Unknown
+                );
+            }
+            let req = samples::provider_request();
+            assert!(build_authorize(kind, &req).is_ok());
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! `connector`: the edge where provider calls happen. For each `ProviderRequest` of a batch, `load`
+//! performs the HTTP call (bounded concurrency, per-connector timeout, the attempt id as the
+//! provider's idempotency key, bounded response size); `process` turns the answer into a
+//! `ProviderResponse` through the connector's pure parser and appends the call's health to the
+//! connector's time set (read by routing's circuit breaker).
+//!
+//! A replayed batch calls the provider again with the same idempotency key, so the provider answers
+//! with the first result and charges nothing twice. A timeout, a 5xx or an answer that does not parse
+//! is `UNKNOWN`: the payment waits for a webhook (or a status check), nothing is guessed.
+
+use crate::config::{ConnectorConfig, ConnectorsConfig};
+use crate::connectors::{self, HttpMethod, Normalized};
+use crate::events::provider::{ProviderOperation, ProviderOutcome, ProviderRequest, ProviderResponse};
+use crate::events::{symbol, Codec, CodecError, TimestampMillis};
+use crate::metrics as m;
+use crate::processors::payments::{health_set, HEALTH_SET_OWNER};
+use crate::processors::{Context, Decoded, Effects, Io, ProcessError, Processor, RecordMeta};
+use crate::store::state::{rows, SetMember};
+use futures::future::BoxFuture;
+use futures::StreamExt;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+pub const NAME: &str = "connector";
+const HEALTH_TTL_S: u32 = 24 * 3_600;
+
+/// What came back from one call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// `None`: no HTTP answer (timeout, connection refused, body too large).
+    pub status: Option<u16>,
+    pub body: Vec<u8>,
+    pub latency_ms: i64,
+    pub at_ms: i64,
+}
+
+pub struct Connector {
+    config: ConnectorsConfig,
+    http: reqwest::Client,
+    output_topic: String,
+}
+
+impl Connector {
+    pub fn new(config: ConnectorsConfig, output_topic: &str) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(config.calls_in_flight_max)
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?;
+        Ok(Self {
+            config,
+            http,
+            output_topic: output_topic.to_owned(),
+        })
+    }
+
+    async fn call(&self, c: &ConnectorConfig, r: &ProviderRequest, clock: &dyn crate::runtime::clock::Clock) -> Answer {
+        let started = Instant::now();
+        let at_ms = clock.now_millis();
+        let done = |status: Option<u16>, body: Vec<u8>| Answer {
+            status,
+            body,
+            latency_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
+            at_ms,
+        };
+        let req = match connectors::build_authorize(c.kind, r) {
+            Ok(req) => req,
+            Err(e) => return done(None, e.to_string().into_bytes()),
+        };
+        let url = format!("{}{}", c.base_url, req.path);
+        let mut builder = match req.method {
+            HttpMethod::Get => self.http.get(&url),
+            HttpMethod::Post => self.http.post(&url),
+        }
+        .timeout(Duration::from_millis(c.timeout_ms))
+        .header("content-type", req.content_type)
+        .body(req.body);
+        for (k, v) in req.headers {
+            builder = builder.header(k, v);
+        }
+        let mut resp = match builder.send().await {
+            Ok(resp) => resp,
+            Err(_) => return done(None, vec![]),
+        };
+        let status = resp.status().as_u16();
+        let mut body = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len().saturating_add(chunk.len()) > self.config.response_bytes_max {
+                        return done(None, b"response too large".to_vec());
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(_) => return done(None, vec![]),
+            }
+        }
+        done(Some(status), body)
+    }
+}
+
+impl Processor for Connector {
+    type Input = ProviderRequest;
+    type View = BTreeMap<String, Answer>;
+
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn decode(
+        &self,
+        codec: &Codec,
+        _record: &RecordMeta,
+        payload: &[u8],
+    ) -> Result<ProviderRequest, CodecError> {
+        codec.decode_sync(payload)
+    }
+
+    fn load<'a>(
+        &'a self,
+        io: &'a Io<'a>,
+        batch: &'a [Decoded<ProviderRequest>],
+    ) -> BoxFuture<'a, Result<Self::View, ProcessError>> {
+        Box::pin(async move {
+            let mut calls: Vec<BoxFuture<'a, (String, Answer)>> = Vec::new();
+            for d in batch {
+                let r = &d.input;
+                if let Some(c) = self.config.get(&r.connector) {
+                    if r.operation == ProviderOperation::Authorize {
+                        calls.push(Box::pin(async move {
+                            (r.request_id.clone(), self.call(c, r, io.clock).await)
+                        }));
+                    }
+                }
+            }
+            let answers: Vec<(String, Answer)> = futures::stream::iter(calls)
+                .buffer_unordered(self.config.calls_in_flight_max.max(1))
+                .collect()
+                .await;
+            Ok(answers.into_iter().collect())
+        })
+    }
+
+    fn process(
+        &self,
+        r: &ProviderRequest,
+        answers: &mut Self::View,
+        ctx: &Context<'_>,
+    ) -> Result<Effects, ProcessError> {
+        let Some(c) = self.config.get(&r.connector) else {
+            return Err(ProcessError::Invalid(format!(
+                "connector '{}' is not configured (connectors.providers)",
+                r.connector
+            )));
+        };
+        if r.operation != ProviderOperation::Authorize {
+            return Err(ProcessError::Invalid(format!(
+                "operation {} is not supported by the connector edge yet",
+                symbol(&r.operation)
+            )));
+        }
+        let answer = answers.get(&r.request_id).cloned().ok_or_else(|| {
+            ProcessError::Fatal(format!("no call was made for request {}", r.request_id))
+        })?;
+        let n: Normalized = connectors::parse_authorize(c.kind, answer.status, &answer.body, &r.currency);
+        metrics::counter!(m::CONNECTOR_CALLS, "provider" => c.name.clone(), "outcome" => symbol(&n.outcome)).increment(1);
+        metrics::histogram!(m::CONNECTOR_CALL_SECONDS, "provider" => c.name.clone())
+            .record(Duration::from_millis(u64::try_from(answer.latency_ms).unwrap_or(0)));
+        let healthy = n.outcome != ProviderOutcome::Unknown;
+        let response = ProviderResponse {
+            response_id: format!("{}:resp", r.request_id),
+            request_id: r.request_id.clone(),
+            attempt_id: r.attempt_id.clone(),
+            payment_id: r.payment_id.clone(),
+            connector: r.connector.clone(),
+            operation: symbol(&r.operation),
+            outcome: n.outcome,
+            decline_class: n.decline_class,
+            retryable: n
+                .decline_class
+                .is_some_and(crate::processors::payments::state_machine::is_retryable_decline),
+            provider_reference: n.provider_reference,
+            provider_code: n.provider_code,
+            message: n.message,
+            fee_minor: n.fee_minor,
+            latency_ms: answer.latency_ms,
+            received_at: TimestampMillis(ctx.clock.now_millis()),
+        };
+        let member = SetMember {
+            at_ms: answer.at_ms,
+            member: r.request_id.clone(),
+            value: if healthy { "ok" } else { "error" }.into(),
+        };
+        Ok(Effects {
+            records: vec![ctx.record(&self.output_topic, &response)?],
+            writes: vec![rows::set_member(
+                HEALTH_SET_OWNER,
+                &health_set(&r.connector),
+                &member,
+                HEALTH_TTL_S,
+            )],
+        })
+    }
+}

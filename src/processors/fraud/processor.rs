@@ -1,0 +1,320 @@
+//! `fraud`: scores every payment that enters processing after a confirm, and records the decision in
+//! the decision journal topic (`fraud.assessments`), which the payment processor acts on.
+//!
+//! Velocity counters live in the store as append-only time sets (one per customer, card token, VPA and
+//! IP), written before the Kafka commit. A payment counts the members of each set in the window that
+//! ends at its own event time, itself excluded then added back: a replay sees the same members it saw
+//! the first time, whatever other partitions appended since, so the decision does not change, and the
+//! member it appends is the same row. When the sets cannot be read, the merchant's failure mode decides.
+
+use super::{assess, FailureMode, Input as Scored, Velocity};
+use crate::config::FraudConfig;
+use crate::events::fraud_assessment::FraudAssessment;
+use crate::events::payment_event::{PaymentEvent, RiskContext};
+use crate::events::{symbol, Codec, CodecError, TimestampMillis};
+use crate::metrics as m;
+use crate::processors::{Context, Decoded, Effects, Io, ProcessError, Processor, RecordMeta};
+use crate::store::state::{rows, SetMember};
+use futures::future::BoxFuture;
+use std::collections::{BTreeMap, BTreeSet};
+use tracing::warn;
+
+pub const NAME: &str = "fraud";
+
+pub struct Fraud {
+    config: FraudConfig,
+    output_topic: String,
+}
+
+/// The velocity sets the batch touches; `None` when they could not be read.
+pub struct View {
+    sets: Option<BTreeMap<String, Vec<SetMember>>>,
+}
+
+impl Fraud {
+    pub fn new(config: FraudConfig, output_topic: &str) -> Self {
+        Self {
+            config,
+            output_topic: output_topic.to_owned(),
+        }
+    }
+
+    fn failure_mode(&self, merchant: &str) -> FailureMode {
+        self.config
+            .merchant_failure_mode
+            .get(merchant)
+            .copied()
+            .unwrap_or(self.config.failure_mode)
+    }
+
+    fn ttl_s(&self) -> u32 {
+        u32::try_from(self.config.velocity_window_ms / 1_000)
+            .unwrap_or(u32::MAX)
+            .saturating_mul(2)
+            .max(60)
+    }
+}
+
+/// The velocity set keys of one payment: (dimension, set key).
+fn dimensions(r: &RiskContext) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    let dims = [
+        ("customer", r.customer_id.as_deref()),
+        ("card", r.card_token.as_deref()),
+        ("vpa", r.vpa.as_deref()),
+        ("ip", r.customer_ip.as_deref()),
+    ];
+    for (dim, value) in dims {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            out.push((dim, format!("velocity:{dim}:{v}")));
+        }
+    }
+    out
+}
+
+/// Whether this event asks for scoring: the transition into processing after a confirm.
+fn to_score(e: &PaymentEvent) -> Option<&RiskContext> {
+    e.risk.as_ref()
+}
+
+impl Processor for Fraud {
+    type Input = PaymentEvent;
+    type View = View;
+
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn decode(
+        &self,
+        codec: &Codec,
+        _record: &RecordMeta,
+        payload: &[u8],
+    ) -> Result<PaymentEvent, CodecError> {
+        codec.decode_sync(payload)
+    }
+
+    fn load<'a>(
+        &'a self,
+        io: &'a Io<'a>,
+        batch: &'a [Decoded<PaymentEvent>],
+    ) -> BoxFuture<'a, Result<View, ProcessError>> {
+        Box::pin(async move {
+            // The earliest window start each set is needed from.
+            let mut since: BTreeMap<String, i64> = BTreeMap::new();
+            for d in batch {
+                if let Some(r) = to_score(&d.input) {
+                    let start = d.input.occurred_at.0.saturating_sub(self.config.velocity_window_ms);
+                    for (_, key) in dimensions(r) {
+                        let s = since.entry(key).or_insert(start);
+                        *s = (*s).min(start);
+                    }
+                }
+            }
+            let mut sets = BTreeMap::new();
+            for (key, start) in since {
+                match io
+                    .state
+                    .set_members(NAME, &key, start, self.config.velocity_read_max)
+                    .await
+                {
+                    Ok(members) => {
+                        sets.insert(key, members);
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "velocity state unavailable; the merchants' failure modes decide");
+                        return Ok(View { sets: None });
+                    }
+                }
+            }
+            Ok(View { sets: Some(sets) })
+        })
+    }
+
+    fn process(
+        &self,
+        e: &PaymentEvent,
+        view: &mut View,
+        ctx: &Context<'_>,
+    ) -> Result<Effects, ProcessError> {
+        let Some(risk) = to_score(e) else {
+            return Ok(Effects::default());
+        };
+        let at = e.occurred_at.0;
+        let window_start = at.saturating_sub(self.config.velocity_window_ms);
+        let dims = dimensions(risk);
+        let velocity = view.sets.as_ref().map(|sets| {
+            let mut v = Velocity::default();
+            for (dim, key) in &dims {
+                let seen: BTreeSet<&str> = sets
+                    .get(key)
+                    .map(|ms| {
+                        ms.iter()
+                            .filter(|m| m.at_ms > window_start && m.at_ms <= at && m.member != e.payment_id)
+                            .map(|m| m.member.as_str())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let count = u32::try_from(seen.len()).unwrap_or(u32::MAX).saturating_add(1);
+                match *dim {
+                    "customer" => v.customer = count,
+                    "card" => v.card = count,
+                    "vpa" => v.vpa = count,
+                    _ => v.ip = count,
+                }
+            }
+            v
+        });
+        let input = Scored {
+            amount_minor: e.amount_minor,
+            currency: &e.currency,
+            customer_id: risk.customer_id.as_deref(),
+            card_token: risk.card_token.as_deref(),
+            vpa: risk.vpa.as_deref(),
+            ip: risk.customer_ip.as_deref(),
+            customer_country: risk.customer_country.as_deref(),
+            card_issuer_country: risk.card_issuer_country.as_deref(),
+        };
+        let a = assess(
+            &self.config.rules,
+            &input,
+            velocity.as_ref(),
+            self.failure_mode(&e.merchant_id),
+        );
+        metrics::counter!(m::FRAUD_DECISIONS, "decision" => symbol(&a.decision), "mode" => symbol(&a.mode)).increment(1);
+        let assessment = FraudAssessment {
+            assessment_id: format!("{}:fraud:{}", e.payment_id, e.sequence),
+            payment_id: e.payment_id.clone(),
+            merchant_id: e.merchant_id.clone(),
+            score: a.score,
+            decision: a.decision,
+            mode: a.mode,
+            reasons: a.reasons,
+            assessed_at: TimestampMillis(ctx.clock.now_millis()),
+        };
+        let mut effects = Effects {
+            records: vec![ctx.record(&self.output_topic, &assessment)?],
+            writes: vec![],
+        };
+        let member = SetMember {
+            at_ms: at,
+            member: e.payment_id.clone(),
+            value: String::new(),
+        };
+        for (_, key) in &dims {
+            effects
+                .writes
+                .push(rows::set_member(NAME, key, &member, self.ttl_s()));
+            // Later payments of this batch see this one.
+            if let Some(sets) = view.sets.as_mut() {
+                sets.entry(key.clone()).or_default().push(member.clone());
+            }
+        }
+        Ok(effects)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::fraud_assessment::{AssessmentMode, FraudDecision};
+    use crate::events::{samples, Catalog};
+    use crate::runtime::clock::FixedClock;
+
+    fn event(payment: &str, customer: &str, at: i64, amount: i64) -> PaymentEvent {
+        let mut e = samples::payment_event();
+        e.payment_id = payment.into();
+        e.occurred_at = TimestampMillis(at);
+        e.amount_minor = amount;
+        e.currency = "INR".into();
+        if let Some(r) = e.risk.as_mut() {
+            r.customer_id = Some(customer.into());
+            r.card_token = Some(format!("tok_{customer}"));
+            r.customer_country = Some("IN".into());
+            r.card_issuer_country = Some("IN".into());
+        }
+        e
+    }
+
+    fn run(f: &Fraud, view: &mut View, e: &PaymentEvent) -> FraudAssessment {
+        let codec = Codec::single_object(Catalog::bundled().unwrap());
+        let meta = RecordMeta {
+            topic: "payments.events".into(),
+            partition: 0,
+            offset: 0,
+            key: None,
+            timestamp_ms: None,
+        };
+        let ctx = Context {
+            record: &meta,
+            clock: &FixedClock(0),
+            codec: &codec,
+        };
+        let out = f.process(e, view, &ctx).unwrap();
+        codec.decode_sync(&out.records[0].payload).unwrap()
+    }
+
+    #[test]
+    fn velocity_counts_the_window_before_the_payment_and_sees_the_batch() {
+        let mut config = FraudConfig::default();
+        config.rules.velocity_limit.customer = 2;
+        config.rules.velocity_limit.card = 0;
+        config.velocity_window_ms = 10_000;
+        let f = Fraud::new(config, "fraud.assessments");
+        let mut view = View {
+            sets: Some(BTreeMap::new()),
+        };
+        // Three payments of one customer in one batch: the third exceeds the limit of 2.
+        let a = run(&f, &mut view, &event("p1", "c1", 1_000, 100));
+        let b = run(&f, &mut view, &event("p2", "c1", 2_000, 100));
+        let c = run(&f, &mut view, &event("p3", "c1", 3_000, 100));
+        assert!(a.reasons.is_empty() && b.reasons.is_empty(), "{a:?} {b:?}");
+        assert_eq!(c.reasons[0].rule, "velocity_customer");
+        // A replay of p1 after p3's member exists counts only what came before p1.
+        let again = run(&f, &mut view, &event("p1", "c1", 1_000, 100));
+        assert!(again.reasons.is_empty(), "{again:?}");
+        // Outside the window, p4 is alone again.
+        let d = run(&f, &mut view, &event("p4", "c1", 20_000, 100));
+        assert!(d.reasons.is_empty(), "{d:?}");
+    }
+
+    #[test]
+    fn unavailable_state_follows_the_merchants_failure_mode() {
+        let mut config = FraudConfig::default();
+        config
+            .merchant_failure_mode
+            .insert("m_strict".into(), FailureMode::Closed);
+        let f = Fraud::new(config, "fraud.assessments");
+        let mut view = View { sets: None };
+        let mut e = event("p1", "c1", 1_000, 100);
+        let open = run(&f, &mut view, &e);
+        assert_eq!((open.decision, open.mode), (FraudDecision::Allow, AssessmentMode::FailOpen));
+        e.merchant_id = "m_strict".into();
+        let closed = run(&f, &mut view, &e);
+        assert_eq!((closed.decision, closed.mode), (FraudDecision::Block, AssessmentMode::FailClosed));
+    }
+
+    #[test]
+    fn events_without_risk_context_are_not_scored() {
+        let f = Fraud::new(FraudConfig::default(), "fraud.assessments");
+        let mut e = event("p1", "c1", 1_000, 100);
+        e.risk = None;
+        let codec = Codec::single_object(Catalog::bundled().unwrap());
+        let meta = RecordMeta {
+            topic: "t".into(),
+            partition: 0,
+            offset: 0,
+            key: None,
+            timestamp_ms: None,
+        };
+        let ctx = Context {
+            record: &meta,
+            clock: &FixedClock(0),
+            codec: &codec,
+        };
+        let out = f
+            .process(&e, &mut View { sets: Some(BTreeMap::new()) }, &ctx)
+            .unwrap();
+        assert_eq!(out, Effects::default());
+    }
+}
