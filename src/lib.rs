@@ -15,5 +15,6 @@ pub mod events;
 pub mod metrics;
 pub mod processors;
 pub mod runtime;
+pub mod sandbox;
 pub mod store;
 pub mod topology;

@@ -2,7 +2,8 @@
 
 use clap::{Parser, Subcommand};
 use paystream::commands::{
-    self, bench::BenchArgs, process::ProcessArgs, run::RunArgs, CommandError,
+    self, bench::BenchArgs, flow::RunArgs, loadgen::LoadgenArgs, process::ProcessArgs,
+    smoke::RunArgs as SmokeArgs, CommandError,
 };
 use paystream::config::Config;
 use std::path::PathBuf;
@@ -24,8 +25,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// The main job: apply the topology and push demo traffic through Kafka and the store.
+    /// The main job: the whole pipeline (processors, bridge, sandbox) with demo traffic, then a
+    /// ledger audit.
     Run(RunArgs),
+    /// The foundation check: Avro commands through one Kafka transaction, read_committed, decoded and
+    /// written to the store, all verified.
+    Smoke(SmokeArgs),
+    /// The HTTP bridge: REST API and provider webhooks.
+    Bridge,
+    /// The sandbox PSP: simulated providers Acme and Bolt.
+    Sandbox,
+    /// Drives the REST API with a mix of payments and prints a live summary.
+    Loadgen(LoadgenArgs),
     /// Run one stream processor instance under the exactly-once runtime until SIGTERM.
     Process(ProcessArgs),
     /// Validate, create or draw the topology in topology/.
@@ -104,13 +115,20 @@ fn main() -> ExitCode {
     };
     let result: Result<String, CommandError> = runtime.block_on(async {
         match cli.command {
-            Command::Run(args) => {
-                let summary = commands::run::run(config, args).await?;
+            Command::Run(args) => commands::flow::run(config, args).await,
+            Command::Bridge => commands::flow::bridge(config).await,
+            Command::Sandbox => commands::flow::sandbox(config).await,
+            Command::Loadgen(args) => {
+                let summary = commands::loadgen::run(&args, true).await?;
+                Ok(summary.render())
+            }
+            Command::Smoke(args) => {
+                let summary = commands::smoke::run(config, args).await?;
                 if summary.is_ok() {
                     Ok(String::new())
                 } else {
                     Err(CommandError::Failed(
-                        "demo run lost or changed data: see the summary above".into(),
+                        "smoke run lost or changed data: see the summary above".into(),
                     ))
                 }
             }

@@ -181,7 +181,7 @@ async fn run_serves_ops_endpoints_and_stops_on_sigterm() {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let mut child = Command::new(env!("CARGO_BIN_EXE_paystream"))
-        .args(["run", "--demo-events", "30", "--keep-running"])
+        .args(["smoke", "--demo-events", "30", "--keep-running"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("PAYSTREAM__SERVICE__OPS_LISTEN", &listen)
         .env("PAYSTREAM__STORE__KEYSPACE", &config.store.keyspace)

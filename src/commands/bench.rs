@@ -12,7 +12,7 @@
 //! `--latency-rate` per second for `--latency-seconds` (after one second of warm-up traffic that is not
 //! counted), each carrying its send time; latency is the time until a read_committed reader sees the copy. Peak RSS is sampled from /proc/self/status per loop.
 
-use super::run::percentile;
+use super::smoke::percentile;
 use super::CommandError;
 use crate::config::Config;
 use crate::events::{Catalog, Codec};

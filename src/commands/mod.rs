@@ -1,9 +1,11 @@
 //! What each CLI subcommand does. `main.rs` parses arguments and calls one of these.
 
 pub mod bench;
+pub mod flow;
+pub mod loadgen;
 pub mod ledger;
 pub mod process;
-pub mod run;
+pub mod smoke;
 pub mod schema;
 pub mod topology;
 

@@ -4,8 +4,11 @@
 use super::CommandError;
 use crate::config::Config;
 use crate::events::{Catalog, Codec};
+use crate::processors::connector::{self, Connector};
 use crate::processors::copy::{self, Copy};
+use crate::processors::fraud::processor::{self as fraud, Fraud};
 use crate::processors::ledger::{self, Ledger};
+use crate::processors::payments::{self, Payments};
 use crate::processors::probe::{self, Probe};
 use crate::runtime::eos::{self, Deps, RunStats};
 use crate::runtime::service::Service;
@@ -16,7 +19,14 @@ use std::sync::Arc;
 use tracing::info;
 
 /// Processors this binary can run, by their topology name.
-pub const PROCESSORS: &[&str] = &[probe::NAME, copy::NAME, ledger::NAME];
+pub const PROCESSORS: &[&str] = &[
+    payments::NAME,
+    fraud::NAME,
+    connector::NAME,
+    ledger::NAME,
+    probe::NAME,
+    copy::NAME,
+];
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ProcessArgs {
@@ -71,7 +81,7 @@ pub async fn process(mut config: Config, args: ProcessArgs) -> Result<RunStats, 
         shutdown: service.shutdown.clone(),
     };
     let (token, grace) = (service.shutdown.clone(), service.grace());
-    let run = run_named(&args.name, &spec, deps);
+    let run = run_named(&args.name, &spec, deps, &config);
     let result = tokio::select! {
         r = run => r,
         () = async { token.cancelled().await; tokio::time::sleep(grace).await } => {
@@ -93,10 +103,11 @@ pub async fn process(mut config: Config, args: ProcessArgs) -> Result<RunStats, 
     result
 }
 
-async fn run_named(
+pub async fn run_named(
     name: &str,
     spec: &crate::topology::ProcessorSpec,
     deps: Deps,
+    config: &Config,
 ) -> Result<RunStats, CommandError> {
     let first_output = |spec: &crate::topology::ProcessorSpec| {
         spec.outputs
@@ -108,6 +119,20 @@ async fn run_named(
         probe::NAME => eos::run(Arc::new(Probe::new(&first_output(spec)?)), deps).await,
         copy::NAME => eos::run(Arc::new(Copy::new(&first_output(spec)?)), deps).await,
         ledger::NAME => eos::run(Arc::new(Ledger::new(&first_output(spec)?)), deps).await,
+        payments::NAME => {
+            let connectors = config.connectors.providers.iter().map(|c| c.name.clone()).collect();
+            let p = Payments::new(spec, &deps.topology, config.payments.clone(), connectors)
+                .map_err(CommandError::Failed)?;
+            eos::run(Arc::new(p), deps).await
+        }
+        fraud::NAME => {
+            eos::run(Arc::new(Fraud::new(config.fraud.clone(), &first_output(spec)?)), deps).await
+        }
+        connector::NAME => {
+            let c = Connector::new(config.connectors.clone(), &first_output(spec)?)
+                .map_err(CommandError::Failed)?;
+            eos::run(Arc::new(c), deps).await
+        }
         other => return Err(CommandError::Failed(format!("unknown processor '{other}'"))),
     };
     stats.map_err(|e| CommandError::Failed(e.to_string()))
@@ -119,4 +144,74 @@ pub fn topology_from(dir: &std::path::Path) -> Result<Topology, CommandError> {
     let t = Topology::load(dir).map_err(CommandError::Topology)?;
     t.check(&catalog).map_err(CommandError::Topology)?;
     Ok(t)
+}
+
+/// A set of processors run together in one process (the main job, tests).
+#[derive(Debug, Clone)]
+pub struct ProcessorSet(Vec<&'static str>);
+
+impl ProcessorSet {
+    /// The payment flow: state machine, fraud, connector edge and ledger.
+    pub fn flow() -> Self {
+        Self(vec![payments::NAME, fraud::NAME, connector::NAME, ledger::NAME])
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.0.clone()
+    }
+}
+
+pub type Running = Vec<(String, tokio::task::JoinHandle<Result<RunStats, CommandError>>)>;
+
+/// Starts every processor of `set` as a task of this process, stopping when `stop` is cancelled.
+pub async fn spawn_all(
+    config: &Config,
+    set: &ProcessorSet,
+    service: &Service,
+    stop: tokio_util::sync::CancellationToken,
+) -> Result<Running, CommandError> {
+    let (topology, _) = super::topology::load_checked(config)?;
+    let topology = Arc::new(topology);
+    let catalog = Catalog::bundled().map_err(CommandError::Schemas)?;
+    let codec = Arc::new(Codec::from_config(config.schema_registry.as_ref(), catalog).await?);
+    let store = Store::open(&config.store).await?;
+    service.health.set("store", true);
+    let writer = Arc::new(StoreWriter::new(store));
+    let mut running = Vec::new();
+    for name in &set.0 {
+        let spec = topology.processor(name).cloned().ok_or_else(|| {
+            CommandError::Failed(format!("processor '{name}' is not declared in processors.toml"))
+        })?;
+        let deps = Deps {
+            kafka: config.kafka.clone(),
+            runtime: config.runtime.clone(),
+            topology: topology.clone(),
+            codec: codec.clone(),
+            writer: writer.clone(),
+            health: service.health.clone(),
+            shutdown: stop.clone(),
+        };
+        let config = config.clone();
+        let name = (*name).to_owned();
+        let n2 = name.clone();
+        running.push((
+            name,
+            tokio::spawn(async move { run_named(&n2, &spec, deps, &config).await }),
+        ));
+    }
+    Ok(running)
+}
+
+/// Waits for every task; a task that panicked or was cancelled reports that as its error.
+pub async fn join_all(running: Running) -> Vec<(String, Result<RunStats, String>)> {
+    let mut out = Vec::new();
+    for (name, task) in running {
+        let r = match task.await {
+            Ok(Ok(stats)) => Ok(stats),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(e) => Err(format!("task ended abnormally: {e}")),
+        };
+        out.push((name, r));
+    }
+    out
 }

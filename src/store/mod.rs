@@ -4,6 +4,7 @@
 //! Writes are idempotent by construction: primary keys come from the event or transaction id, so a
 //! replay after a crash rewrites the same rows with the same values.
 
+pub mod bridge;
 pub mod ledger;
 pub mod migrate;
 pub mod payments;

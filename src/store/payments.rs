@@ -16,7 +16,22 @@ pub struct PaymentRow {
     pub currency: String,
     pub sequence: i64,
     pub last_event_id: String,
+    pub connector: Option<String>,
+    pub reason_code: Option<String>,
 }
+
+type PaymentTuple = (
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    String,
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+);
 
 pub struct PaymentsTable {
     store: Store,
@@ -38,7 +53,7 @@ impl PaymentsTable {
         let select = store
             .session()
             .prepare(format!(
-                "SELECT payment_id, merchant_id, status, amount_minor, amount_captured_minor, currency, sequence, last_event_id FROM {} WHERE payment_id = ?",
+                "SELECT payment_id, merchant_id, status, amount_minor, amount_captured_minor, currency, sequence, last_event_id, connector, reason_code FROM {} WHERE payment_id = ?",
                 store.table("payments")
             ))
             .await
@@ -86,7 +101,7 @@ impl PaymentsTable {
             .into_rows_result()
             .map_err(|e| q("payments select")(&e))?;
         let row = rows
-            .maybe_first_row::<(String, String, String, i64, i64, String, i64, String)>()
+            .maybe_first_row::<PaymentTuple>()
             .map_err(|e| q("payments select")(&e))?;
         Ok(row.map(
             |(
@@ -98,6 +113,8 @@ impl PaymentsTable {
                 currency,
                 sequence,
                 last_event_id,
+                connector,
+                reason_code,
             )| PaymentRow {
                 payment_id,
                 merchant_id,
@@ -107,6 +124,8 @@ impl PaymentsTable {
                 currency,
                 sequence,
                 last_event_id,
+                connector,
+                reason_code,
             },
         ))
     }

@@ -260,7 +260,7 @@ outputs = ["{output}"]
     pub fn commands(n: usize, keys: usize) -> Vec<PaymentCommand> {
         (0..n)
             .map(|i| {
-                let mut c = paystream::commands::run::demo_command("eos", i, 1_763_942_400_000);
+                let mut c = paystream::commands::smoke::demo_command("eos", i, 1_763_942_400_000);
                 c.payment_id = format!("pay_{}", i % keys);
                 c.command_id = format!("cmd_{i}");
                 c.metadata

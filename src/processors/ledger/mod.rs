@@ -3,7 +3,7 @@
 //! Input: `PaymentEvent`s. Output: `JournalEntry` records, and the entry, its postings and the
 //! per-account index in the store (`0003_ledger.cql`). Entry ids derive from the causing event, so a
 //! replay rewrites the same rows. Every entry passes [`postings::check_balanced`] before it is written;
-//! `paystream ledger audit` checks again on read-back. Refund and payout movements are not posted yet:
+//! `paystream ledger audit` checks again on read-back. Provider fees reported with an outcome are posted as their own entry. Refund and payout movements are not posted yet:
 //! their events are not `PaymentEvent`s and go to the dead-letter topic with that reason.
 
 pub mod postings;
@@ -123,8 +123,14 @@ impl Processor for Ledger {
         } else {
             0
         };
-        let entries = postings::for_transition(event, held)
+        let mut entries = postings::for_transition(event, held)
             .map_err(|e| ProcessError::Invalid(e.to_string()))?;
+        if let Some(fee) = event.provider_fee_minor.filter(|f| *f > 0) {
+            entries.push(
+                postings::provider_fee(event, fee)
+                    .map_err(|e| ProcessError::Invalid(e.to_string()))?,
+            );
+        }
         let mut effects = Effects::default();
         for e in &entries {
             effects.writes.extend(entry_writes(e));

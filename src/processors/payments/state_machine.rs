@@ -582,7 +582,7 @@ mod tests {
     use IntentStatus as I;
 
     fn cmd(kind: PaymentCommandKind, amount: Option<i64>) -> PaymentCommand {
-        let mut c = crate::commands::run::demo_command("sm", 0, 1);
+        let mut c = crate::commands::smoke::demo_command("sm", 0, 1);
         c.kind = kind;
         c.amount_minor = amount;
         c

@@ -1,4 +1,4 @@
-//! `paystream run`: the main job. It checks and applies the topology, serves the ops endpoints, and
+//! `paystream smoke`: the foundation check. It checks and applies the topology, serves the ops endpoints, and
 //! pushes demo traffic through the real components: Avro payment commands produced in one Kafka
 //! transaction, read back by a read_committed consumer, decoded, written to the store as payment rows
 //! and verified on read-back. It prints a summary and exits non-zero if anything was lost or differs.
@@ -58,7 +58,7 @@ pub struct Summary {
 impl Summary {
     pub fn render(&self) -> String {
         format!(
-            "paystream run: demo summary\n\
+            "paystream smoke: summary\n\
              \x20 ops endpoints     http://{}/metrics /healthz /readyz\n\
              \x20 topology          {}\n\
              \x20 wire format       {}\n\

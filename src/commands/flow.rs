@@ -1,0 +1,178 @@
+//! The payment flow's long-running pieces: `paystream bridge`, `paystream sandbox`, and `paystream run`
+//! (the main job: every processor, the bridge and the sandbox in one process, driven by the load
+//! generator, then a ledger audit).
+
+use super::loadgen::{self, LoadgenArgs, LoadSummary};
+use super::process::{self, ProcessorSet};
+use super::CommandError;
+use crate::bridge::api::{self, Bridge};
+use crate::config::Config;
+use crate::events::{Catalog, Codec};
+use crate::runtime::eos::RunStats;
+use crate::runtime::kafka;
+use crate::runtime::service::Service;
+use crate::sandbox::server::{self as sandbox_server, Sandbox};
+use crate::store::bridge::BridgeStore;
+use crate::store::payments::PaymentsTable;
+use crate::store::Store;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+/// Serves `router` on `listen` until `shutdown`; returns the bound address.
+pub async fn serve(
+    listen: SocketAddr,
+    router: axum::Router,
+    shutdown: CancellationToken,
+    what: &str,
+) -> Result<(SocketAddr, JoinHandle<()>), CommandError> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| CommandError::Failed(format!("{what}: cannot listen on {listen}: {e}. Fix: free the port or change the listen address in the config")))?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+    });
+    info!(%addr, "{what} listening");
+    Ok((addr, task))
+}
+
+pub async fn build_bridge(config: &Config) -> Result<Arc<Bridge>, CommandError> {
+    let (topology, _) = super::topology::load_checked(config)?;
+    let catalog = Catalog::bundled().map_err(CommandError::Schemas)?;
+    let codec = Arc::new(Codec::from_config(config.schema_registry.as_ref(), catalog).await?);
+    let store = Store::open(&config.store).await?;
+    let bridge_store = BridgeStore::prepare(
+        &store,
+        config.bridge.idempotency_ttl_s,
+        config.bridge.webhook_dedup_ttl_s,
+    )
+    .await?;
+    let payments = PaymentsTable::prepare(&store).await?;
+    let producer = kafka::producer(&config.kafka).create()?;
+    let source = topology.sources.iter().find(|s| s.name == "bridge").ok_or_else(|| {
+        CommandError::Failed("topology/processors.toml declares no 'bridge' source".into())
+    })?;
+    let pick = |schema: &str| {
+        source
+            .outputs
+            .iter()
+            .find(|t| topology.topic(t).is_some_and(|s| s.value_schema == schema))
+            .cloned()
+            .ok_or_else(|| CommandError::Failed(format!("the bridge source declares no topic carrying {schema}")))
+    };
+    let topics = api::Topics {
+        commands: pick("io.paystream.payments.PaymentCommand")?,
+        webhooks: pick("io.paystream.providers.ProviderWebhook")?,
+    };
+    Bridge::new(
+        config.bridge.clone(),
+        &config.connectors,
+        bridge_store,
+        payments,
+        producer,
+        codec,
+        topics,
+    )
+    .map(Arc::new)
+    .map_err(CommandError::Failed)
+}
+
+/// `paystream bridge`: the REST API and webhook receiver, until SIGTERM.
+pub async fn bridge(config: Config) -> Result<String, CommandError> {
+    let service = Service::start(&config.service, &["bridge"]).await.map_err(CommandError::Failed)?;
+    let b = build_bridge(&config).await?;
+    let (addr, task) = serve(config.bridge.listen, api::router(b), service.shutdown.clone(), "bridge").await?;
+    service.health.set("bridge", true);
+    println!("paystream bridge: listening on http://{addr}");
+    let _ = task.await;
+    service.stop().await;
+    Ok(String::new())
+}
+
+/// `paystream sandbox`: the simulated providers, until SIGTERM.
+pub async fn sandbox(config: Config) -> Result<String, CommandError> {
+    let service = Service::start(&config.service, &["sandbox"]).await.map_err(CommandError::Failed)?;
+    let s = Sandbox::new(config.sandbox.clone(), &config.connectors).map_err(CommandError::Failed)?;
+    let (addr, task) = serve(config.sandbox.listen, sandbox_server::router(s), service.shutdown.clone(), "sandbox").await?;
+    service.health.set("sandbox", true);
+    println!("paystream sandbox: acme at http://{addr}/acme, bolt at http://{addr}/bolt");
+    let _ = task.await;
+    service.stop().await;
+    Ok(String::new())
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub load: LoadgenArgs,
+    /// Keep the pipeline and /metrics running after the traffic until SIGTERM or SIGINT.
+    #[arg(long)]
+    pub keep_running: bool,
+}
+
+/// `paystream run`: the whole pipeline with demo traffic.
+pub async fn run(config: Config, mut args: RunArgs) -> Result<String, CommandError> {
+    let service = Service::start(&config.service, &["topology", "bridge", "sandbox"])
+        .await
+        .map_err(CommandError::Failed)?;
+    let applied = super::topology::apply(&config).await?;
+    service.health.set("topology", true);
+    println!("paystream run: topology applied ({} keyspace)", config.store.keyspace);
+    let _ = applied;
+
+    let stop = service.shutdown.child_token();
+    let sandbox = Sandbox::new(config.sandbox.clone(), &config.connectors).map_err(CommandError::Failed)?;
+    let (sandbox_addr, sandbox_task) = serve(config.sandbox.listen, sandbox_server::router(sandbox), stop.clone(), "sandbox").await?;
+    service.health.set("sandbox", true);
+    let b = build_bridge(&config).await?;
+    let (bridge_addr, bridge_task) = serve(config.bridge.listen, api::router(b), stop.clone(), "bridge").await?;
+    service.health.set("bridge", true);
+
+    let set = ProcessorSet::flow();
+    let processors = process::spawn_all(&config, &set, &service, stop.clone()).await?;
+    println!(
+        "paystream run: processors {} running; bridge http://{bridge_addr}, sandbox http://{sandbox_addr}, metrics http://{}/metrics",
+        set.names().join(", "),
+        service.ops_addr
+    );
+
+    args.load.bridge_url = format!("http://{bridge_addr}");
+    let summary: LoadSummary = loadgen::run(&args.load, true).await?;
+    println!("{}", summary.render());
+    // Let the last ledger postings land before auditing.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let audit = super::ledger::audit(&config).await?;
+    println!("{}", audit.render());
+
+    if args.keep_running {
+        println!("paystream run: still serving; SIGTERM or Ctrl-C stops");
+        service.shutdown.cancelled().await;
+    }
+    stop.cancel();
+    let stats: Vec<(String, Result<RunStats, String>)> = process::join_all(processors).await;
+    let _ = tokio::join!(sandbox_task, bridge_task);
+    service.stop().await;
+    let failed: Vec<String> = stats
+        .iter()
+        .filter_map(|(n, r)| r.as_ref().err().map(|e| format!("{n}: {e}")))
+        .collect();
+    if !failed.is_empty() {
+        return Err(CommandError::Failed(format!("processors failed: {}", failed.join("; "))));
+    }
+    if !audit.is_balanced() {
+        return Err(CommandError::Failed("the ledger does not balance: see the audit above".into()));
+    }
+    if summary.lost > 0 {
+        return Err(CommandError::Failed(format!(
+            "{} payments never reached a state: see the summary above",
+            summary.lost
+        )));
+    }
+    Ok("paystream run: OK: every payment reached a state and the ledger balances".into())
+}

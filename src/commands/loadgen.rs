@@ -1,0 +1,404 @@
+//! `paystream loadgen`: drives the REST API with a mix of payment methods and sandbox scenarios at a
+//! set rate, follows every payment to a final state (or to pending with a reason), and prints a live
+//! summary: counts per state, success rate, and p50/p99 latency from intent to final state.
+
+use super::CommandError;
+use crate::config::flow::DEMO_MERCHANT_KEY;
+use crate::metrics as m;
+use futures::StreamExt;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const POLL_INTERVAL_MS: u64 = 100;
+const REQUEST_TIMEOUT_MS: u64 = 10_000;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct LoadgenArgs {
+    /// Payments to create.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub payments: u32,
+    /// Payments created per second.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=5_000))]
+    pub rate: u32,
+    /// Payments followed at once.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub concurrency: u32,
+    /// How long a payment may take to settle before it is reported as still pending.
+    #[arg(long, default_value_t = 30)]
+    pub settle_timeout_s: u64,
+    /// The bridge's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8090")]
+    pub bridge_url: String,
+    /// The merchant API key.
+    #[arg(long, default_value = DEMO_MERCHANT_KEY)]
+    pub api_key: String,
+}
+
+/// One kind of demo payment: its weight in the mix, its method and what the test expects.
+#[derive(Debug, Clone, Copy)]
+pub struct Kind {
+    pub name: &'static str,
+    pub weight: u32,
+    pub method: &'static str,
+    pub reference: &'static str,
+    pub manual_capture: bool,
+    pub amount_minor: i64,
+}
+
+const fn kind(name: &'static str, weight: u32, method: &'static str, reference: &'static str) -> Kind {
+    Kind {
+        name,
+        weight,
+        method,
+        reference,
+        manual_capture: false,
+        amount_minor: 49_900,
+    }
+}
+
+/// The traffic mix (weights sum to 100).
+pub const MIX: &[Kind] = &[
+    kind("card_success", 36, "card", "tok_visa_success"),
+    Kind {
+        manual_capture: true,
+        ..kind("card_partial_capture", 5, "card", "tok_visa_success")
+    },
+    kind("upi_success", 15, "upi", "success@upi"),
+    kind("netbanking_success", 5, "net_banking", "HDFC"),
+    kind("wallet_success", 5, "wallet", "paytm"),
+    kind("card_insufficient_funds", 5, "card", "tok_insufficient_funds"),
+    kind("card_do_not_honor", 3, "card", "tok_do_not_honor"),
+    kind("card_issuer_unavailable_cascade", 4, "card", "tok_issuer_unavailable"),
+    kind("upi_pending_success", 5, "upi", "pending_success@upi"),
+    kind("upi_pending_failure", 3, "upi", "pending_failure@upi"),
+    kind("card_timeout", 2, "card", "tok_timeout"),
+    kind("card_server_error", 2, "card", "tok_server_error"),
+    kind("card_duplicate_webhook", 2, "card", "tok_duplicate_webhook"),
+    kind("card_out_of_order_webhook", 2, "card", "tok_out_of_order"),
+    kind("card_late_webhook", 2, "card", "tok_late_webhook"),
+    kind("fraud_blocked_card", 2, "card", "tok_blocked"),
+    Kind {
+        amount_minor: 6_000_000,
+        ..kind("fraud_review_amount", 2, "card", "tok_visa_success")
+    },
+];
+
+/// The mix's kind for payment number `i`: deterministic, spread evenly.
+pub fn kind_of(i: u32) -> Kind {
+    let total: u32 = MIX.iter().map(|k| k.weight).sum();
+    // A stride coprime with 100 interleaves the kinds instead of sending them in blocks.
+    let slot = i.wrapping_mul(37) % total.max(1);
+    let mut acc = 0;
+    for k in MIX {
+        acc += k.weight;
+        if slot < acc {
+            return *k;
+        }
+    }
+    MIX[0]
+}
+
+pub fn body_for(k: &Kind, i: u32) -> Value {
+    let mut method = json!({"type": k.method});
+    match k.method {
+        "card" => {
+            method["card_token"] = json!(k.reference);
+            method["card_issuer_country"] = json!("IN");
+        }
+        "upi" => method["vpa"] = json!(k.reference),
+        "net_banking" => method["bank_code"] = json!(k.reference),
+        _ => method["wallet"] = json!(k.reference),
+    }
+    json!({
+        "amount": k.amount_minor,
+        "currency": "INR",
+        "capture_method": if k.manual_capture { "manual" } else { "automatic" },
+        "payment_method": method,
+        "customer": {"id": format!("cus_{}", i % 97), "ip": "203.0.113.10", "country": "IN"},
+        "metadata": {"order_id": format!("ord_{i}")},
+        "confirm": true,
+    })
+}
+
+/// Where one payment ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settled {
+    pub kind: &'static str,
+    pub payment_id: String,
+    pub status: String,
+    pub reason_code: Option<String>,
+    pub latency_ms: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LoadSummary {
+    pub created: u64,
+    pub refused: u64,
+    pub by_state: BTreeMap<String, u64>,
+    pub pending_reasons: BTreeMap<String, u64>,
+    /// Accepted but never applied within the settle timeout.
+    pub lost: u64,
+    pub latency_p50_ms: u64,
+    pub latency_p99_ms: u64,
+    pub elapsed_ms: u128,
+    pub payments: Vec<Settled>,
+}
+
+impl LoadSummary {
+    pub fn success_permille(&self) -> u64 {
+        let ok = self.by_state.get("succeeded").copied().unwrap_or(0);
+        let done: u64 = self.by_state.values().sum();
+        if done == 0 {
+            0
+        } else {
+            ok * 1_000 / done
+        }
+    }
+
+    pub fn render(&self) -> String {
+        let states = self
+            .by_state
+            .iter()
+            .map(|(s, n)| format!("{s}={n}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let pending = self
+            .pending_reasons
+            .iter()
+            .map(|(s, n)| format!("{s}={n}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let per_s = if self.elapsed_ms == 0 {
+            0
+        } else {
+            u128::from(self.created) * 1_000 / self.elapsed_ms
+        };
+        format!(
+            "paystream loadgen: summary\n\
+             \x20 created           {} payments ({} refused by the API), {per_s}/s over {} ms\n\
+             \x20 states            {states}\n\
+             \x20 pending reasons   {}\n\
+             \x20 success rate      {}.{}%\n\
+             \x20 intent->final     p50 {} ms, p99 {} ms\n\
+             \x20 never applied     {}",
+            self.created,
+            self.refused,
+            self.elapsed_ms,
+            if pending.is_empty() { "-".into() } else { pending },
+            self.success_permille() / 10,
+            self.success_permille() % 10,
+            self.latency_p50_ms,
+            self.latency_p99_ms,
+            self.lost
+        )
+    }
+}
+
+fn is_final(status: &str) -> bool {
+    matches!(status, "succeeded" | "failed" | "canceled" | "expired")
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+}
+
+impl Client {
+    async fn post(&self, path: &str, idem: &str, body: &Value) -> Result<(u16, Value), String> {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .header("Idempotency-Key", idem)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = r.status().as_u16();
+        Ok((status, r.json().await.unwrap_or(Value::Null)))
+    }
+
+    async fn get(&self, path: &str) -> Result<Value, String> {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Creates one payment and follows it; `None` when the API refused it.
+async fn one(c: &Client, run_id: &str, i: u32, settle: Duration) -> Option<Settled> {
+    let k = kind_of(i);
+    let started = Instant::now();
+    let (status, body) = c
+        .post("/v1/payment_intents", &format!("{run_id}-{i}"), &body_for(&k, i))
+        .await
+        .ok()?;
+    if status != 202 {
+        tracing::warn!(status, %body, kind = k.name, "payment refused");
+        return None;
+    }
+    let id = body["id"].as_str()?.to_owned();
+    let mut captured = false;
+    loop {
+        let state = c.get(&format!("/v1/payment_intents/{id}")).await.unwrap_or(Value::Null);
+        let status = state["status"].as_str().unwrap_or("accepted").to_owned();
+        let reason = state["reason_code"].as_str().map(str::to_owned);
+        if status == "requires_capture" && k.manual_capture && !captured {
+            let amount = state["amount"].as_i64().unwrap_or(0) / 2;
+            let _ = c
+                .post(&format!("/v1/payment_intents/{id}/capture"), &format!("{run_id}-{i}-capture"), &json!({"amount": amount}))
+                .await;
+            captured = true;
+        }
+        let held_for_review = status == "processing" && reason.as_deref() == Some("FRAUD_REVIEW");
+        if is_final(&status) || held_for_review || started.elapsed() >= settle {
+            let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            if is_final(&status) {
+                metrics::counter!(m::LOADGEN_PAYMENTS, "status" => status.clone()).increment(1);
+                metrics::histogram!(m::LOADGEN_LATENCY).record(started.elapsed());
+            }
+            return Some(Settled {
+                kind: k.name,
+                payment_id: id,
+                status,
+                reason_code: reason,
+                latency_ms,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(POLL_INTERVAL_MS)).await;
+    }
+}
+
+fn percentile(sorted: &[u64], p: usize) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let idx = (sorted.len() * p).div_ceil(100).saturating_sub(1);
+    sorted.get(idx).copied().unwrap_or(0)
+}
+
+fn summarize(settled: &[Settled], refused: u64, started: Instant) -> LoadSummary {
+    let mut s = LoadSummary {
+        created: u64::try_from(settled.len()).unwrap_or(u64::MAX),
+        refused,
+        elapsed_ms: started.elapsed().as_millis(),
+        ..LoadSummary::default()
+    };
+    let mut lat = Vec::new();
+    for p in settled {
+        *s.by_state.entry(p.status.clone()).or_default() += 1;
+        if p.status == "accepted" {
+            s.lost += 1;
+        } else if !is_final(&p.status) {
+            let reason = p.reason_code.clone().unwrap_or_else(|| "NONE".into());
+            *s.pending_reasons.entry(reason).or_default() += 1;
+        } else {
+            lat.push(p.latency_ms);
+        }
+    }
+    lat.sort_unstable();
+    s.latency_p50_ms = percentile(&lat, 50);
+    s.latency_p99_ms = percentile(&lat, 99);
+    s
+}
+
+/// Runs the load; with `live`, prints a summary line every second.
+pub async fn run(args: &LoadgenArgs, live: bool) -> Result<LoadSummary, CommandError> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_millis(REQUEST_TIMEOUT_MS))
+        .build()
+        .map_err(|e| CommandError::Failed(format!("HTTP client: {e}")))?;
+    let client = Arc::new(Client {
+        http,
+        base: args.bridge_url.trim_end_matches('/').to_owned(),
+        key: args.api_key.clone(),
+    });
+    let run_id = format!("lg{}", uuid::Uuid::now_v7().simple());
+    let settle = Duration::from_secs(args.settle_timeout_s);
+    let started = Instant::now();
+    let done: Arc<Mutex<Vec<Settled>>> = Arc::new(Mutex::new(Vec::new()));
+    let refused = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let period = Duration::from_micros(1_000_000 / u64::from(args.rate.max(1)));
+    let ticker = Arc::new(tokio::sync::Mutex::new(tokio::time::interval(period)));
+
+    let printer = live.then(|| {
+        let done = done.clone();
+        let refused = refused.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let snapshot = done.lock().map(|d| d.clone()).unwrap_or_default();
+                let s = summarize(&snapshot, refused.load(std::sync::atomic::Ordering::Relaxed), started);
+                let states = s.by_state.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
+                println!(
+                    "  [{:>4}s] settled {:>6}  {states}  success {}.{}%  p50 {} ms  p99 {} ms",
+                    started.elapsed().as_secs(),
+                    s.created,
+                    s.success_permille() / 10,
+                    s.success_permille() % 10,
+                    s.latency_p50_ms,
+                    s.latency_p99_ms
+                );
+            }
+        })
+    });
+
+    let run_id = Arc::new(run_id);
+    futures::stream::iter(0..args.payments)
+        .map(|i| {
+            let (client, run_id, ticker, done, refused) =
+                (client.clone(), run_id.clone(), ticker.clone(), done.clone(), refused.clone());
+            async move {
+                ticker.lock().await.tick().await;
+                match one(&client, &run_id, i, settle).await {
+                    Some(s) => {
+                        if let Ok(mut d) = done.lock() {
+                            d.push(s);
+                        }
+                    }
+                    None => {
+                        refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            }
+        })
+        .buffer_unordered(usize::try_from(args.concurrency).unwrap_or(1).max(1))
+        .collect::<Vec<()>>()
+        .await;
+    if let Some(p) = printer {
+        p.abort();
+    }
+    let settled = done.lock().map(|d| d.clone()).unwrap_or_default();
+    let mut s = summarize(&settled, refused.load(std::sync::atomic::Ordering::Relaxed), started);
+    s.payments = settled;
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mix_covers_every_kind_in_proportion() {
+        let total: u32 = MIX.iter().map(|k| k.weight).sum();
+        assert_eq!(total, 100);
+        let mut seen: BTreeMap<&str, u32> = BTreeMap::new();
+        for i in 0..100 {
+            *seen.entry(kind_of(i).name).or_default() += 1;
+        }
+        for k in MIX {
+            assert_eq!(seen.get(k.name).copied(), Some(k.weight), "{}", k.name);
+        }
+    }
+}
