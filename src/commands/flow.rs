@@ -9,6 +9,7 @@ use crate::bridge::api::{self, Bridge};
 use crate::config::Config;
 use crate::events::{Catalog, Codec};
 use crate::runtime::eos::RunStats;
+use crate::runtime::health::Health;
 use crate::runtime::kafka;
 use crate::runtime::service::Service;
 use crate::sandbox::server::{self as sandbox_server, Sandbox};
@@ -22,6 +23,25 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+async fn bind(listen: SocketAddr, what: &str) -> Result<tokio::net::TcpListener, CommandError> {
+    tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+        CommandError::Failed(format!("{what}: cannot listen on {listen}: {e}. Fix: free the port or change the listen address in the config"))
+    })
+}
+
+/// Serves `router` on `listener` until `shutdown`.
+fn serve_on(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+    })
+}
+
 /// Serves `router` on `listen` until `shutdown`; returns the bound address.
 pub async fn serve(
     listen: SocketAddr,
@@ -29,17 +49,69 @@ pub async fn serve(
     shutdown: CancellationToken,
     what: &str,
 ) -> Result<(SocketAddr, JoinHandle<()>), CommandError> {
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| CommandError::Failed(format!("{what}: cannot listen on {listen}: {e}. Fix: free the port or change the listen address in the config")))?;
+    let listener = bind(listen, what).await?;
     let addr = listener.local_addr()?;
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, router)
-            .with_graceful_shutdown(async move { shutdown.cancelled().await })
-            .await;
-    });
     info!(%addr, "{what} listening");
-    Ok((addr, task))
+    Ok((addr, serve_on(listener, router, shutdown)))
+}
+
+/// The whole pipeline in this process: the flow's processors, the bridge and the sandbox, with the
+/// connectors pointed at the sandbox and the sandbox's webhooks at the bridge.
+pub struct Pipeline {
+    pub bridge_addr: SocketAddr,
+    pub sandbox_addr: SocketAddr,
+    /// The config as wired (connector URLs, webhook URL).
+    pub config: Config,
+    stop: CancellationToken,
+    processors: process::Running,
+    servers: Vec<JoinHandle<()>>,
+}
+
+impl Pipeline {
+    /// Starts the pipeline; it stops when `shutdown` is cancelled or [`Pipeline::stop`] is called.
+    pub async fn start(
+        config: &Config,
+        health: &Arc<Health>,
+        shutdown: &CancellationToken,
+    ) -> Result<Pipeline, CommandError> {
+        let mut config = config.clone();
+        let stop = shutdown.child_token();
+        let bridge_listener = bind(config.bridge.listen, "bridge").await?;
+        let sandbox_listener = bind(config.sandbox.listen, "sandbox").await?;
+        let bridge_addr = bridge_listener.local_addr()?;
+        let sandbox_addr = sandbox_listener.local_addr()?;
+        config.sandbox.webhook_url = format!("http://{bridge_addr}/webhooks");
+        for p in &mut config.connectors.providers {
+            p.base_url = format!("http://{sandbox_addr}/{}", p.name);
+        }
+        let sandbox = Sandbox::new(config.sandbox.clone(), &config.connectors).map_err(CommandError::Failed)?;
+        let b = build_bridge(&config).await?;
+        let servers = vec![
+            serve_on(sandbox_listener, sandbox_server::router(sandbox), stop.clone()),
+            serve_on(bridge_listener, api::router(b), stop.clone()),
+        ];
+        health.set("sandbox", true);
+        health.set("bridge", true);
+        let processors = process::spawn_all(&config, &ProcessorSet::flow(), health, stop.clone()).await?;
+        Ok(Pipeline {
+            bridge_addr,
+            sandbox_addr,
+            config,
+            stop,
+            processors,
+            servers,
+        })
+    }
+
+    /// Stops everything; each processor's totals or error.
+    pub async fn stop(self) -> Vec<(String, Result<RunStats, String>)> {
+        self.stop.cancel();
+        let stats = process::join_all(self.processors).await;
+        for s in self.servers {
+            let _ = s.await;
+        }
+        stats
+    }
 }
 
 pub async fn build_bridge(config: &Config) -> Result<Arc<Bridge>, CommandError> {
@@ -126,23 +198,16 @@ pub async fn run(config: Config, mut args: RunArgs) -> Result<String, CommandErr
     println!("paystream run: topology applied ({} keyspace)", config.store.keyspace);
     let _ = applied;
 
-    let stop = service.shutdown.child_token();
-    let sandbox = Sandbox::new(config.sandbox.clone(), &config.connectors).map_err(CommandError::Failed)?;
-    let (sandbox_addr, sandbox_task) = serve(config.sandbox.listen, sandbox_server::router(sandbox), stop.clone(), "sandbox").await?;
-    service.health.set("sandbox", true);
-    let b = build_bridge(&config).await?;
-    let (bridge_addr, bridge_task) = serve(config.bridge.listen, api::router(b), stop.clone(), "bridge").await?;
-    service.health.set("bridge", true);
-
-    let set = ProcessorSet::flow();
-    let processors = process::spawn_all(&config, &set, &service, stop.clone()).await?;
+    let pipeline = Pipeline::start(&config, &service.health, &service.shutdown).await?;
     println!(
-        "paystream run: processors {} running; bridge http://{bridge_addr}, sandbox http://{sandbox_addr}, metrics http://{}/metrics",
-        set.names().join(", "),
+        "paystream run: processors {} running; bridge http://{}, sandbox http://{}, metrics http://{}/metrics",
+        ProcessorSet::flow().names().join(", "),
+        pipeline.bridge_addr,
+        pipeline.sandbox_addr,
         service.ops_addr
     );
 
-    args.load.bridge_url = format!("http://{bridge_addr}");
+    args.load.bridge_url = format!("http://{}", pipeline.bridge_addr);
     let summary: LoadSummary = loadgen::run(&args.load, true).await?;
     println!("{}", summary.render());
     // Let the last ledger postings land before auditing.
@@ -154,9 +219,7 @@ pub async fn run(config: Config, mut args: RunArgs) -> Result<String, CommandErr
         println!("paystream run: still serving; SIGTERM or Ctrl-C stops");
         service.shutdown.cancelled().await;
     }
-    stop.cancel();
-    let stats: Vec<(String, Result<RunStats, String>)> = process::join_all(processors).await;
-    let _ = tokio::join!(sandbox_task, bridge_task);
+    let stats = pipeline.stop().await;
     service.stop().await;
     let failed: Vec<String> = stats
         .iter()

@@ -58,6 +58,9 @@ const fn kind(name: &'static str, weight: u32, method: &'static str, reference: 
     }
 }
 
+/// On the default fraud blocklist.
+pub const BLOCKED_CARD: &str = "tok_blocked";
+
 /// The traffic mix (weights sum to 100).
 pub const MIX: &[Kind] = &[
     kind("card_success", 36, "card", "tok_visa_success"),
@@ -70,7 +73,7 @@ pub const MIX: &[Kind] = &[
     kind("wallet_success", 5, "wallet", "paytm"),
     kind("card_insufficient_funds", 5, "card", "tok_insufficient_funds"),
     kind("card_do_not_honor", 3, "card", "tok_do_not_honor"),
-    kind("card_issuer_unavailable_cascade", 4, "card", "tok_issuer_unavailable"),
+    kind("card_acme_down_failover", 4, "card", "tok_acme_down"),
     kind("upi_pending_success", 5, "upi", "pending_success@upi"),
     kind("upi_pending_failure", 3, "upi", "pending_failure@upi"),
     kind("card_timeout", 2, "card", "tok_timeout"),
@@ -78,7 +81,7 @@ pub const MIX: &[Kind] = &[
     kind("card_duplicate_webhook", 2, "card", "tok_duplicate_webhook"),
     kind("card_out_of_order_webhook", 2, "card", "tok_out_of_order"),
     kind("card_late_webhook", 2, "card", "tok_late_webhook"),
-    kind("fraud_blocked_card", 2, "card", "tok_blocked"),
+    kind("fraud_blocked_card", 2, "card", BLOCKED_CARD),
     Kind {
         amount_minor: 6_000_000,
         ..kind("fraud_review_amount", 2, "card", "tok_visa_success")
@@ -104,10 +107,16 @@ pub fn body_for(k: &Kind, i: u32) -> Value {
     let mut method = json!({"type": k.method});
     match k.method {
         "card" => {
-            method["card_token"] = json!(k.reference);
+            // One token per customer (as a vault would issue), keeping the scenario word.
+            let token = if k.reference == BLOCKED_CARD {
+                k.reference.to_owned()
+            } else {
+                format!("{}_{}", k.reference, i % 997)
+            };
+            method["card_token"] = json!(token);
             method["card_issuer_country"] = json!("IN");
         }
-        "upi" => method["vpa"] = json!(k.reference),
+        "upi" => method["vpa"] = json!(k.reference.replacen('@', &format!(".{}@", i % 997), 1)),
         "net_banking" => method["bank_code"] = json!(k.reference),
         _ => method["wallet"] = json!(k.reference),
     }
@@ -116,7 +125,7 @@ pub fn body_for(k: &Kind, i: u32) -> Value {
         "currency": "INR",
         "capture_method": if k.manual_capture { "manual" } else { "automatic" },
         "payment_method": method,
-        "customer": {"id": format!("cus_{}", i % 97), "ip": "203.0.113.10", "country": "IN"},
+        "customer": {"id": format!("cus_{}", i % 997), "ip": format!("198.51.{}.{}", (i / 250) % 250, i % 250), "country": "IN"},
         "metadata": {"order_id": format!("ord_{i}")},
         "confirm": true,
     })

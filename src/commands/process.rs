@@ -167,7 +167,7 @@ pub type Running = Vec<(String, tokio::task::JoinHandle<Result<RunStats, Command
 pub async fn spawn_all(
     config: &Config,
     set: &ProcessorSet,
-    service: &Service,
+    health: &Arc<crate::runtime::health::Health>,
     stop: tokio_util::sync::CancellationToken,
 ) -> Result<Running, CommandError> {
     let (topology, _) = super::topology::load_checked(config)?;
@@ -175,7 +175,7 @@ pub async fn spawn_all(
     let catalog = Catalog::bundled().map_err(CommandError::Schemas)?;
     let codec = Arc::new(Codec::from_config(config.schema_registry.as_ref(), catalog).await?);
     let store = Store::open(&config.store).await?;
-    service.health.set("store", true);
+    health.set("store", true);
     let writer = Arc::new(StoreWriter::new(store));
     let mut running = Vec::new();
     for name in &set.0 {
@@ -188,7 +188,7 @@ pub async fn spawn_all(
             topology: topology.clone(),
             codec: codec.clone(),
             writer: writer.clone(),
-            health: service.health.clone(),
+            health: health.clone(),
             shutdown: stop.clone(),
         };
         let config = config.clone();

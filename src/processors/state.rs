@@ -156,6 +156,7 @@ impl<S: Serialize + DeserializeOwned + Clone> Keyed<S> {
             let state_row = rows::state(self.processor, key, j.state.into_bytes(), now_ms);
             self.states.insert(key.to_owned(), state);
             self.replayed += 1;
+            metrics::counter!(crate::metrics::PROCESSOR_JOURNAL_REPLAYS, "processor" => self.processor).increment(1);
             return Ok(Effects {
                 records,
                 writes: vec![state_row],

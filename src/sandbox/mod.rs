@@ -33,9 +33,18 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    /// The scenario a method reference selects: the first scenario word it contains, else success.
-    pub fn of(reference: &str) -> Scenario {
+    /// The scenario a method reference selects at `provider`: the first scenario word it contains,
+    /// else success. `acme_down` makes Acme decline as issuer-unavailable (retryable) while Bolt
+    /// succeeds: the routing failover scenario.
+    pub fn of(reference: &str, provider: &str) -> Scenario {
         let r = reference.to_ascii_lowercase();
+        if r.contains("acme_down") {
+            return if provider == "acme" {
+                Scenario::Decline(DeclineClass::IssuerUnavailable)
+            } else {
+                Scenario::Success
+            };
+        }
         let table: [(&str, Scenario); 14] = [
             ("insufficient_funds", Scenario::Decline(DeclineClass::InsufficientFunds)),
             ("invalid_card", Scenario::Decline(DeclineClass::InvalidPaymentMethod)),
@@ -145,8 +154,13 @@ mod tests {
             ("wallet_out_of_order", Scenario::OutOfOrderWebhook),
         ];
         for (r, s) in cases {
-            assert_eq!(Scenario::of(r), s, "{r}");
+            assert_eq!(Scenario::of(r, "acme"), s, "{r}");
         }
+        assert_eq!(
+            Scenario::of("tok_acme_down", "acme"),
+            Scenario::Decline(DeclineClass::IssuerUnavailable)
+        );
+        assert_eq!(Scenario::of("tok_acme_down", "bolt"), Scenario::Success);
         // Unknown outcomes are settled by a webhook, never left open.
         for s in [Scenario::Timeout, Scenario::ServerError, Scenario::PendingThenSuccess] {
             assert!(!plan(s).webhooks.is_empty());

@@ -238,7 +238,7 @@ async fn charge(
         metrics::counter!(m::SANDBOX_CALLS, "provider" => p.name(), "scenario" => "injected_failure").increment(1);
         return (StatusCode::SERVICE_UNAVAILABLE, "injected failure").into_response();
     }
-    let scenario = Scenario::of(&instrument);
+    let scenario = Scenario::of(&instrument, p.name());
     metrics::counter!(m::SANDBOX_CALLS, "provider" => p.name(), "scenario" => scenario.label()).increment(1);
     let plan = plan(scenario);
     let c = Charge {

@@ -418,7 +418,7 @@ fn provider(
             ..current.clone()
         })
     };
-    let class = decline_class.map(|d| format!("{d:?}").to_ascii_uppercase());
+    let class = decline_class.map(|d| crate::events::symbol(&d));
     match outcome {
         ProviderOutcome::Succeeded => match s.capture_method {
             CaptureMethod::Manual => next(
