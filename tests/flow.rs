@@ -49,7 +49,10 @@ fn private_topology(prefix: &str) -> tempfile::TempDir {
         .map(|n| n.trim_end_matches('"').to_owned())
         .collect();
     let rename = |text: &str| {
-        let mut out = text.replace("consumer_group = \"paystream-", &format!("consumer_group = \"{prefix}-"));
+        let mut out = text.replace(
+            "consumer_group = \"paystream-",
+            &format!("consumer_group = \"{prefix}-"),
+        );
         for n in &names {
             out = out.replace(&format!("\"{n}\""), &format!("\"{prefix}.{n}\""));
         }
@@ -92,7 +95,13 @@ async fn start(abort_permille: u16) -> Flow {
 }
 
 impl Flow {
-    async fn post(&self, path: &str, key: Option<&str>, idem: Option<&str>, body: &Value) -> (u16, Value) {
+    async fn post(
+        &self,
+        path: &str,
+        key: Option<&str>,
+        idem: Option<&str>,
+        body: &Value,
+    ) -> (u16, Value) {
         let mut r = self.http.post(format!("{}{path}", self.base)).json(body);
         if let Some(k) = key {
             r = r.bearer_auth(k);
@@ -144,7 +153,10 @@ impl Flow {
             if done(&v) {
                 return v;
             }
-            assert!(started.elapsed() < Duration::from_secs(60), "{id} never reached {what}: {v}");
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{id} never reached {what}: {v}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -157,13 +169,23 @@ impl Flow {
         format!("{}.{name}", self.prefix)
     }
 
-    async fn read<T: paystream::events::Event + serde::de::DeserializeOwned>(&self, topic: &str, expected: usize) -> Vec<T> {
+    async fn read<T: paystream::events::Event + serde::de::DeserializeOwned>(
+        &self,
+        topic: &str,
+        expected: usize,
+    ) -> Vec<T> {
         let codec = Codec::single_object(Catalog::bundled().unwrap());
-        common::eos::read_committed(&self.config, &self.topic(topic), expected, Duration::from_secs(30), Duration::from_secs(2))
-            .await
-            .iter()
-            .map(|b| codec.decode_sync(b).unwrap())
-            .collect()
+        common::eos::read_committed(
+            &self.config,
+            &self.topic(topic),
+            expected,
+            Duration::from_secs(30),
+            Duration::from_secs(2),
+        )
+        .await
+        .iter()
+        .map(|b| codec.decode_sync(b).unwrap())
+        .collect()
     }
 
     async fn stop(self) {
@@ -193,7 +215,10 @@ fn assert_trail(events: &[PaymentEvent]) -> BTreeMap<String, Vec<PaymentEvent>> 
     for (id, es) in &by {
         let seqs: Vec<i64> = es.iter().map(|e| e.sequence).collect();
         let want: Vec<i64> = (1..=i64::try_from(es.len()).unwrap()).collect();
-        assert_eq!(seqs, want, "payment {id}: events out of order, duplicated or missing");
+        assert_eq!(
+            seqs, want,
+            "payment {id}: events out of order, duplicated or missing"
+        );
     }
     by
 }
@@ -212,13 +237,17 @@ async fn sandbox_scenarios_reach_their_final_states_and_the_ledger_balances() {
     // Every scenario at once: the flow is asynchronous, so waiting in parallel keeps the test short.
     let success = f.create(card("tok_visa_success_1"), 10_000, false).await;
     let upi_ok = f.create(upi("success.1@upi"), 20_000, false).await;
-    let nsf = f.create(card("tok_insufficient_funds_1"), 10_000, false).await;
+    let nsf = f
+        .create(card("tok_insufficient_funds_1"), 10_000, false)
+        .await;
     let invalid = f.create(card("tok_invalid_card_1"), 10_000, false).await;
     let pending_ok = f.create(upi("pending_success.1@upi"), 30_000, false).await;
     let pending_ko = f.create(upi("pending_failure.1@upi"), 30_000, false).await;
     let timeout = f.create(card("tok_timeout_1"), 10_000, false).await;
     let server_error = f.create(card("tok_server_error_1"), 10_000, false).await;
-    let dup_hook = f.create(card("tok_duplicate_webhook_1"), 10_000, false).await;
+    let dup_hook = f
+        .create(card("tok_duplicate_webhook_1"), 10_000, false)
+        .await;
     let out_of_order = f.create(card("tok_out_of_order_1"), 10_000, false).await;
     let failover = f.create(card("tok_acme_down_1"), 10_000, false).await;
     let blocked = f.create(card("tok_blocked"), 10_000, false).await;
@@ -238,23 +267,47 @@ async fn sandbox_scenarios_reach_their_final_states_and_the_ledger_balances() {
     f.wait_status(&dup_hook, "succeeded").await;
     f.wait_status(&out_of_order, "succeeded").await;
     let v = f.wait_status(&failover, "succeeded").await;
-    assert_eq!(v["connector"], "bolt", "failover must land on the second connector: {v}");
+    assert_eq!(
+        v["connector"], "bolt",
+        "failover must land on the second connector: {v}"
+    );
     let v = f.wait_status(&blocked, "failed").await;
     assert_eq!(v["reason_code"], "FRAUD_BLOCKED", "{v}");
-    let v = f.wait(&review, "fraud review", |v| v["reason_code"] == "FRAUD_REVIEW").await;
-    assert_eq!(v["status"], "processing", "a review holds the payment pending with a reason: {v}");
+    let v = f
+        .wait(&review, "fraud review", |v| {
+            v["reason_code"] == "FRAUD_REVIEW"
+        })
+        .await;
+    assert_eq!(
+        v["status"], "processing",
+        "a review holds the payment pending with a reason: {v}"
+    );
 
     // Partial capture: authorize, capture 20 000 of 50 000, the rest is released.
     f.wait_status(&partial, "requires_capture").await;
     let (status, body) = f
-        .post(&format!("/v1/payment_intents/{partial}/capture"), Some(KEY), Some(&common::unique("cap")), &json!({"amount": 20_000}))
+        .post(
+            &format!("/v1/payment_intents/{partial}/capture"),
+            Some(KEY),
+            Some(&common::unique("cap")),
+            &json!({"amount": 20_000}),
+        )
         .await;
     assert_eq!(status, 202, "{body}");
     let v = f.wait_status(&partial, "succeeded").await;
-    assert_eq!((v["amount_captured"].as_i64(), v["reason_code"].as_str()), (Some(20_000), Some("PARTIAL_CAPTURE")), "{v}");
+    assert_eq!(
+        (v["amount_captured"].as_i64(), v["reason_code"].as_str()),
+        (Some(20_000), Some("PARTIAL_CAPTURE")),
+        "{v}"
+    );
     // A second capture is refused by the state machine, and changes nothing.
     let (status, _) = f
-        .post(&format!("/v1/payment_intents/{partial}/capture"), Some(KEY), Some(&common::unique("cap")), &json!({"amount": 1_000}))
+        .post(
+            &format!("/v1/payment_intents/{partial}/capture"),
+            Some(KEY),
+            Some(&common::unique("cap")),
+            &json!({"amount": 1_000}),
+        )
         .await;
     assert_eq!(status, 202);
 
@@ -262,18 +315,42 @@ async fn sandbox_scenarios_reach_their_final_states_and_the_ledger_balances() {
     let events: Vec<PaymentEvent> = f.read("payments.events", 60).await;
     let trail = assert_trail(&events);
     assert_eq!(trail.len(), 14, "one trail per payment");
-    let failover_connectors: Vec<Option<String>> =
-        trail[&failover].iter().map(|e| e.connector.clone()).collect();
-    assert!(failover_connectors.contains(&Some("acme".into())) && failover_connectors.contains(&Some("bolt".into())), "{failover_connectors:?}");
+    let failover_connectors: Vec<Option<String>> = trail[&failover]
+        .iter()
+        .map(|e| e.connector.clone())
+        .collect();
+    assert!(
+        failover_connectors.contains(&Some("acme".into()))
+            && failover_connectors.contains(&Some("bolt".into())),
+        "{failover_connectors:?}"
+    );
     // A non-retryable decline never cascades: one routing decision only.
     let decisions: Vec<RoutingDecision> = f.read("routing.decisions", 12).await;
     assert_eq!(decisions.iter().filter(|d| d.payment_id == nsf).count(), 1);
-    assert_eq!(decisions.iter().filter(|d| d.payment_id == failover).count(), 2);
+    assert_eq!(
+        decisions
+            .iter()
+            .filter(|d| d.payment_id == failover)
+            .count(),
+        2
+    );
     // Late and duplicate signals are rejected with a reason, never applied.
     let rejections: Vec<TransitionRejected> = f.read("payments.rejections", 2).await;
-    let codes_of = |id: &str| rejections.iter().filter(|r| r.payment_id == id).map(|r| r.reason_code.clone()).collect::<Vec<_>>();
-    assert!(codes_of(&out_of_order).contains(&"LATE_SIGNAL".to_owned()), "{rejections:?}");
-    assert!(codes_of(&partial).contains(&"DUPLICATE_SIGNAL".to_owned()), "{rejections:?}");
+    let codes_of = |id: &str| {
+        rejections
+            .iter()
+            .filter(|r| r.payment_id == id)
+            .map(|r| r.reason_code.clone())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        codes_of(&out_of_order).contains(&"LATE_SIGNAL".to_owned()),
+        "{rejections:?}"
+    );
+    assert!(
+        codes_of(&partial).contains(&"DUPLICATE_SIGNAL".to_owned()),
+        "{rejections:?}"
+    );
 
     // The ledger: balanced, with the partial capture's hold released.
     let report = assert_ledger_balanced(&f.config).await;
@@ -287,13 +364,28 @@ async fn intake_refuses_bad_requests_precisely_and_idempotency_keys_hold() {
     let body = json!({"amount": 12_345, "currency": "INR", "payment_method": card("tok_visa_success_9"), "confirm": true});
 
     // Same key, same body: the same response (and one payment).
-    let (s1, b1) = f.post("/v1/payment_intents", Some(KEY), Some("order-42"), &body).await;
-    let (s2, b2) = f.post("/v1/payment_intents", Some(KEY), Some("order-42"), &body).await;
+    let (s1, b1) = f
+        .post("/v1/payment_intents", Some(KEY), Some("order-42"), &body)
+        .await;
+    let (s2, b2) = f
+        .post("/v1/payment_intents", Some(KEY), Some("order-42"), &body)
+        .await;
     assert_eq!((s1, s2), (202, 202));
     assert_eq!(b1, b2, "a replay answers with the first response");
     // Same key, different body: 422.
-    let (s3, b3) = f.post("/v1/payment_intents", Some(KEY), Some("order-42"), &json!({"amount": 1, "currency": "INR"})).await;
-    assert_eq!((s3, b3["error"]["code"].as_str()), (422, Some("idempotency_key_reused")), "{b3}");
+    let (s3, b3) = f
+        .post(
+            "/v1/payment_intents",
+            Some(KEY),
+            Some("order-42"),
+            &json!({"amount": 1, "currency": "INR"}),
+        )
+        .await;
+    assert_eq!(
+        (s3, b3["error"]["code"].as_str()),
+        (422, Some("idempotency_key_reused")),
+        "{b3}"
+    );
     let id = b1["id"].as_str().unwrap().to_owned();
     f.wait_status(&id, "succeeded").await;
 
@@ -302,24 +394,71 @@ async fn intake_refuses_bad_requests_precisely_and_idempotency_keys_hold() {
     let cases: Vec<Case<'_>> = vec![
         (None, body.clone(), 401, "api_key_missing"),
         (Some("sk_wrong"), body.clone(), 401, "api_key_invalid"),
-        (Some(KEY), json!({"amount": 0, "currency": "INR"}), 422, "amount_out_of_range"),
-        (Some(KEY), json!({"amount": 100, "currency": "XYZ"}), 422, "currency_invalid"),
-        (Some(KEY), json!({"amount": 100, "currency": "INR", "payment_method": {"type": "card", "number": "4111111111111111"}}), 422, "raw_card_number"),
-        (Some(KEY), json!({"amount": 100, "currency": "INR", "payment_method": {"type": "card", "card_token": "4111 1111 1111 1111"}}), 422, "raw_card_number"),
-        (Some(KEY), json!({"amount": 100, "currency": "INR", "payment_method": {"type": "upi", "vpa": "not-a-vpa"}}), 422, "vpa_invalid"),
-        (Some(KEY), json!({"amount": 100, "currency": "INR", "surprise": true}), 400, "body_invalid"),
+        (
+            Some(KEY),
+            json!({"amount": 0, "currency": "INR"}),
+            422,
+            "amount_out_of_range",
+        ),
+        (
+            Some(KEY),
+            json!({"amount": 100, "currency": "XYZ"}),
+            422,
+            "currency_invalid",
+        ),
+        (
+            Some(KEY),
+            json!({"amount": 100, "currency": "INR", "payment_method": {"type": "card", "number": "4111111111111111"}}),
+            422,
+            "raw_card_number",
+        ),
+        (
+            Some(KEY),
+            json!({"amount": 100, "currency": "INR", "payment_method": {"type": "card", "card_token": "4111 1111 1111 1111"}}),
+            422,
+            "raw_card_number",
+        ),
+        (
+            Some(KEY),
+            json!({"amount": 100, "currency": "INR", "payment_method": {"type": "upi", "vpa": "not-a-vpa"}}),
+            422,
+            "vpa_invalid",
+        ),
+        (
+            Some(KEY),
+            json!({"amount": 100, "currency": "INR", "surprise": true}),
+            400,
+            "body_invalid",
+        ),
     ];
     for (key, body, status, code) in cases {
         let (s, b) = f.post("/v1/payment_intents", key, None, &body).await;
-        assert_eq!((s, b["error"]["code"].as_str()), (status, Some(code)), "{body} -> {b}");
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{body} -> {b}"
+        );
     }
     // Another merchant's (or no) payment: 404, indistinguishable.
-    let (s, b) = f.post("/v1/payment_intents/pay_nope/capture", Some(KEY), None, &json!({})).await;
-    assert_eq!((s, b["error"]["code"].as_str()), (404, Some("payment_not_found")));
+    let (s, b) = f
+        .post(
+            "/v1/payment_intents/pay_nope/capture",
+            Some(KEY),
+            None,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (404, Some("payment_not_found"))
+    );
 
     // Webhooks: a bad signature, a stale timestamp and an unknown provider are refused; a redelivery
     // of a verified id is acknowledged as a duplicate and not published again.
-    let secret = paystream::bridge::webhook_signature::WebhookSecret::parse(paystream::config::flow::DEMO_ACME_SECRET).unwrap();
+    let secret = paystream::bridge::webhook_signature::WebhookSecret::parse(
+        paystream::config::flow::DEMO_ACME_SECRET,
+    )
+    .unwrap();
     let hook = json!({"id": "evt_test_1", "type": "charge.succeeded", "created": 1, "data": {"id": "ch_1", "status": "succeeded", "reference": format!("{id}_att1"), "payment_id": id}});
     let raw = serde_json::to_vec(&hook).unwrap();
     let send = |ts: i64, sig: String| {
@@ -333,15 +472,45 @@ async fn intake_refuses_bad_requests_precisely_and_idempotency_keys_hold() {
     };
     let now = paystream::runtime::clock::now_millis() / 1_000;
     assert_eq!(send(now, "v1,AAAA".into()).await.unwrap().status(), 401);
-    assert_eq!(send(now - 301, secret.sign("evt_test_1", now - 301, &raw)).await.unwrap().status(), 401);
-    let first: Value = send(now, secret.sign("evt_test_1", now, &raw)).await.unwrap().json().await.unwrap();
-    let again: Value = send(now, secret.sign("evt_test_1", now, &raw)).await.unwrap().json().await.unwrap();
-    assert_eq!((first["duplicate"].as_bool(), again["duplicate"].as_bool()), (None, Some(true)));
-    let unknown = f.http.post(format!("{}/webhooks/nobody", f.base)).body("{}").send().await.unwrap();
+    assert_eq!(
+        send(now - 301, secret.sign("evt_test_1", now - 301, &raw))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let first: Value = send(now, secret.sign("evt_test_1", now, &raw))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let again: Value = send(now, secret.sign("evt_test_1", now, &raw))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (first["duplicate"].as_bool(), again["duplicate"].as_bool()),
+        (None, Some(true))
+    );
+    let unknown = f
+        .http
+        .post(format!("{}/webhooks/nobody", f.base))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unknown.status(), 404);
     // The verified webhook reached the state machine, which found the payment already succeeded.
     let rejections: Vec<TransitionRejected> = f.read("payments.rejections", 1).await;
-    assert!(rejections.iter().any(|r| r.payment_id == id && r.reason_code == "DUPLICATE_SIGNAL"), "{rejections:?}");
+    assert!(
+        rejections
+            .iter()
+            .any(|r| r.payment_id == id && r.reason_code == "DUPLICATE_SIGNAL"),
+        "{rejections:?}"
+    );
     assert_ledger_balanced(&f.config).await;
     f.stop().await;
 }
@@ -370,7 +539,14 @@ async fn aborted_transactions_change_nothing() {
             }
             3 => {
                 f.wait_status(id, "requires_capture").await;
-                let (s, _) = f.post(&format!("/v1/payment_intents/{id}/capture"), Some(KEY), Some(&common::unique("cap")), &json!({})).await;
+                let (s, _) = f
+                    .post(
+                        &format!("/v1/payment_intents/{id}/capture"),
+                        Some(KEY),
+                        Some(&common::unique("cap")),
+                        &json!({}),
+                    )
+                    .await;
                 assert_eq!(s, 202);
                 f.wait_status(id, "succeeded").await;
             }
@@ -385,7 +561,10 @@ async fn aborted_transactions_change_nothing() {
     let store = Store::open(&f.config.store).await.unwrap();
     let journaled = store
         .session()
-        .query_unpaged(format!("SELECT COUNT(*) FROM {}", store.table("processor_journal")), ())
+        .query_unpaged(
+            format!("SELECT COUNT(*) FROM {}", store.table("processor_journal")),
+            (),
+        )
         .await
         .unwrap()
         .into_rows_result()

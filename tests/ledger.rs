@@ -46,6 +46,8 @@ fn event(
         reason: None,
         cause_id: format!("cause:{payment}:{seq}"),
         occurred_at: TimestampMillis(1_763_942_400_000 + seq),
+        provider_fee_minor: None,
+        risk: None,
     }
 }
 

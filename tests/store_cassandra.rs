@@ -33,6 +33,8 @@ fn event(seq: i64) -> PaymentEvent {
         reason: None,
         cause_id: "cmd_1".into(),
         occurred_at: TimestampMillis(1_763_942_400_000),
+        provider_fee_minor: None,
+        risk: None,
     }
 }
 

@@ -152,8 +152,10 @@ impl From<validation::Invalid> for ApiError {
 
 impl ApiError {
     fn body(&self) -> Vec<u8> {
-        serde_json::to_vec(&json!({"error": {"code": self.code, "field": self.field, "message": self.message}}))
-            .unwrap_or_default()
+        serde_json::to_vec(
+            &json!({"error": {"code": self.code, "field": self.field, "message": self.message}}),
+        )
+        .unwrap_or_default()
     }
 }
 
@@ -167,12 +169,21 @@ fn merchant(b: &Bridge, headers: &HeaderMap) -> Result<String, ApiError> {
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| err(StatusCode::UNAUTHORIZED, "api_key_missing", "send `Authorization: Bearer <your API key>`"))?;
+        .ok_or_else(|| {
+            err(
+                StatusCode::UNAUTHORIZED,
+                "api_key_missing",
+                "send `Authorization: Bearer <your API key>`",
+            )
+        })?;
     let digest = hex::encode(Sha256::digest(key.trim().as_bytes()));
-    b.merchants
-        .get(&digest)
-        .cloned()
-        .ok_or_else(|| err(StatusCode::UNAUTHORIZED, "api_key_invalid", "the API key is not known: check it, or ask for a new one"))
+    b.merchants.get(&digest).cloned().ok_or_else(|| {
+        err(
+            StatusCode::UNAUTHORIZED,
+            "api_key_invalid",
+            "the API key is not known: check it, or ask for a new one",
+        )
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -223,8 +234,13 @@ struct ActIn {
 }
 
 fn parse_json<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| err(StatusCode::BAD_REQUEST, "body_invalid", format!("the body is not valid for this endpoint: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        err(
+            StatusCode::BAD_REQUEST,
+            "body_invalid",
+            format!("the body is not valid for this endpoint: {e}"),
+        )
+    })
 }
 
 fn method(m: MethodIn) -> Result<PaymentMethod, ApiError> {
@@ -264,7 +280,12 @@ fn method(m: MethodIn) -> Result<PaymentMethod, ApiError> {
     Ok(pm)
 }
 
-fn command(kind: PaymentCommandKind, payment_id: &str, merchant_id: &str, key: Option<&str>) -> PaymentCommand {
+fn command(
+    kind: PaymentCommandKind,
+    payment_id: &str,
+    merchant_id: &str,
+    key: Option<&str>,
+) -> PaymentCommand {
     PaymentCommand {
         command_id: format!("cmd_{}", uuid::Uuid::now_v7().simple()),
         payment_id: payment_id.to_owned(),
@@ -290,7 +311,10 @@ fn accepted(payment_id: &str, cmds: &[PaymentCommand]) -> (StatusCode, Vec<u8>) 
         "accepted": cmds.iter().map(|c| json!({"command_id": c.command_id, "kind": crate::events::symbol(&c.kind)})).collect::<Vec<_>>(),
         "status_url": format!("/v1/payment_intents/{payment_id}"),
     });
-    (StatusCode::ACCEPTED, serde_json::to_vec(&body).unwrap_or_default())
+    (
+        StatusCode::ACCEPTED,
+        serde_json::to_vec(&body).unwrap_or_default(),
+    )
 }
 
 async fn create(State(b): State<Arc<Bridge>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -304,57 +328,75 @@ async fn create(State(b): State<Arc<Bridge>>, headers: HeaderMap, body: Bytes) -
     let m2 = merchant_id.clone();
     let k2 = key.clone();
     let body2 = body.clone();
-    with_idempotency(&b, route, &merchant_id, key.as_deref(), &body, move || async move {
-        let b = b2;
-        let input: CreateIn = parse_json(&body2)?;
-        let currency = validation::amount(input.amount, &input.currency, &b.limits)?;
-        validation::metadata(&input.metadata, &b.limits)?;
-        let capture_method = match input.capture_method.as_deref() {
-            None | Some("automatic") => CaptureMethod::Automatic,
-            Some("manual") => CaptureMethod::Manual,
-            Some(other) => {
+    with_idempotency(
+        &b,
+        route,
+        &merchant_id,
+        key.as_deref(),
+        &body,
+        move || async move {
+            let b = b2;
+            let input: CreateIn = parse_json(&body2)?;
+            let currency = validation::amount(input.amount, &input.currency, &b.limits)?;
+            validation::metadata(&input.metadata, &b.limits)?;
+            let capture_method = match input.capture_method.as_deref() {
+                None | Some("automatic") => CaptureMethod::Automatic,
+                Some("manual") => CaptureMethod::Manual,
+                Some(other) => {
+                    return Err(ApiError {
+                        status: StatusCode::UNPROCESSABLE_ENTITY,
+                        code: "capture_method_invalid",
+                        field: Some("capture_method"),
+                        message: format!("'{other}' is not automatic or manual"),
+                    })
+                }
+            };
+            let pm = input.payment_method.map(method).transpose()?;
+            if input.confirm && pm.is_none() {
                 return Err(ApiError {
                     status: StatusCode::UNPROCESSABLE_ENTITY,
-                    code: "capture_method_invalid",
-                    field: Some("capture_method"),
-                    message: format!("'{other}' is not automatic or manual"),
-                })
+                    code: "payment_method_required",
+                    field: Some("payment_method"),
+                    message: "confirm: true needs a payment_method".into(),
+                });
             }
-        };
-        let pm = input.payment_method.map(method).transpose()?;
-        if input.confirm && pm.is_none() {
-            return Err(ApiError {
-                status: StatusCode::UNPROCESSABLE_ENTITY,
-                code: "payment_method_required",
-                field: Some("payment_method"),
-                message: "confirm: true needs a payment_method".into(),
-            });
-        }
-        let payment_id = format!("pay_{}", uuid::Uuid::now_v7().simple());
-        let mut create = command(PaymentCommandKind::Create, &payment_id, &m2, k2.as_deref());
-        create.amount_minor = Some(input.amount);
-        create.currency = Some(currency.code().to_owned());
-        create.capture_method = Some(capture_method);
-        create.payment_method = pm;
-        if let Some(c) = input.customer {
-            create.customer_id = c.id;
-            create.customer_ip = c.ip;
-            create.customer_country = c.country;
-        }
-        create.metadata = input.metadata;
-        let mut cmds = vec![create];
-        if input.confirm {
-            cmds.push(command(PaymentCommandKind::Confirm, &payment_id, &m2, k2.as_deref()));
-        }
-        b.store
-            .set_owner(&payment_id, &m2, now_millis())
-            .await
-            .map_err(|e| err(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string()))?;
-        b.publish(&b.commands_topic, &cmds)
-            .await
-            .map_err(|e| err(StatusCode::SERVICE_UNAVAILABLE, "publish_failed", e))?;
-        Ok(accepted(&payment_id, &cmds))
-    })
+            let payment_id = format!("pay_{}", uuid::Uuid::now_v7().simple());
+            let mut create = command(PaymentCommandKind::Create, &payment_id, &m2, k2.as_deref());
+            create.amount_minor = Some(input.amount);
+            create.currency = Some(currency.code().to_owned());
+            create.capture_method = Some(capture_method);
+            create.payment_method = pm;
+            if let Some(c) = input.customer {
+                create.customer_id = c.id;
+                create.customer_ip = c.ip;
+                create.customer_country = c.country;
+            }
+            create.metadata = input.metadata;
+            let mut cmds = vec![create];
+            if input.confirm {
+                cmds.push(command(
+                    PaymentCommandKind::Confirm,
+                    &payment_id,
+                    &m2,
+                    k2.as_deref(),
+                ));
+            }
+            b.store
+                .set_owner(&payment_id, &m2, now_millis())
+                .await
+                .map_err(|e| {
+                    err(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "store_unavailable",
+                        e.to_string(),
+                    )
+                })?;
+            b.publish(&b.commands_topic, &cmds)
+                .await
+                .map_err(|e| err(StatusCode::SERVICE_UNAVAILABLE, "publish_failed", e))?;
+            Ok(accepted(&payment_id, &cmds))
+        },
+    )
     .await
 }
 
@@ -370,7 +412,11 @@ async fn act(
         "capture" => PaymentCommandKind::Capture,
         "cancel" => PaymentCommandKind::Cancel,
         _ => {
-            let e = err(StatusCode::NOT_FOUND, "unknown_action", "use confirm, capture or cancel");
+            let e = err(
+                StatusCode::NOT_FOUND,
+                "unknown_action",
+                "use confirm, capture or cancel",
+            );
             return respond(route, e.status, e.body());
         }
     };
@@ -383,54 +429,83 @@ async fn act(
     }
     let key = idem_key(&headers);
     let (b2, m2, k2, body2) = (b.clone(), merchant_id.clone(), key.clone(), body.clone());
-    with_idempotency(&b, route, &merchant_id, key.as_deref(), &body, move || async move {
-        let b = b2;
-        let input: ActIn = if body2.is_empty() { ActIn::default() } else { parse_json(&body2)? };
-        let mut cmd = command(kind, &id, &m2, k2.as_deref());
-        if let Some(pm) = input.payment_method {
-            cmd.payment_method = Some(method(pm)?);
-        }
-        if let Some(amount) = input.amount {
-            if kind != PaymentCommandKind::Capture {
-                return Err(ApiError {
-                    status: StatusCode::UNPROCESSABLE_ENTITY,
-                    code: "amount_not_allowed",
-                    field: Some("amount"),
-                    message: "only capture takes an amount".into(),
-                });
+    with_idempotency(
+        &b,
+        route,
+        &merchant_id,
+        key.as_deref(),
+        &body,
+        move || async move {
+            let b = b2;
+            let input: ActIn = if body2.is_empty() {
+                ActIn::default()
+            } else {
+                parse_json(&body2)?
+            };
+            let mut cmd = command(kind, &id, &m2, k2.as_deref());
+            if let Some(pm) = input.payment_method {
+                cmd.payment_method = Some(method(pm)?);
             }
-            if amount <= 0 {
-                return Err(ApiError {
-                    status: StatusCode::UNPROCESSABLE_ENTITY,
-                    code: "amount_out_of_range",
-                    field: Some("amount"),
-                    message: "capture a positive amount in minor units, at most what was authorized".into(),
-                });
+            if let Some(amount) = input.amount {
+                if kind != PaymentCommandKind::Capture {
+                    return Err(ApiError {
+                        status: StatusCode::UNPROCESSABLE_ENTITY,
+                        code: "amount_not_allowed",
+                        field: Some("amount"),
+                        message: "only capture takes an amount".into(),
+                    });
+                }
+                if amount <= 0 {
+                    return Err(ApiError {
+                        status: StatusCode::UNPROCESSABLE_ENTITY,
+                        code: "amount_out_of_range",
+                        field: Some("amount"),
+                        message:
+                            "capture a positive amount in minor units, at most what was authorized"
+                                .into(),
+                    });
+                }
+                cmd.amount_minor = Some(amount);
             }
-            cmd.amount_minor = Some(amount);
-        }
-        let cmds = vec![cmd];
-        b.publish(&b.commands_topic, &cmds)
-            .await
-            .map_err(|e| err(StatusCode::SERVICE_UNAVAILABLE, "publish_failed", e))?;
-        Ok(accepted(&id, &cmds))
-    })
+            let cmds = vec![cmd];
+            b.publish(&b.commands_topic, &cmds)
+                .await
+                .map_err(|e| err(StatusCode::SERVICE_UNAVAILABLE, "publish_failed", e))?;
+            Ok(accepted(&id, &cmds))
+        },
+    )
     .await
 }
 
 async fn owned(b: &Bridge, id: &str, merchant_id: &str) -> Result<(), ApiError> {
     if id.len() > PAYMENT_ID_LEN_MAX {
-        return Err(err(StatusCode::NOT_FOUND, "payment_not_found", "no such payment intent"));
+        return Err(err(
+            StatusCode::NOT_FOUND,
+            "payment_not_found",
+            "no such payment intent",
+        ));
     }
     match b.store.owner(id).await {
         Ok(Some(owner)) if owner == merchant_id => Ok(()),
         // Another merchant's payment is indistinguishable from a missing one.
-        Ok(_) => Err(err(StatusCode::NOT_FOUND, "payment_not_found", "no such payment intent")),
-        Err(e) => Err(err(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string())),
+        Ok(_) => Err(err(
+            StatusCode::NOT_FOUND,
+            "payment_not_found",
+            "no such payment intent",
+        )),
+        Err(e) => Err(err(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            e.to_string(),
+        )),
     }
 }
 
-async fn read(State(b): State<Arc<Bridge>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+async fn read(
+    State(b): State<Arc<Bridge>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let route = "/v1/payment_intents/{id}";
     let result = async {
         let merchant_id = merchant(&b, &headers)?;
@@ -452,7 +527,11 @@ async fn read(State(b): State<Arc<Bridge>>, Path(id): Path<String>, headers: Hea
     }
     .await;
     match result {
-        Ok(body) => respond(route, StatusCode::OK, serde_json::to_vec(&body).unwrap_or_default()),
+        Ok(body) => respond(
+            route,
+            StatusCode::OK,
+            serde_json::to_vec(&body).unwrap_or_default(),
+        ),
         Err(e) => respond(route, e.status, e.body()),
     }
 }
@@ -485,13 +564,21 @@ where
         return respond(route, status, body);
     };
     if let Err(e) = idempotency::validate_key(key) {
-        let e = err(StatusCode::BAD_REQUEST, "idempotency_key_invalid", e.to_string());
+        let e = err(
+            StatusCode::BAD_REQUEST,
+            "idempotency_key_invalid",
+            e.to_string(),
+        );
         return respond(route, e.status, e.body());
     }
     let now = now_millis();
     let hash = idempotency::body_hash(body);
     let unavailable = |e: crate::store::StoreError| {
-        let e = err(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string());
+        let e = err(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            e.to_string(),
+        );
         respond(route, e.status, e.body())
     };
     let stored = match b.store.idempotency(merchant_id, key).await {
@@ -501,8 +588,17 @@ where
     match idempotency::decide(stored.as_ref(), &hash, now, IDEMPOTENCY_LOCK_TIMEOUT_MS) {
         Decision::Replay { status, response } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            metrics::counter!(m::BRIDGE_REQUESTS, "route" => route, "status" => "replayed").increment(1);
-            return (status, [("content-type", "application/json"), ("idempotent-replayed", "true")], response).into_response();
+            metrics::counter!(m::BRIDGE_REQUESTS, "route" => route, "status" => "replayed")
+                .increment(1);
+            return (
+                status,
+                [
+                    ("content-type", "application/json"),
+                    ("idempotent-replayed", "true"),
+                ],
+                response,
+            )
+                .into_response();
         }
         Decision::InFlight => {
             let e = err(StatusCode::CONFLICT, "idempotency_key_in_use", "a request with this Idempotency-Key is still being processed: retry after it finishes");
@@ -516,7 +612,11 @@ where
     }
     let claimed = match &stored {
         None => b.store.claim(merchant_id, key, &hash, now).await,
-        Some(idempotency::Stored::InFlight { started_ms, .. }) => b.store.take_over(merchant_id, key, &hash, now, *started_ms).await,
+        Some(idempotency::Stored::InFlight { started_ms, .. }) => {
+            b.store
+                .take_over(merchant_id, key, &hash, now, *started_ms)
+                .await
+        }
         Some(idempotency::Stored::Completed { .. }) => {
             // Aged out of the retention window: a new request under the old key.
             match b.store.release(merchant_id, key).await {
@@ -538,7 +638,9 @@ where
         // Nothing was published (or we cannot tell): free the key so the client's retry runs again.
         b.store.release(merchant_id, key).await
     } else {
-        b.store.complete(merchant_id, key, status.as_u16(), &response, now_millis()).await
+        b.store
+            .complete(merchant_id, key, status.as_u16(), &response, now_millis())
+            .await
     };
     if let Err(e) = outcome {
         warn!(error = %e, "idempotency record not updated; the claim expires after the lock timeout");
@@ -554,11 +656,16 @@ async fn webhook(
 ) -> Response {
     let route = "/webhooks/{provider}";
     let Some((kind, secret)) = b.providers.get(&provider) else {
-        let e = err(StatusCode::NOT_FOUND, "unknown_provider", "no connector with this name is configured");
+        let e = err(
+            StatusCode::NOT_FOUND,
+            "unknown_provider",
+            "no connector with this name is configured",
+        );
         return respond(route, e.status, e.body());
     };
     let outcome = |o: &'static str| {
-        metrics::counter!(m::BRIDGE_WEBHOOKS, "provider" => provider.clone(), "outcome" => o).increment(1);
+        metrics::counter!(m::BRIDGE_WEBHOOKS, "provider" => provider.clone(), "outcome" => o)
+            .increment(1);
     };
     let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let signed = SignedHeaders {
@@ -584,7 +691,11 @@ async fn webhook(
         Ok(ev) if !ev.payment_id.is_empty() && !ev.attempt_id.is_empty() => ev,
         Ok(_) => {
             outcome("invalid");
-            let e = err(StatusCode::BAD_REQUEST, "webhook_invalid", "the webhook names no payment or attempt");
+            let e = err(
+                StatusCode::BAD_REQUEST,
+                "webhook_invalid",
+                "the webhook names no payment or attempt",
+            );
             return respond(route, e.status, e.body());
         }
         Err(pe) => {
@@ -596,11 +707,19 @@ async fn webhook(
     match b.store.webhook_seen(&provider, &id).await {
         Ok(true) => {
             outcome("duplicate");
-            return respond(route, StatusCode::OK, br#"{"received":true,"duplicate":true}"#.to_vec());
+            return respond(
+                route,
+                StatusCode::OK,
+                br#"{"received":true,"duplicate":true}"#.to_vec(),
+            );
         }
         Ok(false) => {}
         Err(e) => {
-            let e = err(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string());
+            let e = err(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                e.to_string(),
+            );
             return respond(route, e.status, e.body());
         }
     }
@@ -622,7 +741,10 @@ async fn webhook(
     };
     // Publish first, then remember the id: a crash in between re-publishes on the provider's retry,
     // and the state machine rejects that duplicate. The other order could lose the webhook.
-    if let Err(e) = b.publish(&b.webhooks_topic, std::slice::from_ref(&normalized)).await {
+    if let Err(e) = b
+        .publish(&b.webhooks_topic, std::slice::from_ref(&normalized))
+        .await
+    {
         let e = err(StatusCode::SERVICE_UNAVAILABLE, "publish_failed", e);
         return respond(route, e.status, e.body());
     }

@@ -2,7 +2,7 @@
 //! (the main job: every processor, the bridge and the sandbox in one process, driven by the load
 //! generator, then a ledger audit).
 
-use super::loadgen::{self, LoadgenArgs, LoadSummary};
+use super::loadgen::{self, LoadSummary, LoadgenArgs};
 use super::process::{self, ProcessorSet};
 use super::CommandError;
 use crate::bridge::api::{self, Bridge};
@@ -84,15 +84,21 @@ impl Pipeline {
         for p in &mut config.connectors.providers {
             p.base_url = format!("http://{sandbox_addr}/{}", p.name);
         }
-        let sandbox = Sandbox::new(config.sandbox.clone(), &config.connectors).map_err(CommandError::Failed)?;
+        let sandbox = Sandbox::new(config.sandbox.clone(), &config.connectors)
+            .map_err(CommandError::Failed)?;
         let b = build_bridge(&config).await?;
         let servers = vec![
-            serve_on(sandbox_listener, sandbox_server::router(sandbox), stop.clone()),
+            serve_on(
+                sandbox_listener,
+                sandbox_server::router(sandbox),
+                stop.clone(),
+            ),
             serve_on(bridge_listener, api::router(b), stop.clone()),
         ];
         health.set("sandbox", true);
         health.set("bridge", true);
-        let processors = process::spawn_all(&config, &ProcessorSet::flow(), health, stop.clone()).await?;
+        let processors =
+            process::spawn_all(&config, &ProcessorSet::flow(), health, stop.clone()).await?;
         Ok(Pipeline {
             bridge_addr,
             sandbox_addr,
@@ -127,16 +133,24 @@ pub async fn build_bridge(config: &Config) -> Result<Arc<Bridge>, CommandError> 
     .await?;
     let payments = PaymentsTable::prepare(&store).await?;
     let producer = kafka::producer(&config.kafka).create()?;
-    let source = topology.sources.iter().find(|s| s.name == "bridge").ok_or_else(|| {
-        CommandError::Failed("topology/processors.toml declares no 'bridge' source".into())
-    })?;
+    let source = topology
+        .sources
+        .iter()
+        .find(|s| s.name == "bridge")
+        .ok_or_else(|| {
+            CommandError::Failed("topology/processors.toml declares no 'bridge' source".into())
+        })?;
     let pick = |schema: &str| {
         source
             .outputs
             .iter()
             .find(|t| topology.topic(t).is_some_and(|s| s.value_schema == schema))
             .cloned()
-            .ok_or_else(|| CommandError::Failed(format!("the bridge source declares no topic carrying {schema}")))
+            .ok_or_else(|| {
+                CommandError::Failed(format!(
+                    "the bridge source declares no topic carrying {schema}"
+                ))
+            })
     };
     let topics = api::Topics {
         commands: pick("io.paystream.payments.PaymentCommand")?,
@@ -157,9 +171,17 @@ pub async fn build_bridge(config: &Config) -> Result<Arc<Bridge>, CommandError> 
 
 /// `paystream bridge`: the REST API and webhook receiver, until SIGTERM.
 pub async fn bridge(config: Config) -> Result<String, CommandError> {
-    let service = Service::start(&config.service, &["bridge"]).await.map_err(CommandError::Failed)?;
+    let service = Service::start(&config.service, &["bridge"])
+        .await
+        .map_err(CommandError::Failed)?;
     let b = build_bridge(&config).await?;
-    let (addr, task) = serve(config.bridge.listen, api::router(b), service.shutdown.clone(), "bridge").await?;
+    let (addr, task) = serve(
+        config.bridge.listen,
+        api::router(b),
+        service.shutdown.clone(),
+        "bridge",
+    )
+    .await?;
     service.health.set("bridge", true);
     println!("paystream bridge: listening on http://{addr}");
     let _ = task.await;
@@ -169,9 +191,18 @@ pub async fn bridge(config: Config) -> Result<String, CommandError> {
 
 /// `paystream sandbox`: the simulated providers, until SIGTERM.
 pub async fn sandbox(config: Config) -> Result<String, CommandError> {
-    let service = Service::start(&config.service, &["sandbox"]).await.map_err(CommandError::Failed)?;
-    let s = Sandbox::new(config.sandbox.clone(), &config.connectors).map_err(CommandError::Failed)?;
-    let (addr, task) = serve(config.sandbox.listen, sandbox_server::router(s), service.shutdown.clone(), "sandbox").await?;
+    let service = Service::start(&config.service, &["sandbox"])
+        .await
+        .map_err(CommandError::Failed)?;
+    let s =
+        Sandbox::new(config.sandbox.clone(), &config.connectors).map_err(CommandError::Failed)?;
+    let (addr, task) = serve(
+        config.sandbox.listen,
+        sandbox_server::router(s),
+        service.shutdown.clone(),
+        "sandbox",
+    )
+    .await?;
     service.health.set("sandbox", true);
     println!("paystream sandbox: acme at http://{addr}/acme, bolt at http://{addr}/bolt");
     let _ = task.await;
@@ -195,7 +226,10 @@ pub async fn run(config: Config, mut args: RunArgs) -> Result<String, CommandErr
         .map_err(CommandError::Failed)?;
     let applied = super::topology::apply(&config).await?;
     service.health.set("topology", true);
-    println!("paystream run: topology applied ({} keyspace)", config.store.keyspace);
+    println!(
+        "paystream run: topology applied ({} keyspace)",
+        config.store.keyspace
+    );
     let _ = applied;
 
     let pipeline = Pipeline::start(&config, &service.health, &service.shutdown).await?;
@@ -226,10 +260,15 @@ pub async fn run(config: Config, mut args: RunArgs) -> Result<String, CommandErr
         .filter_map(|(n, r)| r.as_ref().err().map(|e| format!("{n}: {e}")))
         .collect();
     if !failed.is_empty() {
-        return Err(CommandError::Failed(format!("processors failed: {}", failed.join("; "))));
+        return Err(CommandError::Failed(format!(
+            "processors failed: {}",
+            failed.join("; ")
+        )));
     }
     if !audit.is_balanced() {
-        return Err(CommandError::Failed("the ledger does not balance: see the audit above".into()));
+        return Err(CommandError::Failed(
+            "the ledger does not balance: see the audit above".into(),
+        ));
     }
     if summary.lost > 0 {
         return Err(CommandError::Failed(format!(

@@ -47,7 +47,12 @@ pub struct Kind {
     pub amount_minor: i64,
 }
 
-const fn kind(name: &'static str, weight: u32, method: &'static str, reference: &'static str) -> Kind {
+const fn kind(
+    name: &'static str,
+    weight: u32,
+    method: &'static str,
+    reference: &'static str,
+) -> Kind {
     Kind {
         name,
         weight,
@@ -71,7 +76,12 @@ pub const MIX: &[Kind] = &[
     kind("upi_success", 15, "upi", "success@upi"),
     kind("netbanking_success", 5, "net_banking", "HDFC"),
     kind("wallet_success", 5, "wallet", "paytm"),
-    kind("card_insufficient_funds", 5, "card", "tok_insufficient_funds"),
+    kind(
+        "card_insufficient_funds",
+        5,
+        "card",
+        "tok_insufficient_funds",
+    ),
     kind("card_do_not_honor", 3, "card", "tok_do_not_honor"),
     kind("card_acme_down_failover", 4, "card", "tok_acme_down"),
     kind("upi_pending_success", 5, "upi", "pending_success@upi"),
@@ -159,11 +169,7 @@ impl LoadSummary {
     pub fn success_permille(&self) -> u64 {
         let ok = self.by_state.get("succeeded").copied().unwrap_or(0);
         let done: u64 = self.by_state.values().sum();
-        if done == 0 {
-            0
-        } else {
-            ok * 1_000 / done
-        }
+        (ok * 1_000).checked_div(done).unwrap_or(0)
     }
 
     pub fn render(&self) -> String {
@@ -179,11 +185,9 @@ impl LoadSummary {
             .map(|(s, n)| format!("{s}={n}"))
             .collect::<Vec<_>>()
             .join(" ");
-        let per_s = if self.elapsed_ms == 0 {
-            0
-        } else {
-            u128::from(self.created) * 1_000 / self.elapsed_ms
-        };
+        let per_s = (u128::from(self.created) * 1_000)
+            .checked_div(self.elapsed_ms)
+            .unwrap_or(0);
         format!(
             "paystream loadgen: summary\n\
              \x20 created           {} payments ({} refused by the API), {per_s}/s over {} ms\n\
@@ -195,7 +199,11 @@ impl LoadSummary {
             self.created,
             self.refused,
             self.elapsed_ms,
-            if pending.is_empty() { "-".into() } else { pending },
+            if pending.is_empty() {
+                "-".into()
+            } else {
+                pending
+            },
             self.success_permille() / 10,
             self.success_permille() % 10,
             self.latency_p50_ms,
@@ -248,7 +256,11 @@ async fn one(c: &Client, run_id: &str, i: u32, settle: Duration) -> Option<Settl
     let k = kind_of(i);
     let started = Instant::now();
     let (status, body) = c
-        .post("/v1/payment_intents", &format!("{run_id}-{i}"), &body_for(&k, i))
+        .post(
+            "/v1/payment_intents",
+            &format!("{run_id}-{i}"),
+            &body_for(&k, i),
+        )
         .await
         .ok()?;
     if status != 202 {
@@ -258,13 +270,20 @@ async fn one(c: &Client, run_id: &str, i: u32, settle: Duration) -> Option<Settl
     let id = body["id"].as_str()?.to_owned();
     let mut captured = false;
     loop {
-        let state = c.get(&format!("/v1/payment_intents/{id}")).await.unwrap_or(Value::Null);
+        let state = c
+            .get(&format!("/v1/payment_intents/{id}"))
+            .await
+            .unwrap_or(Value::Null);
         let status = state["status"].as_str().unwrap_or("accepted").to_owned();
         let reason = state["reason_code"].as_str().map(str::to_owned);
         if status == "requires_capture" && k.manual_capture && !captured {
             let amount = state["amount"].as_i64().unwrap_or(0) / 2;
             let _ = c
-                .post(&format!("/v1/payment_intents/{id}/capture"), &format!("{run_id}-{i}-capture"), &json!({"amount": amount}))
+                .post(
+                    &format!("/v1/payment_intents/{id}/capture"),
+                    &format!("{run_id}-{i}-capture"),
+                    &json!({"amount": amount}),
+                )
                 .await;
             captured = true;
         }
@@ -348,8 +367,17 @@ pub async fn run(args: &LoadgenArgs, live: bool) -> Result<LoadSummary, CommandE
             loop {
                 tick.tick().await;
                 let snapshot = done.lock().map(|d| d.clone()).unwrap_or_default();
-                let s = summarize(&snapshot, refused.load(std::sync::atomic::Ordering::Relaxed), started);
-                let states = s.by_state.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
+                let s = summarize(
+                    &snapshot,
+                    refused.load(std::sync::atomic::Ordering::Relaxed),
+                    started,
+                );
+                let states = s
+                    .by_state
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 println!(
                     "  [{:>4}s] settled {:>6}  {states}  success {}.{}%  p50 {} ms  p99 {} ms",
                     started.elapsed().as_secs(),
@@ -366,8 +394,13 @@ pub async fn run(args: &LoadgenArgs, live: bool) -> Result<LoadSummary, CommandE
     let run_id = Arc::new(run_id);
     futures::stream::iter(0..args.payments)
         .map(|i| {
-            let (client, run_id, ticker, done, refused) =
-                (client.clone(), run_id.clone(), ticker.clone(), done.clone(), refused.clone());
+            let (client, run_id, ticker, done, refused) = (
+                client.clone(),
+                run_id.clone(),
+                ticker.clone(),
+                done.clone(),
+                refused.clone(),
+            );
             async move {
                 ticker.lock().await.tick().await;
                 match one(&client, &run_id, i, settle).await {
@@ -389,7 +422,11 @@ pub async fn run(args: &LoadgenArgs, live: bool) -> Result<LoadSummary, CommandE
         p.abort();
     }
     let settled = done.lock().map(|d| d.clone()).unwrap_or_default();
-    let mut s = summarize(&settled, refused.load(std::sync::atomic::Ordering::Relaxed), started);
+    let mut s = summarize(
+        &settled,
+        refused.load(std::sync::atomic::Ordering::Relaxed),
+        started,
+    );
     s.payments = settled;
     Ok(s)
 }

@@ -2,11 +2,11 @@
 
 pub mod bench;
 pub mod flow;
-pub mod loadgen;
 pub mod ledger;
+pub mod loadgen;
 pub mod process;
-pub mod smoke;
 pub mod schema;
+pub mod smoke;
 pub mod topology;
 
 use crate::events::{CodecError, SchemaError};

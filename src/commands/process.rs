@@ -120,13 +120,22 @@ pub async fn run_named(
         copy::NAME => eos::run(Arc::new(Copy::new(&first_output(spec)?)), deps).await,
         ledger::NAME => eos::run(Arc::new(Ledger::new(&first_output(spec)?)), deps).await,
         payments::NAME => {
-            let connectors = config.connectors.providers.iter().map(|c| c.name.clone()).collect();
+            let connectors = config
+                .connectors
+                .providers
+                .iter()
+                .map(|c| c.name.clone())
+                .collect();
             let p = Payments::new(spec, &deps.topology, config.payments.clone(), connectors)
                 .map_err(CommandError::Failed)?;
             eos::run(Arc::new(p), deps).await
         }
         fraud::NAME => {
-            eos::run(Arc::new(Fraud::new(config.fraud.clone(), &first_output(spec)?)), deps).await
+            eos::run(
+                Arc::new(Fraud::new(config.fraud.clone(), &first_output(spec)?)),
+                deps,
+            )
+            .await
         }
         connector::NAME => {
             let c = Connector::new(config.connectors.clone(), &first_output(spec)?)
@@ -153,7 +162,12 @@ pub struct ProcessorSet(Vec<&'static str>);
 impl ProcessorSet {
     /// The payment flow: state machine, fraud, connector edge and ledger.
     pub fn flow() -> Self {
-        Self(vec![payments::NAME, fraud::NAME, connector::NAME, ledger::NAME])
+        Self(vec![
+            payments::NAME,
+            fraud::NAME,
+            connector::NAME,
+            ledger::NAME,
+        ])
     }
 
     pub fn names(&self) -> Vec<&'static str> {
@@ -161,7 +175,10 @@ impl ProcessorSet {
     }
 }
 
-pub type Running = Vec<(String, tokio::task::JoinHandle<Result<RunStats, CommandError>>)>;
+pub type Running = Vec<(
+    String,
+    tokio::task::JoinHandle<Result<RunStats, CommandError>>,
+)>;
 
 /// Starts every processor of `set` as a task of this process, stopping when `stop` is cancelled.
 pub async fn spawn_all(
@@ -180,7 +197,9 @@ pub async fn spawn_all(
     let mut running = Vec::new();
     for name in &set.0 {
         let spec = topology.processor(name).cloned().ok_or_else(|| {
-            CommandError::Failed(format!("processor '{name}' is not declared in processors.toml"))
+            CommandError::Failed(format!(
+                "processor '{name}' is not declared in processors.toml"
+            ))
         })?;
         let deps = Deps {
             kafka: config.kafka.clone(),

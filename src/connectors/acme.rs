@@ -52,7 +52,11 @@ pub fn authorize(r: &ProviderRequest) -> HttpRequest {
         amount: r.amount_minor,
         currency: r.currency.clone(),
         source: r.method_reference.clone().unwrap_or_default(),
-        method: r.method_type.clone().unwrap_or_default().to_ascii_lowercase(),
+        method: r
+            .method_type
+            .clone()
+            .unwrap_or_default()
+            .to_ascii_lowercase(),
         reference: r.attempt_id.clone(),
         payment_id: r.payment_id.clone(),
     };
@@ -85,7 +89,12 @@ fn normalize(c: &Charge) -> Result<Normalized, ParseError> {
         "pending" => ProviderOutcome::Pending,
         "declined" => ProviderOutcome::Declined,
         "failed" => ProviderOutcome::Failed,
-        other => return Err(ParseError(format!("unknown charge status '{}'", clean(other, 32)?))),
+        other => {
+            return Err(ParseError(format!(
+                "unknown charge status '{}'",
+                clean(other, 32)?
+            )))
+        }
     };
     let decline_class = match outcome {
         ProviderOutcome::Declined | ProviderOutcome::Failed => {
@@ -100,14 +109,23 @@ fn normalize(c: &Charge) -> Result<Normalized, ParseError> {
         outcome,
         decline_class,
         provider_reference: Some(clean(&c.id, TEXT_LEN_MAX)?),
-        provider_code: c.decline_code.as_deref().map(|d| clean(d, 64)).transpose()?,
-        message: c.message.as_deref().map(|m| clean(m, TEXT_LEN_MAX)).transpose()?,
+        provider_code: c
+            .decline_code
+            .as_deref()
+            .map(|d| clean(d, 64))
+            .transpose()?,
+        message: c
+            .message
+            .as_deref()
+            .map(|m| clean(m, TEXT_LEN_MAX))
+            .transpose()?,
         fee_minor: c.fee,
     })
 }
 
 pub fn parse(status: u16, body: &[u8]) -> Result<Normalized, ParseError> {
-    let c: Charge = serde_json::from_slice(body).map_err(|e| ParseError(format!("HTTP {status}: {e}")))?;
+    let c: Charge =
+        serde_json::from_slice(body).map_err(|e| ParseError(format!("HTTP {status}: {e}")))?;
     normalize(&c)
 }
 
@@ -117,10 +135,21 @@ pub fn parse_webhook(body: &[u8]) -> Result<WebhookEvent, ParseError> {
     Ok(WebhookEvent {
         event_id: clean(&w.id, TEXT_LEN_MAX)?,
         event_type: clean(&w.kind, 64)?,
-        payment_id: clean(w.data.payment_id.as_deref().unwrap_or_default(), TEXT_LEN_MAX)?,
-        attempt_id: clean(w.data.reference.as_deref().unwrap_or_default(), TEXT_LEN_MAX)?,
+        payment_id: clean(
+            w.data.payment_id.as_deref().unwrap_or_default(),
+            TEXT_LEN_MAX,
+        )?,
+        attempt_id: clean(
+            w.data.reference.as_deref().unwrap_or_default(),
+            TEXT_LEN_MAX,
+        )?,
         amount_minor: w.data.amount,
-        currency: w.data.currency.as_deref().map(|c| clean(c, 3)).transpose()?,
+        currency: w
+            .data
+            .currency
+            .as_deref()
+            .map(|c| clean(c, 3))
+            .transpose()?,
         created_ms: w.created,
         result,
     })
@@ -134,8 +163,16 @@ mod tests {
     fn answers_map_to_outcomes() {
         type Case<'a> = (&'a str, ProviderOutcome, Option<DeclineClass>);
         let cases: [Case<'_>; 4] = [
-            (r#"{"id":"ch_1","status":"succeeded","fee":20}"#, ProviderOutcome::Succeeded, None),
-            (r#"{"id":"ch_1","status":"pending"}"#, ProviderOutcome::Pending, None),
+            (
+                r#"{"id":"ch_1","status":"succeeded","fee":20}"#,
+                ProviderOutcome::Succeeded,
+                None,
+            ),
+            (
+                r#"{"id":"ch_1","status":"pending"}"#,
+                ProviderOutcome::Pending,
+                None,
+            ),
             (
                 r#"{"id":"ch_1","status":"declined","decline_code":"insufficient_funds"}"#,
                 ProviderOutcome::Declined,

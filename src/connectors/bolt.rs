@@ -72,7 +72,12 @@ pub fn to_decimal(minor: i64, currency: &str) -> Result<String, ParseError> {
 /// fraction digits. "123.4" INR → 12340.
 pub fn from_decimal(s: &str, currency: &str) -> Result<i64, ParseError> {
     let (exp, factor) = scale(currency)?;
-    let bad = || ParseError(format!("'{}' is not a {currency} amount", s.chars().take(32).collect::<String>()));
+    let bad = || {
+        ParseError(format!(
+            "'{}' is not a {currency} amount",
+            s.chars().take(32).collect::<String>()
+        ))
+    };
     let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
     let digits = |x: &str| !x.is_empty() && x.len() <= 18 && x.bytes().all(|b| b.is_ascii_digit());
     if !digits(whole) || (s.contains('.') && !digits(frac)) {
@@ -83,7 +88,11 @@ pub fn from_decimal(s: &str, currency: &str) -> Result<i64, ParseError> {
         return Err(bad());
     }
     let w: i64 = whole.parse().map_err(|_| bad())?;
-    let f: i64 = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| bad())? };
+    let f: i64 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().map_err(|_| bad())?
+    };
     let pad = 10i64.checked_pow(exp - frac_len).ok_or_else(bad)?;
     w.checked_mul(factor)
         .and_then(|x| f.checked_mul(pad).and_then(|y| x.checked_add(y)))
@@ -150,11 +159,18 @@ fn normalize(t: &Txn, currency: Option<&str>) -> Result<Normalized, ParseError> 
         "PROCESSING" => ProviderOutcome::Pending,
         "REJECTED" => ProviderOutcome::Declined,
         "ERROR" => ProviderOutcome::Failed,
-        other => return Err(ParseError(format!("unknown txn state '{}'", clean(other, 32)?))),
+        other => {
+            return Err(ParseError(format!(
+                "unknown txn state '{}'",
+                clean(other, 32)?
+            )))
+        }
     };
     let code = t.reason.as_ref().map(|r| r.code.as_str());
     let decline_class = match outcome {
-        ProviderOutcome::Declined | ProviderOutcome::Failed => Some(decline_class(code.unwrap_or(""))),
+        ProviderOutcome::Declined | ProviderOutcome::Failed => {
+            Some(decline_class(code.unwrap_or("")))
+        }
         _ => None,
     };
     let fee_minor = match (&t.charges, currency.or(t.currency.as_deref())) {
@@ -172,7 +188,8 @@ fn normalize(t: &Txn, currency: Option<&str>) -> Result<Normalized, ParseError> 
 }
 
 pub fn parse(status: u16, body: &[u8], currency: &str) -> Result<Normalized, ParseError> {
-    let a: Answer = serde_json::from_slice(body).map_err(|e| ParseError(format!("HTTP {status}: {e}")))?;
+    let a: Answer =
+        serde_json::from_slice(body).map_err(|e| ParseError(format!("HTTP {status}: {e}")))?;
     normalize(&a.txn, Some(currency))
 }
 
@@ -188,7 +205,10 @@ pub fn parse_webhook(body: &[u8]) -> Result<WebhookEvent, ParseError> {
         event_id: clean(&w.event_id, TEXT_LEN_MAX)?,
         event_type: clean(&w.event, 64)?,
         payment_id: clean(w.txn.order.as_deref().unwrap_or_default(), TEXT_LEN_MAX)?,
-        attempt_id: clean(w.txn.merchant_ref.as_deref().unwrap_or_default(), TEXT_LEN_MAX)?,
+        attempt_id: clean(
+            w.txn.merchant_ref.as_deref().unwrap_or_default(),
+            TEXT_LEN_MAX,
+        )?,
         amount_minor,
         currency,
         created_ms: w.ts_ms,
@@ -222,9 +242,22 @@ mod tests {
 
     #[test]
     fn answers_map_to_outcomes() {
-        let ok = parse(200, br#"{"txn":{"ref":"bt_1","state":"CAPTURED","charges":"0.25"}}"#, "INR").unwrap();
-        assert_eq!((ok.outcome, ok.fee_minor), (ProviderOutcome::Succeeded, Some(25)));
-        let nsf = parse(200, br#"{"txn":{"ref":"bt_1","state":"REJECTED","reason":{"code":"NSF"}}}"#, "INR").unwrap();
+        let ok = parse(
+            200,
+            br#"{"txn":{"ref":"bt_1","state":"CAPTURED","charges":"0.25"}}"#,
+            "INR",
+        )
+        .unwrap();
+        assert_eq!(
+            (ok.outcome, ok.fee_minor),
+            (ProviderOutcome::Succeeded, Some(25))
+        );
+        let nsf = parse(
+            200,
+            br#"{"txn":{"ref":"bt_1","state":"REJECTED","reason":{"code":"NSF"}}}"#,
+            "INR",
+        )
+        .unwrap();
         assert_eq!(nsf.decline_class, Some(DeclineClass::InsufficientFunds));
         assert!(parse(200, br#"{"txn":{"ref":"bt_1","state":"???"}}"#, "INR").is_err());
     }

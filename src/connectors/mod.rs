@@ -67,7 +67,10 @@ pub struct WebhookEvent {
 #[error("{0}")]
 pub struct ParseError(pub String);
 
-pub fn build_authorize(kind: ConnectorKind, r: &ProviderRequest) -> Result<HttpRequest, ParseError> {
+pub fn build_authorize(
+    kind: ConnectorKind,
+    r: &ProviderRequest,
+) -> Result<HttpRequest, ParseError> {
     match kind {
         ConnectorKind::Acme => Ok(acme::authorize(r)),
         ConnectorKind::Bolt => bolt::authorize(r),
@@ -119,7 +122,11 @@ mod tests {
     #[test]
     fn no_answer_and_server_errors_are_unknown_never_guessed() {
         for kind in [ConnectorKind::Acme, ConnectorKind::Bolt] {
-            for (status, body) in [(None, &b""[..]), (Some(503), b"{}"), (Some(200), b"not json")] {
+            for (status, body) in [
+                (None, &b""[..]),
+                (Some(503), b"{}"),
+                (Some(200), b"not json"),
+            ] {
                 assert_eq!(
                     parse_authorize(kind, status, body, "INR").outcome,
                     ProviderOutcome::Unknown

@@ -56,7 +56,17 @@ impl fmt::Display for Currency {
 
 /// A signed amount in minor units. Only checked operations exist: an overflow is an error, not a wrap.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
 )]
 #[serde(transparent)]
 pub struct MinorUnits(i64);

@@ -156,7 +156,11 @@ fn describe() {
     );
     describe_counter!(FRAUD_DECISIONS, "Fraud decisions");
     describe_counter!(CONNECTOR_CALLS, "Provider calls by outcome");
-    describe_histogram!(CONNECTOR_CALL_SECONDS, Unit::Seconds, "Provider call latency");
+    describe_histogram!(
+        CONNECTOR_CALL_SECONDS,
+        Unit::Seconds,
+        "Provider call latency"
+    );
     describe_counter!(BRIDGE_REQUESTS, "HTTP requests answered by the bridge");
     describe_counter!(BRIDGE_WEBHOOKS, "Provider webhooks received");
     describe_counter!(SANDBOX_CALLS, "Sandbox PSP calls by scenario");

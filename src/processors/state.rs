@@ -140,7 +140,9 @@ impl<S: Serialize + DeserializeOwned + Clone> Keyed<S> {
                 ProcessError::Fatal(format!("journal entry {coordinates:?} does not parse: {e}"))
             })?;
             let state: S = serde_json::from_str(&j.state).map_err(|e| {
-                ProcessError::Fatal(format!("journaled state {coordinates:?} does not parse: {e}"))
+                ProcessError::Fatal(format!(
+                    "journaled state {coordinates:?} does not parse: {e}"
+                ))
             })?;
             let mut records = Vec::with_capacity(j.records.len());
             for r in j.records {
@@ -165,8 +167,9 @@ impl<S: Serialize + DeserializeOwned + Clone> Keyed<S> {
         let step = f(self.states.get(key))?;
         let mut effects = step.effects;
         if let Some(state) = step.state {
-            let json = serde_json::to_string(&state)
-                .map_err(|e| ProcessError::Fatal(format!("state of '{key}' does not serialize: {e}")))?;
+            let json = serde_json::to_string(&state).map_err(|e| {
+                ProcessError::Fatal(format!("state of '{key}' does not serialize: {e}"))
+            })?;
             let journaled = Journaled {
                 records: effects
                     .records
@@ -256,11 +259,11 @@ mod tests {
 
         // The replay sees state 1 already stored (the write landed, the commit did not).
         let mut replay: Keyed<u32> = Keyed::of("p", BTreeMap::from([("k".to_owned(), 1)]));
-        replay
-            .journal
-            .insert(("t".into(), 0, 7), journal_blob);
+        replay.journal.insert(("t".into(), 0, 7), journal_blob);
         let again = replay
-            .step(&ctx, "k", |_| panic!("a journaled input must not be recomputed"))
+            .step(&ctx, "k", |_| {
+                panic!("a journaled input must not be recomputed")
+            })
             .unwrap();
         assert_eq!(again.records, vec![out(1)]);
         assert_eq!(replay.get("k"), Some(&1));

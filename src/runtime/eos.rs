@@ -28,11 +28,11 @@ use crate::metrics as m;
 use crate::processors::{
     Context, Decoded, Effects, Io, OutRecord, ProcessError, Processor, RecordMeta,
 };
-use crate::store::state::StateReader;
 use crate::runtime::clock::{now_millis, SystemClock};
 use crate::runtime::dead_letter;
 use crate::runtime::health::Health;
 use crate::runtime::kafka;
+use crate::store::state::StateReader;
 use crate::store::writer::StoreWriter;
 use crate::store::StoreError;
 use crate::topology::Topology;
@@ -590,7 +590,8 @@ impl<P: Processor> Loop<P> {
             key: msg.key().map(<[u8]>::to_vec),
             timestamp_ms: msg.timestamp().to_millis(),
         };
-        let letter = |this: &mut Self, kind, error: &str| this.dead_letter(msg, kind, error).map(Err);
+        let letter =
+            |this: &mut Self, kind, error: &str| this.dead_letter(msg, kind, error).map(Err);
         let Some(payload) = msg.payload() else {
             return letter(
                 self,

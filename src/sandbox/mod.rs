@@ -46,11 +46,20 @@ impl Scenario {
             };
         }
         let table: [(&str, Scenario); 14] = [
-            ("insufficient_funds", Scenario::Decline(DeclineClass::InsufficientFunds)),
-            ("invalid_card", Scenario::Decline(DeclineClass::InvalidPaymentMethod)),
+            (
+                "insufficient_funds",
+                Scenario::Decline(DeclineClass::InsufficientFunds),
+            ),
+            (
+                "invalid_card",
+                Scenario::Decline(DeclineClass::InvalidPaymentMethod),
+            ),
             ("do_not_honor", Scenario::Decline(DeclineClass::DoNotHonor)),
             ("fraudulent", Scenario::Decline(DeclineClass::RiskDecline)),
-            ("issuer_unavailable", Scenario::Decline(DeclineClass::IssuerUnavailable)),
+            (
+                "issuer_unavailable",
+                Scenario::Decline(DeclineClass::IssuerUnavailable),
+            ),
             ("expired_card", Scenario::Decline(DeclineClass::Expired)),
             ("pending_success", Scenario::PendingThenSuccess),
             ("pending_failure", Scenario::PendingThenFailure),
@@ -111,12 +120,14 @@ pub fn plan(s: Scenario) -> Plan {
     let (answer, settled, webhooks) = match s {
         Scenario::Success => (Answer::State(C::Succeeded), C::Succeeded, vec![]),
         Scenario::Decline(d) => (Answer::State(C::Declined(d)), C::Declined(d), vec![]),
-        Scenario::PendingThenSuccess => (Answer::State(C::Pending), C::Succeeded, vec![(1, C::Succeeded)]),
-        Scenario::PendingThenFailure => (
+        Scenario::PendingThenSuccess => (
             Answer::State(C::Pending),
-            C::Failed,
-            vec![(1, C::Failed)],
+            C::Succeeded,
+            vec![(1, C::Succeeded)],
         ),
+        Scenario::PendingThenFailure => {
+            (Answer::State(C::Pending), C::Failed, vec![(1, C::Failed)])
+        }
         Scenario::Timeout => (Answer::Hang, C::Succeeded, vec![(1, C::Succeeded)]),
         Scenario::ServerError => (Answer::ServerError, C::Succeeded, vec![(1, C::Succeeded)]),
         Scenario::DuplicateWebhook => (
@@ -129,7 +140,11 @@ pub fn plan(s: Scenario) -> Plan {
             C::Succeeded,
             vec![(1, C::Succeeded), (2, C::Pending)],
         ),
-        Scenario::LateWebhook => (Answer::State(C::Succeeded), C::Succeeded, vec![(6, C::Succeeded)]),
+        Scenario::LateWebhook => (
+            Answer::State(C::Succeeded),
+            C::Succeeded,
+            vec![(6, C::Succeeded)],
+        ),
     };
     Plan {
         answer,
@@ -147,7 +162,10 @@ mod tests {
         type Case<'a> = (&'a str, Scenario);
         let cases: [Case<'_>; 6] = [
             ("tok_visa_4242", Scenario::Success),
-            ("tok_insufficient_funds", Scenario::Decline(DeclineClass::InsufficientFunds)),
+            (
+                "tok_insufficient_funds",
+                Scenario::Decline(DeclineClass::InsufficientFunds),
+            ),
             ("pending_success@upi", Scenario::PendingThenSuccess),
             ("tok_TIMEOUT", Scenario::Timeout),
             ("HDFC_server_error", Scenario::ServerError),
@@ -162,7 +180,11 @@ mod tests {
         );
         assert_eq!(Scenario::of("tok_acme_down", "bolt"), Scenario::Success);
         // Unknown outcomes are settled by a webhook, never left open.
-        for s in [Scenario::Timeout, Scenario::ServerError, Scenario::PendingThenSuccess] {
+        for s in [
+            Scenario::Timeout,
+            Scenario::ServerError,
+            Scenario::PendingThenSuccess,
+        ] {
             assert!(!plan(s).webhooks.is_empty());
         }
     }

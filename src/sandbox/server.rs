@@ -71,7 +71,8 @@ impl Sandbox {
             let c = connectors
                 .get(p.name())
                 .ok_or_else(|| format!("connectors.providers has no '{}': the sandbox signs its webhooks with that secret", p.name()))?;
-            let s = WebhookSecret::parse(&c.webhook_secret).map_err(|e| format!("connector {}: {e}", p.name()))?;
+            let s = WebhookSecret::parse(&c.webhook_secret)
+                .map_err(|e| format!("connector {}: {e}", p.name()))?;
             secrets.insert(p.name(), s);
         }
         let http = reqwest::Client::builder()
@@ -92,7 +93,12 @@ impl Sandbox {
     }
 
     fn lookup(&self, p: Provider, key: &str) -> Option<Charge> {
-        self.book.lock().ok()?.by_key.get(&(p, key.to_owned())).cloned()
+        self.book
+            .lock()
+            .ok()?
+            .by_key
+            .get(&(p, key.to_owned()))
+            .cloned()
     }
 
     fn find_by_reference(&self, p: Provider, reference: &str) -> Option<Charge> {
@@ -117,7 +123,13 @@ impl Sandbox {
 
     fn failure_hit(&self) -> bool {
         let permille = u64::from(self.config.failure_permille);
-        permille > 0 && self.seq.fetch_add(1, Ordering::Relaxed).wrapping_mul(2_654_435_761) % 1_000 < permille
+        permille > 0
+            && self
+                .seq
+                .fetch_add(1, Ordering::Relaxed)
+                .wrapping_mul(2_654_435_761)
+                % 1_000
+                < permille
     }
 }
 
@@ -205,7 +217,9 @@ fn bolt_view(c: &Charge, state: ChargeState) -> bolt::Txn {
 fn render(p: Provider, c: &Charge, state: ChargeState) -> Response {
     let body = match p {
         Provider::Acme => serde_json::to_vec(&acme_view(c, state)),
-        Provider::Bolt => serde_json::to_vec(&bolt::Answer { txn: bolt_view(c, state) }),
+        Provider::Bolt => serde_json::to_vec(&bolt::Answer {
+            txn: bolt_view(c, state),
+        }),
     };
     match body {
         Ok(b) => (StatusCode::OK, [("content-type", "application/json")], b).into_response(),
@@ -217,17 +231,26 @@ fn bad_request(msg: &str) -> Response {
     (StatusCode::BAD_REQUEST, format!("{{\"error\":\"{msg}\"}}")).into_response()
 }
 
-/// The shared path of both providers once the request is parsed.
-async fn charge(
-    s: Arc<Sandbox>,
-    p: Provider,
+/// An authorization, parsed from either provider's shape.
+struct ChargeIn {
     key: String,
     reference: String,
     payment_id: String,
     amount_minor: i64,
     currency: String,
     instrument: String,
-) -> Response {
+}
+
+/// The shared path of both providers once the request is parsed.
+async fn charge(s: Arc<Sandbox>, p: Provider, input: ChargeIn) -> Response {
+    let ChargeIn {
+        key,
+        reference,
+        payment_id,
+        amount_minor,
+        currency,
+        instrument,
+    } = input;
     tokio::time::sleep(Duration::from_millis(s.config.latency_ms)).await;
     // A repeated key gets the charge's current state: nothing is charged twice.
     if let Some(c) = s.lookup(p, &key) {
@@ -239,7 +262,8 @@ async fn charge(
         return (StatusCode::SERVICE_UNAVAILABLE, "injected failure").into_response();
     }
     let scenario = Scenario::of(&instrument, p.name());
-    metrics::counter!(m::SANDBOX_CALLS, "provider" => p.name(), "scenario" => scenario.label()).increment(1);
+    metrics::counter!(m::SANDBOX_CALLS, "provider" => p.name(), "scenario" => scenario.label())
+        .increment(1);
     let plan = plan(scenario);
     let c = Charge {
         id: s.next_id(match p {
@@ -256,12 +280,28 @@ async fn charge(
     for (n, (mult, state)) in plan.webhooks.iter().enumerate() {
         let delay = Duration::from_millis(s.config.webhook_delay_ms.saturating_mul(*mult));
         // The same event id for a repeated state: a true duplicate delivery.
-        let event_no = if n > 0 && plan.webhooks.get(n - 1).map(|w| w.1) == Some(*state) { n - 1 } else { n };
+        let event_no = if n > 0 && plan.webhooks.get(n - 1).map(|w| w.1) == Some(*state) {
+            n - 1
+        } else {
+            n
+        };
         let event_id = format!("evt_{}_{event_no}", c.id);
         // An out-of-order "pending" claims to be older than the success before it.
         let created_ms = now_millis().saturating_add(i64::try_from(delay.as_millis()).unwrap_or(0))
-            - if *state == ChargeState::Pending { 60_000 } else { 0 };
-        tokio::spawn(send_webhook(s.clone(), p, c.clone(), *state, event_id, created_ms, delay));
+            - if *state == ChargeState::Pending {
+                60_000
+            } else {
+                0
+            };
+        tokio::spawn(send_webhook(
+            s.clone(),
+            p,
+            c.clone(),
+            *state,
+            event_id,
+            created_ms,
+            delay,
+        ));
     }
     match plan.answer {
         Answer::State(state) => render(p, &c, state),
@@ -269,7 +309,9 @@ async fn charge(
             tokio::time::sleep(Duration::from_millis(s.config.timeout_scenario_ms)).await;
             render(p, &c, ChargeState::Pending)
         }
-        Answer::ServerError => (StatusCode::SERVICE_UNAVAILABLE, "upstream unavailable").into_response(),
+        Answer::ServerError => {
+            (StatusCode::SERVICE_UNAVAILABLE, "upstream unavailable").into_response()
+        }
     }
 }
 
@@ -298,7 +340,9 @@ async fn send_webhook(
         }),
     };
     let Ok(body) = body else { return };
-    let Some(secret) = s.secrets.get(p.name()) else { return };
+    let Some(secret) = s.secrets.get(p.name()) else {
+        return;
+    };
     let url = format!("{}/{}", s.config.webhook_url, p.name());
     for attempt in 1..=WEBHOOK_ATTEMPTS_MAX {
         let ts = now_millis() / 1_000;
@@ -324,7 +368,10 @@ async fn send_webhook(
             }
             other => {
                 debug!(provider = p.name(), %event_id, attempt, ok = other.is_ok(), "webhook delivery failed; retrying");
-                tokio::time::sleep(Duration::from_millis(200u64.saturating_mul(u64::from(attempt)))).await;
+                tokio::time::sleep(Duration::from_millis(
+                    200u64.saturating_mul(u64::from(attempt)),
+                ))
+                .await;
             }
         }
     }
@@ -332,7 +379,11 @@ async fn send_webhook(
 }
 
 async fn acme_charge(State(s): State<Arc<Sandbox>>, headers: HeaderMap, body: Bytes) -> Response {
-    let Some(key) = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned) else {
+    let Some(key) = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+    else {
         return bad_request("Idempotency-Key header is required");
     };
     let Ok(req) = serde_json::from_slice::<acme::ChargeRequest>(&body) else {
@@ -341,7 +392,15 @@ async fn acme_charge(State(s): State<Arc<Sandbox>>, headers: HeaderMap, body: By
     if req.amount <= 0 {
         return bad_request("amount must be positive");
     }
-    charge(s, Provider::Acme, key, req.reference, req.payment_id, req.amount, req.currency, req.source).await
+    let input = ChargeIn {
+        key,
+        reference: req.reference,
+        payment_id: req.payment_id,
+        amount_minor: req.amount,
+        currency: req.currency,
+        instrument: req.source,
+    };
+    charge(s, Provider::Acme, input).await
 }
 
 async fn bolt_charge(
@@ -357,7 +416,15 @@ async fn bolt_charge(
     let Ok(amount) = bolt::from_decimal(&field("amount"), &currency) else {
         return bad_request("amount is not a decimal amount of the currency");
     };
-    charge(s, Provider::Bolt, key, field("merchant_ref"), field("order"), amount, currency, field("instrument")).await
+    let input = ChargeIn {
+        key,
+        reference: field("merchant_ref"),
+        payment_id: field("order"),
+        amount_minor: amount,
+        currency,
+        instrument: field("instrument"),
+    };
+    charge(s, Provider::Bolt, input).await
 }
 
 async fn acme_status(State(s): State<Arc<Sandbox>>, Path(reference): Path<String>) -> Response {

@@ -23,12 +23,20 @@ fn q(op: &'static str) -> impl Fn(&dyn std::fmt::Display) -> StoreError {
 }
 
 impl BridgeStore {
-    pub async fn prepare(store: &Store, idem_ttl_s: u32, webhook_ttl_s: u32) -> Result<Self, StoreError> {
+    pub async fn prepare(
+        store: &Store,
+        idem_ttl_s: u32,
+        webhook_ttl_s: u32,
+    ) -> Result<Self, StoreError> {
         let s = store.session();
         let idem = store.table("idempotency_keys");
         let owners = store.table("intent_owners");
         let hooks = store.table("webhook_events");
-        let p = |cql: String| async move { s.prepare(cql).await.map_err(|e| q("prepare bridge statement")(&e)) };
+        let p = |cql: String| async move {
+            s.prepare(cql)
+                .await
+                .map_err(|e| q("prepare bridge statement")(&e))
+        };
         Ok(Self {
             idem_get: p(format!("SELECT body_sha256, state, status, response, started_at, completed_at FROM {idem} WHERE merchant_id = ? AND idem_key = ?")).await?,
             idem_claim: p(format!("INSERT INTO {idem} (merchant_id, idem_key, body_sha256, state, started_at) VALUES (?, ?, ?, 'in_flight', ?) IF NOT EXISTS USING TTL {idem_ttl_s}")).await?,
@@ -43,8 +51,19 @@ impl BridgeStore {
         })
     }
 
-    pub async fn idempotency(&self, merchant: &str, key: &str) -> Result<Option<Stored>, StoreError> {
-        type R = (Option<String>, Option<String>, Option<i32>, Option<Vec<u8>>, Option<CqlTimestamp>, Option<CqlTimestamp>);
+    pub async fn idempotency(
+        &self,
+        merchant: &str,
+        key: &str,
+    ) -> Result<Option<Stored>, StoreError> {
+        type R = (
+            Option<String>,
+            Option<String>,
+            Option<i32>,
+            Option<Vec<u8>>,
+            Option<CqlTimestamp>,
+            Option<CqlTimestamp>,
+        );
         let row = self
             .store
             .session()
@@ -55,54 +74,91 @@ impl BridgeStore {
             .map_err(|e| q("idempotency get")(&e))?
             .maybe_first_row::<R>()
             .map_err(|e| q("idempotency get")(&e))?;
-        Ok(row.map(|(body, state, status, response, started, completed)| {
-            let body_sha256 = body.unwrap_or_default();
-            match (state.as_deref(), status, completed) {
-                (Some("completed"), Some(status), Some(done)) => Stored::Completed {
-                    body_sha256,
-                    completed_ms: done.0,
-                    status: u16::try_from(status).unwrap_or(500),
-                    response: response.unwrap_or_default(),
-                },
-                _ => Stored::InFlight {
-                    body_sha256,
-                    started_ms: started.map_or(0, |t| t.0),
-                },
-            }
-        }))
+        Ok(
+            row.map(|(body, state, status, response, started, completed)| {
+                let body_sha256 = body.unwrap_or_default();
+                match (state.as_deref(), status, completed) {
+                    (Some("completed"), Some(status), Some(done)) => Stored::Completed {
+                        body_sha256,
+                        completed_ms: done.0,
+                        status: u16::try_from(status).unwrap_or(500),
+                        response: response.unwrap_or_default(),
+                    },
+                    _ => Stored::InFlight {
+                        body_sha256,
+                        started_ms: started.map_or(0, |t| t.0),
+                    },
+                }
+            }),
+        )
     }
 
     /// Claims a fresh key; false when another request claimed it first.
-    pub async fn claim(&self, merchant: &str, key: &str, body_sha256: &str, now_ms: i64) -> Result<bool, StoreError> {
+    pub async fn claim(
+        &self,
+        merchant: &str,
+        key: &str,
+        body_sha256: &str,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
         let r = self
             .store
             .session()
-            .execute_unpaged(&self.idem_claim, (merchant, key, body_sha256, CqlTimestamp(now_ms)))
+            .execute_unpaged(
+                &self.idem_claim,
+                (merchant, key, body_sha256, CqlTimestamp(now_ms)),
+            )
             .await
             .map_err(|e| q("idempotency claim")(&e))?;
         applied(r)
     }
 
     /// Takes over a key whose holder died or whose record aged out; false when someone else did first.
-    pub async fn take_over(&self, merchant: &str, key: &str, body_sha256: &str, now_ms: i64, seen_started_ms: i64) -> Result<bool, StoreError> {
+    pub async fn take_over(
+        &self,
+        merchant: &str,
+        key: &str,
+        body_sha256: &str,
+        now_ms: i64,
+        seen_started_ms: i64,
+    ) -> Result<bool, StoreError> {
         let r = self
             .store
             .session()
             .execute_unpaged(
                 &self.idem_take_over,
-                (body_sha256, CqlTimestamp(now_ms), merchant, key, CqlTimestamp(seen_started_ms)),
+                (
+                    body_sha256,
+                    CqlTimestamp(now_ms),
+                    merchant,
+                    key,
+                    CqlTimestamp(seen_started_ms),
+                ),
             )
             .await
             .map_err(|e| q("idempotency take over")(&e))?;
         applied(r)
     }
 
-    pub async fn complete(&self, merchant: &str, key: &str, status: u16, response: &[u8], now_ms: i64) -> Result<(), StoreError> {
+    pub async fn complete(
+        &self,
+        merchant: &str,
+        key: &str,
+        status: u16,
+        response: &[u8],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         self.store
             .session()
             .execute_unpaged(
                 &self.idem_complete,
-                (i32::from(status), response, CqlTimestamp(now_ms), merchant, key),
+                (
+                    i32::from(status),
+                    response,
+                    CqlTimestamp(now_ms),
+                    merchant,
+                    key,
+                ),
             )
             .await
             .map_err(|e| q("idempotency complete")(&e))?;
@@ -133,10 +189,18 @@ impl BridgeStore {
         Ok(row.and_then(|(m,)| m))
     }
 
-    pub async fn set_owner(&self, payment_id: &str, merchant: &str, now_ms: i64) -> Result<(), StoreError> {
+    pub async fn set_owner(
+        &self,
+        payment_id: &str,
+        merchant: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         self.store
             .session()
-            .execute_unpaged(&self.owner_put, (payment_id, merchant, CqlTimestamp(now_ms)))
+            .execute_unpaged(
+                &self.owner_put,
+                (payment_id, merchant, CqlTimestamp(now_ms)),
+            )
             .await
             .map_err(|e| q("owner put")(&e))?;
         Ok(())
@@ -154,10 +218,18 @@ impl BridgeStore {
         Ok(rows.rows_num() > 0)
     }
 
-    pub async fn mark_webhook(&self, provider: &str, event_id: &str, now_ms: i64) -> Result<(), StoreError> {
+    pub async fn mark_webhook(
+        &self,
+        provider: &str,
+        event_id: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         self.store
             .session()
-            .execute_unpaged(&self.webhook_put, (provider, event_id, CqlTimestamp(now_ms)))
+            .execute_unpaged(
+                &self.webhook_put,
+                (provider, event_id, CqlTimestamp(now_ms)),
+            )
             .await
             .map_err(|e| q("webhook put")(&e))?;
         Ok(())
@@ -175,6 +247,8 @@ fn applied(r: scylla::response::query_result::QueryResult) -> Result<bool, Store
     let row = rows.first_row::<Row>().map_err(|e| q("lwt result")(&e))?;
     match row.columns.get(index) {
         Some(Some(CqlValue::Boolean(b))) => Ok(*b),
-        other => Err(StoreError::Invariant(format!("LWT returned [applied] = {other:?}"))),
+        other => Err(StoreError::Invariant(format!(
+            "LWT returned [applied] = {other:?}"
+        ))),
     }
 }

@@ -10,7 +10,9 @@
 
 use crate::config::{ConnectorConfig, ConnectorsConfig};
 use crate::connectors::{self, HttpMethod, Normalized};
-use crate::events::provider::{ProviderOperation, ProviderOutcome, ProviderRequest, ProviderResponse};
+use crate::events::provider::{
+    ProviderOperation, ProviderOutcome, ProviderRequest, ProviderResponse,
+};
 use crate::events::{symbol, Codec, CodecError, TimestampMillis};
 use crate::metrics as m;
 use crate::processors::payments::{health_set, HEALTH_SET_OWNER};
@@ -53,7 +55,12 @@ impl Connector {
         })
     }
 
-    async fn call(&self, c: &ConnectorConfig, r: &ProviderRequest, clock: &dyn crate::runtime::clock::Clock) -> Answer {
+    async fn call(
+        &self,
+        c: &ConnectorConfig,
+        r: &ProviderRequest,
+        clock: &dyn crate::runtime::clock::Clock,
+    ) -> Answer {
         let started = Instant::now();
         let at_ms = clock.now_millis();
         let done = |status: Option<u16>, body: Vec<u8>| Answer {
@@ -162,10 +169,12 @@ impl Processor for Connector {
         let answer = answers.get(&r.request_id).cloned().ok_or_else(|| {
             ProcessError::Fatal(format!("no call was made for request {}", r.request_id))
         })?;
-        let n: Normalized = connectors::parse_authorize(c.kind, answer.status, &answer.body, &r.currency);
+        let n: Normalized =
+            connectors::parse_authorize(c.kind, answer.status, &answer.body, &r.currency);
         metrics::counter!(m::CONNECTOR_CALLS, "provider" => c.name.clone(), "outcome" => symbol(&n.outcome)).increment(1);
-        metrics::histogram!(m::CONNECTOR_CALL_SECONDS, "provider" => c.name.clone())
-            .record(Duration::from_millis(u64::try_from(answer.latency_ms).unwrap_or(0)));
+        metrics::histogram!(m::CONNECTOR_CALL_SECONDS, "provider" => c.name.clone()).record(
+            Duration::from_millis(u64::try_from(answer.latency_ms).unwrap_or(0)),
+        );
         let healthy = n.outcome != ProviderOutcome::Unknown;
         let response = ProviderResponse {
             response_id: format!("{}:resp", r.request_id),

@@ -1,9 +1,11 @@
 //! `copy`: the trivial processor of the runtime benchmark. It forwards each record's bytes and key
 //! unchanged to its output topic, so the benchmark measures the runtime's cost, not a processor's.
 
-use super::{no_view, Context, Decoded, Effects, Io, OutRecord, ProcessError, Processor, RecordMeta};
-use futures::future::BoxFuture;
+use super::{
+    no_view, Context, Decoded, Effects, Io, OutRecord, ProcessError, Processor, RecordMeta,
+};
 use crate::events::{Codec, CodecError};
+use futures::future::BoxFuture;
 
 pub const NAME: &str = "copy";
 

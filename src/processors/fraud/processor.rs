@@ -104,7 +104,11 @@ impl Processor for Fraud {
             let mut since: BTreeMap<String, i64> = BTreeMap::new();
             for d in batch {
                 if let Some(r) = to_score(&d.input) {
-                    let start = d.input.occurred_at.0.saturating_sub(self.config.velocity_window_ms);
+                    let start = d
+                        .input
+                        .occurred_at
+                        .0
+                        .saturating_sub(self.config.velocity_window_ms);
                     for (_, key) in dimensions(r) {
                         let s = since.entry(key).or_insert(start);
                         *s = (*s).min(start);
@@ -150,12 +154,16 @@ impl Processor for Fraud {
                     .get(key)
                     .map(|ms| {
                         ms.iter()
-                            .filter(|m| m.at_ms > window_start && m.at_ms <= at && m.member != e.payment_id)
+                            .filter(|m| {
+                                m.at_ms > window_start && m.at_ms <= at && m.member != e.payment_id
+                            })
                             .map(|m| m.member.as_str())
                             .collect()
                     })
                     .unwrap_or_default();
-                let count = u32::try_from(seen.len()).unwrap_or(u32::MAX).saturating_add(1);
+                let count = u32::try_from(seen.len())
+                    .unwrap_or(u32::MAX)
+                    .saturating_add(1);
                 match *dim {
                     "customer" => v.customer = count,
                     "card" => v.card = count,
@@ -288,10 +296,16 @@ mod tests {
         let mut view = View { sets: None };
         let mut e = event("p1", "c1", 1_000, 100);
         let open = run(&f, &mut view, &e);
-        assert_eq!((open.decision, open.mode), (FraudDecision::Allow, AssessmentMode::FailOpen));
+        assert_eq!(
+            (open.decision, open.mode),
+            (FraudDecision::Allow, AssessmentMode::FailOpen)
+        );
         e.merchant_id = "m_strict".into();
         let closed = run(&f, &mut view, &e);
-        assert_eq!((closed.decision, closed.mode), (FraudDecision::Block, AssessmentMode::FailClosed));
+        assert_eq!(
+            (closed.decision, closed.mode),
+            (FraudDecision::Block, AssessmentMode::FailClosed)
+        );
     }
 
     #[test]
@@ -313,7 +327,13 @@ mod tests {
             codec: &codec,
         };
         let out = f
-            .process(&e, &mut View { sets: Some(BTreeMap::new()) }, &ctx)
+            .process(
+                &e,
+                &mut View {
+                    sets: Some(BTreeMap::new()),
+                },
+                &ctx,
+            )
             .unwrap();
         assert_eq!(out, Effects::default());
     }

@@ -9,11 +9,11 @@
 pub mod postings;
 
 use super::{no_view, Context, Decoded, Effects, Io, ProcessError, Processor, RecordMeta};
-use futures::future::BoxFuture;
 use crate::events::journal_entry::{Direction, JournalEntry};
 use crate::events::payment_event::{IntentStatus, PaymentEvent};
 use crate::events::{symbol, Codec, CodecError};
 use crate::store::writer::{Cql, StoreWrite};
+use futures::future::BoxFuture;
 
 pub const NAME: &str = "ledger";
 

@@ -171,14 +171,8 @@ impl Processor for Payments {
         batch: &'a [Decoded<Input>],
     ) -> BoxFuture<'a, Result<View, ProcessError>> {
         Box::pin(async move {
-            let payments = Keyed::load(
-                io,
-                NAME,
-                batch,
-                payment_key,
-                self.config.journal_ttl_s,
-            )
-            .await?;
+            let payments =
+                Keyed::load(io, NAME, batch, payment_key, self.config.journal_ttl_s).await?;
             let mut health = BTreeMap::new();
             let window = i32::try_from(self.config.breaker_window).unwrap_or(i32::MAX);
             for c in &self.connectors {
@@ -255,7 +249,10 @@ impl Payments {
                         s.method = Some(m.clone());
                     }
                 }
-                (state_machine::apply(current.as_ref().map(|s| &s.machine), &Signal::Command(c)), false)
+                (
+                    state_machine::apply(current.as_ref().map(|s| &s.machine), &Signal::Command(c)),
+                    false,
+                )
             }
             Input::Fraud(f) => {
                 let signal = match f.decision {
@@ -264,7 +261,8 @@ impl Payments {
                     FraudDecision::Allow => {
                         // Allow: start the first attempt (below) instead of a transition of its own.
                         let ok = current.as_ref().is_some_and(|s| {
-                            s.machine.status == IntentStatus::Processing && s.machine.attempt.is_none()
+                            s.machine.status == IntentStatus::Processing
+                                && s.machine.attempt.is_none()
                         });
                         if ok {
                             return self.route(current, health, &cause, &mut out).map(|s| Step {
@@ -286,7 +284,10 @@ impl Payments {
                         });
                     }
                 };
-                (state_machine::apply(current.as_ref().map(|s| &s.machine), &signal), false)
+                (
+                    state_machine::apply(current.as_ref().map(|s| &s.machine), &signal),
+                    false,
+                )
             }
             Input::Response(r) => (
                 state_machine::apply(
@@ -361,7 +362,9 @@ impl Payments {
                     now_ms,
                 );
                 let created_ms = match input {
-                    Input::Command(c) if c.kind == PaymentCommandKind::Create => Some(c.issued_at.0),
+                    Input::Command(c) if c.kind == PaymentCommandKind::Create => {
+                        Some(c.issued_at.0)
+                    }
                     _ => None,
                 };
                 self.record_transition(&event, created_ms, &mut out)?;
@@ -406,11 +409,9 @@ impl Payments {
         let Some(mut s) = current else {
             return Ok(None);
         };
-        let method = s
-            .method
-            .as_ref()
-            .map(|m| m.method_type)
-            .ok_or_else(|| ProcessError::Invalid("processing payment has no payment method".into()))?;
+        let method = s.method.as_ref().map(|m| m.method_type).ok_or_else(|| {
+            ProcessError::Invalid("processing payment has no payment method".into())
+        })?;
         let request = routing::Request {
             payment_id: &s.machine.payment_id,
             merchant_id: &s.machine.merchant_id,
@@ -488,7 +489,8 @@ impl Payments {
                 Ok(Some(s))
             }
             Outcome::Rejected(r) => {
-                metrics::counter!(m::PAYMENTS_SIGNALS_REJECTED, "code" => r.code.as_str()).increment(1);
+                metrics::counter!(m::PAYMENTS_SIGNALS_REJECTED, "code" => r.code.as_str())
+                    .increment(1);
                 Ok(None)
             }
         }
@@ -649,7 +651,10 @@ fn payment_row(e: &PaymentEvent) -> StoreWrite {
             ("merchant_id", Cql::text(&e.merchant_id)),
             ("status", Cql::Text(symbol(&e.status))),
             ("amount_minor", Cql::BigInt(e.amount_minor)),
-            ("amount_captured_minor", Cql::BigInt(e.amount_captured_minor)),
+            (
+                "amount_captured_minor",
+                Cql::BigInt(e.amount_captured_minor),
+            ),
             ("currency", Cql::text(&e.currency)),
             ("connector", Cql::opt_text(e.connector.as_deref())),
             ("reason_code", Cql::opt_text(e.reason_code.as_deref())),

@@ -6,11 +6,11 @@
 //! amount or currency is invalid are poison.
 
 use super::{no_view, Context, Decoded, Effects, Io, ProcessError, Processor, RecordMeta};
-use futures::future::BoxFuture;
 use crate::domain::Money;
 use crate::events::payment_event::IntentStatus;
 use crate::events::{Codec, CodecError, PaymentCommand, PaymentEvent};
 use crate::store::writer::{Cql, StoreWrite};
+use futures::future::BoxFuture;
 
 pub const NAME: &str = "probe";
 /// Metadata key carrying the per-payment sequence number the crash tests check order with.
