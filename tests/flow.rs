@@ -249,7 +249,11 @@ async fn sandbox_scenarios_reach_their_final_states_and_the_ledger_balances() {
         .create(card("tok_duplicate_webhook_1"), 10_000, false)
         .await;
     let out_of_order = f.create(card("tok_out_of_order_1"), 10_000, false).await;
-    let failover = f.create(card("tok_acme_down_1"), 10_000, false).await;
+    // Wallets route to acme first (bolt is the weight-0 fallback): acme_down makes acme decline
+    // retryably, so the attempt must cascade to bolt.
+    let failover = f
+        .create(json!({"type": "wallet", "wallet": "acme_down_1"}), 10_000, false)
+        .await;
     let blocked = f.create(card("tok_blocked"), 10_000, false).await;
     let review = f.create(card("tok_visa_success_2"), 6_000_000, false).await;
     let partial = f.create(card("tok_visa_success_3"), 50_000, true).await;

@@ -83,7 +83,7 @@ pub const MIX: &[Kind] = &[
         "tok_insufficient_funds",
     ),
     kind("card_do_not_honor", 3, "card", "tok_do_not_honor"),
-    kind("card_acme_down_failover", 4, "card", "tok_acme_down"),
+    kind("wallet_acme_down_failover", 4, "wallet", "acme_down"),
     kind("upi_pending_success", 5, "upi", "pending_success@upi"),
     kind("upi_pending_failure", 3, "upi", "pending_failure@upi"),
     kind("card_timeout", 2, "card", "tok_timeout"),
