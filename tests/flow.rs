@@ -252,7 +252,11 @@ async fn sandbox_scenarios_reach_their_final_states_and_the_ledger_balances() {
     // Wallets route to acme first (bolt is the weight-0 fallback): acme_down makes acme decline
     // retryably, so the attempt must cascade to bolt.
     let failover = f
-        .create(json!({"type": "wallet", "wallet": "acme_down_1"}), 10_000, false)
+        .create(
+            json!({"type": "wallet", "wallet": "acme_down_1"}),
+            10_000,
+            false,
+        )
         .await;
     let blocked = f.create(card("tok_blocked"), 10_000, false).await;
     let review = f.create(card("tok_visa_success_2"), 6_000_000, false).await;
