@@ -74,6 +74,16 @@ impl Pipeline {
         health: &Arc<Health>,
         shutdown: &CancellationToken,
     ) -> Result<Pipeline, CommandError> {
+        Self::start_with(config, health, shutdown, &ProcessorSet::flow()).await
+    }
+
+    /// [`Pipeline::start`] with only the processors of `set` in this process.
+    pub async fn start_with(
+        config: &Config,
+        health: &Arc<Health>,
+        shutdown: &CancellationToken,
+        set: &ProcessorSet,
+    ) -> Result<Pipeline, CommandError> {
         let mut config = config.clone();
         let stop = shutdown.child_token();
         let bridge_listener = bind(config.bridge.listen, "bridge").await?;
@@ -97,8 +107,7 @@ impl Pipeline {
         ];
         health.set("sandbox", true);
         health.set("bridge", true);
-        let processors =
-            process::spawn_all(&config, &ProcessorSet::flow(), health, stop.clone()).await?;
+        let processors = process::spawn_all(&config, set, health, stop.clone()).await?;
         Ok(Pipeline {
             bridge_addr,
             sandbox_addr,

@@ -170,6 +170,13 @@ impl ProcessorSet {
         ])
     }
 
+    /// The flow without `name` (which then runs elsewhere, e.g. as its own process in a crash test).
+    pub fn flow_without(name: &str) -> Self {
+        let mut s = Self::flow();
+        s.0.retain(|n| *n != name);
+        s
+    }
+
     pub fn names(&self) -> Vec<&'static str> {
         self.0.clone()
     }
