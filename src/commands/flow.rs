@@ -257,6 +257,10 @@ pub async fn run(config: Config, mut args: RunArgs) -> Result<String, CommandErr
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     let audit = super::ledger::audit(&config).await?;
     println!("{}", audit.render());
+    println!(
+        "paystream run: peak memory (RSS) of this process, every processor + bridge + sandbox + load generator: {} MiB",
+        super::bench::peak_rss_kib() / 1024
+    );
 
     if args.keep_running {
         println!("paystream run: still serving; SIGTERM or Ctrl-C stops");

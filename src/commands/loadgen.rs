@@ -203,7 +203,7 @@ impl LoadSummary {
             .unwrap_or(0);
         format!(
             "paystream loadgen: summary\n\
-             \x20 created           {} payments ({} refused by the API), {per_s}/s over {} ms\n\
+             \x20 payments          {} settled ({} refused by the API) in {} ms: {per_s}/s\n\
              \x20 states            {states}\n\
              \x20 pending reasons   {}\n\
              \x20 success rate      {}.{}%\n\
