@@ -693,3 +693,219 @@ pub fn day_of(ms: i64) -> String {
     let year = if month <= 2 { y + 1 } else { y };
     format!("{year:04}-{month:02}-{d:02}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::payment_command::PaymentMethodType;
+    use crate::events::payment_event::AttemptStatus;
+    use crate::events::provider::{DeclineClass, ProviderOutcome};
+    use crate::events::{samples, Catalog};
+    use crate::runtime::clock::FixedClock;
+    use std::path::Path;
+
+    struct Harness {
+        p: Payments,
+        view: View,
+        codec: Codec,
+        offset: i64,
+    }
+
+    impl Harness {
+        fn new() -> Self {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("topology");
+            let topology = Topology::load(&dir).unwrap();
+            let spec = topology.processor(NAME).unwrap().clone();
+            let p = Payments::new(
+                &spec,
+                &topology,
+                PaymentsConfig::default(),
+                vec!["acme".into(), "bolt".into()],
+            )
+            .unwrap();
+            Self {
+                p,
+                view: View {
+                    payments: Keyed::of(NAME, BTreeMap::new()),
+                    health: BTreeMap::new(),
+                },
+                codec: Codec::single_object(Catalog::bundled().unwrap()),
+                offset: 0,
+            }
+        }
+
+        /// Applies one input; returns the decoded outputs by topic.
+        fn apply(&mut self, input: Input) -> Outputs {
+            self.offset += 1;
+            let meta = RecordMeta {
+                topic: "t".into(),
+                partition: 0,
+                offset: self.offset,
+                key: None,
+                timestamp_ms: None,
+            };
+            let ctx = Context {
+                record: &meta,
+                clock: &FixedClock(1_000),
+                codec: &self.codec,
+            };
+            let effects = self.p.process(&input, &mut self.view, &ctx).unwrap();
+            let mut out = Outputs::default();
+            for r in effects.records {
+                match r.topic.as_str() {
+                    "payments.events" => {
+                        out.events.push(self.codec.decode_sync(&r.payload).unwrap())
+                    }
+                    "payments.rejections" => out
+                        .rejections
+                        .push(self.codec.decode_sync(&r.payload).unwrap()),
+                    "providers.requests" => out
+                        .requests
+                        .push(self.codec.decode_sync(&r.payload).unwrap()),
+                    "routing.decisions" => {
+                        out.routes.push(self.codec.decode_sync(&r.payload).unwrap())
+                    }
+                    _ => {}
+                }
+            }
+            out
+        }
+    }
+
+    #[derive(Default)]
+    struct Outputs {
+        events: Vec<PaymentEvent>,
+        rejections: Vec<TransitionRejected>,
+        requests: Vec<ProviderRequest>,
+        routes: Vec<RoutingDecision>,
+    }
+
+    fn command(kind: PaymentCommandKind, id: &str) -> Input {
+        let mut c = crate::commands::smoke::demo_command("pp", 0, 1);
+        c.payment_id = id.into();
+        c.kind = kind;
+        let mut m = PaymentMethod::of(PaymentMethodType::Card);
+        m.card_token = Some("tok_visa".into());
+        c.payment_method = Some(m);
+        c.amount_minor = Some(10_000);
+        c.currency = Some("INR".into());
+        c.capture_method = Some(crate::events::payment_command::CaptureMethod::Automatic);
+        Input::Command(c)
+    }
+
+    fn allow(id: &str) -> Input {
+        let mut f = samples::fraud_assessment();
+        f.payment_id = id.into();
+        f.decision = FraudDecision::Allow;
+        Input::Fraud(f)
+    }
+
+    fn response(
+        req: &ProviderRequest,
+        outcome: ProviderOutcome,
+        class: Option<DeclineClass>,
+    ) -> Input {
+        let mut r = samples::provider_response();
+        r.payment_id = req.payment_id.clone();
+        r.attempt_id = req.attempt_id.clone();
+        r.connector = req.connector.clone();
+        r.outcome = outcome;
+        r.decline_class = class;
+        r.fee_minor = None;
+        Input::Response(r)
+    }
+
+    #[test]
+    fn a_card_payment_is_routed_cascades_on_retryable_declines_and_stops_on_final_ones() {
+        let mut h = Harness::new();
+        let created = h.apply(command(PaymentCommandKind::Create, "p1"));
+        assert_eq!(created.events[0].status, IntentStatus::RequiresConfirmation);
+        let confirmed = h.apply(command(PaymentCommandKind::Confirm, "p1"));
+        let e = &confirmed.events[0];
+        assert_eq!((e.status, e.sequence), (IntentStatus::Processing, 2));
+        assert_eq!(
+            e.risk.as_ref().map(|r| r.method_type.as_str()),
+            Some("CARD")
+        );
+
+        let routed = h.apply(allow("p1"));
+        assert_eq!(routed.routes.len(), 1);
+        let first = routed.requests[0].clone();
+        assert_eq!(first.attempt_id, "p1_att1");
+        assert_eq!(
+            routed.events[0].attempt_status,
+            Some(AttemptStatus::Started)
+        );
+
+        // A retryable decline cascades to the other connector.
+        let cascaded = h.apply(response(
+            &first,
+            ProviderOutcome::Declined,
+            Some(DeclineClass::IssuerUnavailable),
+        ));
+        assert_eq!(
+            cascaded.events.len(),
+            2,
+            "declined, then the next attempt started"
+        );
+        let second = cascaded.requests[0].clone();
+        assert_ne!(second.connector, first.connector);
+        assert_eq!(second.attempt_id, "p1_att2");
+        assert_eq!(cascaded.routes[0].cascade_depth, 1);
+
+        // A late answer for the first attempt is stale; a final decline fails the payment.
+        let stale = h.apply(response(&first, ProviderOutcome::Succeeded, None));
+        assert_eq!(stale.rejections[0].reason_code, "STALE_ATTEMPT");
+        let failed = h.apply(response(
+            &second,
+            ProviderOutcome::Declined,
+            Some(DeclineClass::InsufficientFunds),
+        ));
+        assert_eq!(failed.events[0].status, IntentStatus::Failed);
+        assert_eq!(
+            failed.events[0].reason_code.as_deref(),
+            Some("INSUFFICIENT_FUNDS")
+        );
+        assert!(
+            failed.requests.is_empty(),
+            "a non-retryable decline never cascades"
+        );
+        let seqs: Vec<i64> = [created, confirmed, routed, cascaded, failed]
+            .iter()
+            .flat_map(|o| o.events.iter().map(|e| e.sequence))
+            .collect();
+        assert_eq!(seqs, (1..=6).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn duplicates_and_unknown_payments_are_rejected_with_a_reason() {
+        let mut h = Harness::new();
+        let unknown = h.apply(command(PaymentCommandKind::Confirm, "nope"));
+        assert_eq!(unknown.rejections[0].reason_code, "UNKNOWN_PAYMENT");
+        h.apply(command(PaymentCommandKind::Create, "p2"));
+        let again = h.apply(command(PaymentCommandKind::Create, "p2"));
+        assert_eq!(again.rejections.len(), 1);
+        assert!(again.events.is_empty());
+        h.apply(command(PaymentCommandKind::Confirm, "p2"));
+        let req = h.apply(allow("p2")).requests[0].clone();
+        let ok = h.apply(response(&req, ProviderOutcome::Succeeded, None));
+        assert_eq!(ok.events[0].status, IntentStatus::Succeeded);
+        let dup = h.apply(response(&req, ProviderOutcome::Succeeded, None));
+        assert_eq!(dup.rejections[0].reason_code, "DUPLICATE_SIGNAL");
+        let late = h.apply(response(&req, ProviderOutcome::Pending, None));
+        assert_eq!(late.rejections[0].reason_code, "LATE_SIGNAL");
+    }
+
+    #[test]
+    fn day_of_is_the_utc_calendar_day() {
+        type Case<'a> = (i64, &'a str);
+        let cases: [Case<'_>; 3] = [
+            (0, "1970-01-01"),
+            (1_763_942_400_000, "2025-11-24"),
+            (951_782_400_000, "2000-02-29"),
+        ];
+        for (ms, day) in cases {
+            assert_eq!(day_of(ms), day);
+        }
+    }
+}
