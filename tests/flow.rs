@@ -357,6 +357,34 @@ async fn sandbox_scenarios_reach_their_final_states_and_the_ledger_balances() {
             .count(),
         2
     );
+    // Unknown outcomes (timeout, 5xx) got one status check each, which settled them.
+    let requests: Vec<paystream::events::ProviderRequest> = f.read("providers.requests", 16).await;
+    for id in [&timeout, &server_error] {
+        let checks = requests
+            .iter()
+            .filter(|r| {
+                &r.payment_id == id
+                    && r.operation == paystream::events::provider::ProviderOperation::Status
+            })
+            .count();
+        let mine: Vec<_> = requests.iter().filter(|r| &r.payment_id == id).collect();
+        let trail_of: Vec<_> = events
+            .iter()
+            .filter(|e| &e.payment_id == id)
+            .map(|e| {
+                (
+                    e.sequence,
+                    e.status,
+                    e.attempt_status,
+                    e.reason_code.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            checks, 1,
+            "{id}: one status check; requests {mine:?}; events {trail_of:?}"
+        );
+    }
     // Late and duplicate signals are rejected with a reason, never applied.
     let rejections: Vec<TransitionRejected> = f.read("payments.rejections", 2).await;
     let codes_of = |id: &str| {

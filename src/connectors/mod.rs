@@ -77,7 +77,23 @@ pub fn build_authorize(
     }
 }
 
-/// The answer to an authorize call. `status` is `None` when no answer came (timeout, connection error).
+/// A status check of an attempt whose outcome is unknown.
+pub fn build_status(kind: ConnectorKind, r: &ProviderRequest) -> HttpRequest {
+    let path = match kind {
+        ConnectorKind::Acme => format!("/v1/charges/{}", r.attempt_id),
+        ConnectorKind::Bolt => format!("/transactions/{}", r.attempt_id),
+    };
+    HttpRequest {
+        method: HttpMethod::Get,
+        path,
+        headers: vec![],
+        content_type: "application/json",
+        body: vec![],
+    }
+}
+
+/// The answer to an authorize call or a status check (both answer with the charge). A 404 to a status
+/// check means the provider has no record: still unknown, the webhook or reconciliation decides. `status` is `None` when no answer came (timeout, connection error).
 pub fn parse_authorize(
     kind: ConnectorKind,
     status: Option<u16>,
@@ -87,7 +103,7 @@ pub fn parse_authorize(
     let Some(status) = status else {
         return Normalized::unknown("no answer from the provider (timeout or connection error)");
     };
-    if status >= 500 || status == 429 {
+    if status >= 500 || status == 429 || status == 404 {
         return Normalized::unknown(format!("provider answered HTTP {status}"));
     }
     let parsed = match kind {

@@ -6,7 +6,8 @@
 //!
 //! A replayed batch calls the provider again with the same idempotency key, so the provider answers
 //! with the first result and charges nothing twice. A timeout, a 5xx or an answer that does not parse
-//! is `UNKNOWN`: the payment waits for a webhook (or a status check), nothing is guessed.
+//! is `UNKNOWN`: the payment processor then asks once for a status check (`STATUS`), and otherwise
+//! waits for the provider's webhook; nothing is guessed.
 
 use crate::config::{ConnectorConfig, ConnectorsConfig};
 use crate::connectors::{self, HttpMethod, Normalized};
@@ -69,7 +70,11 @@ impl Connector {
             latency_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
             at_ms,
         };
-        let req = match connectors::build_authorize(c.kind, r) {
+        let built = match r.operation {
+            ProviderOperation::Status => Ok(connectors::build_status(c.kind, r)),
+            _ => connectors::build_authorize(c.kind, r),
+        };
+        let req = match built {
             Ok(req) => req,
             Err(e) => return done(None, e.to_string().into_bytes()),
         };
@@ -106,6 +111,11 @@ impl Connector {
     }
 }
 
+/// Operations this edge performs: authorizations, and status checks of unknown attempts.
+fn supported(op: ProviderOperation) -> bool {
+    matches!(op, ProviderOperation::Authorize | ProviderOperation::Status)
+}
+
 impl Processor for Connector {
     type Input = ProviderRequest;
     type View = BTreeMap<String, Answer>;
@@ -133,7 +143,7 @@ impl Processor for Connector {
             for d in batch {
                 let r = &d.input;
                 if let Some(c) = self.config.get(&r.connector) {
-                    if r.operation == ProviderOperation::Authorize {
+                    if supported(r.operation) {
                         calls.push(Box::pin(async move {
                             (r.request_id.clone(), self.call(c, r, io.clock).await)
                         }));
@@ -160,7 +170,7 @@ impl Processor for Connector {
                 r.connector
             )));
         };
-        if r.operation != ProviderOperation::Authorize {
+        if !supported(r.operation) {
             return Err(ProcessError::Invalid(format!(
                 "operation {} is not supported by the connector edge yet",
                 symbol(&r.operation)

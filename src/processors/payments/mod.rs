@@ -21,7 +21,7 @@ use crate::events::fraud_assessment::{FraudAssessment, FraudDecision};
 use crate::events::payment_command::{PaymentCommand, PaymentCommandKind, PaymentMethod};
 use crate::events::payment_event::{IntentStatus, PaymentEvent, RiskContext};
 use crate::events::provider::{
-    ProviderOperation, ProviderRequest, ProviderResponse, ProviderWebhook,
+    ProviderOperation, ProviderOutcome, ProviderRequest, ProviderResponse, ProviderWebhook,
 };
 use crate::events::routing_decision::RoutingDecision;
 use crate::events::transition_rejected::TransitionRejected;
@@ -372,6 +372,32 @@ impl Payments {
             }
         }
 
+        // An authorization whose outcome is unknown gets one status check; its own unknown answer
+        // does not ask again (bounded), and the provider's webhook settles it later.
+        if let (Input::Response(r), Some(s)) = (input, current.as_ref()) {
+            let unknown_now = s.machine.attempt.as_ref().is_some_and(|a| {
+                a.attempt_id == r.attempt_id
+                    && a.status == crate::events::payment_event::AttemptStatus::Unknown
+            });
+            if r.outcome == ProviderOutcome::Unknown && r.operation == "AUTHORIZE" && unknown_now {
+                let status = ProviderRequest {
+                    request_id: format!("{}_status", r.attempt_id),
+                    attempt_id: r.attempt_id.clone(),
+                    payment_id: s.machine.payment_id.clone(),
+                    merchant_id: s.machine.merchant_id.clone(),
+                    connector: r.connector.clone(),
+                    operation: ProviderOperation::Status,
+                    amount_minor: s.machine.amount.amount.get(),
+                    currency: s.machine.amount.currency.code().to_owned(),
+                    method_type: None,
+                    method_reference: None,
+                    provider_reference: r.provider_reference.clone(),
+                    requested_at: TimestampMillis(now_ms),
+                };
+                out.emit(&self.topics.requests, &status)?;
+            }
+        }
+
         // A retryable decline leaves the intent processing without an open attempt: cascade.
         if routing_wanted {
             let cascade = current.as_ref().is_some_and(|s| {
@@ -699,7 +725,7 @@ mod tests {
     use super::*;
     use crate::events::payment_command::PaymentMethodType;
     use crate::events::payment_event::AttemptStatus;
-    use crate::events::provider::{DeclineClass, ProviderOutcome};
+    use crate::events::provider::DeclineClass;
     use crate::events::{samples, Catalog};
     use crate::runtime::clock::FixedClock;
     use std::path::Path;
@@ -894,6 +920,40 @@ mod tests {
         assert_eq!(dup.rejections[0].reason_code, "DUPLICATE_SIGNAL");
         let late = h.apply(response(&req, ProviderOutcome::Pending, None));
         assert_eq!(late.rejections[0].reason_code, "LATE_SIGNAL");
+    }
+
+    #[test]
+    fn an_unknown_outcome_gets_one_status_check_and_is_never_guessed() {
+        let mut h = Harness::new();
+        h.apply(command(PaymentCommandKind::Create, "p3"));
+        h.apply(command(PaymentCommandKind::Confirm, "p3"));
+        let req = h.apply(allow("p3")).requests[0].clone();
+        let timed_out = h.apply(response(&req, ProviderOutcome::Unknown, None));
+        assert_eq!(timed_out.events[0].status, IntentStatus::Processing);
+        assert_eq!(
+            timed_out.events[0].attempt_status,
+            Some(AttemptStatus::Unknown)
+        );
+        assert_eq!(timed_out.requests.len(), 1);
+        let check = timed_out.requests[0].clone();
+        assert_eq!(check.operation, ProviderOperation::Status);
+        assert_eq!(check.attempt_id, req.attempt_id);
+        // The status check is unknown too: nothing changes and nothing more is asked.
+        let mut still = samples::provider_response();
+        still.payment_id = "p3".into();
+        still.attempt_id = req.attempt_id.clone();
+        still.operation = "STATUS".into();
+        still.outcome = ProviderOutcome::Unknown;
+        let again = h.apply(Input::Response(still));
+        assert!(again.events.is_empty() && again.requests.is_empty());
+        assert_eq!(again.rejections[0].reason_code, "DUPLICATE_SIGNAL");
+        // The webhook settles it.
+        let mut hook = samples::provider_webhook();
+        hook.payment_id = "p3".into();
+        hook.attempt_id = Some(req.attempt_id.clone());
+        hook.outcome = ProviderOutcome::Succeeded;
+        let settled = h.apply(Input::Webhook(hook));
+        assert_eq!(settled.events[0].status, IntentStatus::Succeeded);
     }
 
     #[test]

@@ -391,6 +391,8 @@ fn provider(
         (A::Authorized | A::Captured, ProviderOutcome::Succeeded)
             | (A::Declined, ProviderOutcome::Declined)
             | (A::Failed, ProviderOutcome::Failed)
+            | (A::Pending, ProviderOutcome::Pending)
+            | (A::Unknown, ProviderOutcome::Unknown)
     );
     if already {
         return reject(
