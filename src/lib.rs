@@ -2,8 +2,10 @@
 //!
 //! The layout is the architecture: `events` (one type per Avro schema, and the codec), `topology`
 //! (topics, processors and keyspace as data), `store` (ScyllaDB/Cassandra access), `runtime`
-//! (service lifecycle, Kafka clients, and the consume-transform-produce loop), `bridge` (HTTP),
-//! `metrics`, `config`, `domain` (money, ids), and `commands` (what each CLI subcommand does).
+//! (service lifecycle, Kafka clients, and the consume-transform-produce loop), `processors` (pure
+//! logic per processor), `connectors` (provider adapters: build a request, parse an answer), `bridge`
+//! (HTTP: REST API, webhooks, ops endpoints), `sandbox` (the simulated PSP), `metrics`, `config`,
+//! `domain` (money, ids), and `commands` (what each CLI subcommand does).
 //! `main.rs` only wires them together.
 
 pub mod bridge;

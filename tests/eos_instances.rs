@@ -33,7 +33,8 @@ fn records_in(setup: &eos::Setup, instance: &str) -> u64 {
 async fn a_zombie_with_the_same_transactional_id_is_fenced() {
     let setup = eos::setup(3).await;
     let commands = eos::commands(10_000, 100);
-    eos::produce(&setup, &eos::encoded(&setup, &commands)).await;
+    let (first, second) = commands.split_at(5_000);
+    eos::produce(&setup, &eos::encoded(&setup, first)).await;
     // Small transactions keep the first instance busy long enough to be caught mid-stream.
     let slow = [("PAYSTREAM__RUNTIME__BATCH_RECORDS_MAX", "20")];
     let mut old = eos::spawn_binary(&setup, "0", &slow);
@@ -44,7 +45,19 @@ async fn a_zombie_with_the_same_transactional_id_is_fenced() {
     let log_path = setup.dir.path().join("probe-0.log");
     let old_log_len = std::fs::metadata(&log_path).unwrap().len();
     let mut new = eos::spawn_binary(&setup, "0", &[]);
-    let status = eos::wait_exit(&mut old, Duration::from_secs(60)).await;
+    // More input after the second process started: the first one cannot have finished everything
+    // already and sit idle, never touching the coordinator that would fence it.
+    eos::produce(&setup, &eos::encoded(&setup, second)).await;
+    let started = std::time::Instant::now();
+    while old.try_wait().unwrap().is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the zombie is still running after 60 s:\n{}",
+            eos::log_of(&setup, "0")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = eos::wait_exit(&mut old, Duration::from_secs(1)).await;
     assert!(
         !status.success(),
         "the zombie must stop with an error, got {status:?}"

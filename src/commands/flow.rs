@@ -235,11 +235,7 @@ pub async fn run(config: Config, mut args: RunArgs) -> Result<String, CommandErr
         .map_err(CommandError::Failed)?;
     let applied = super::topology::apply(&config).await?;
     service.health.set("topology", true);
-    println!(
-        "paystream run: topology applied ({} keyspace)",
-        config.store.keyspace
-    );
-    let _ = applied;
+    println!("paystream run: {}", applied.render(&config.store.keyspace));
 
     let pipeline = Pipeline::start(&config, &service.health, &service.shutdown).await?;
     println!(

@@ -32,8 +32,7 @@ pub struct RecordMeta {
     pub timestamp_ms: Option<i64>,
 }
 
-/// What a processor sees besides its input: time, ids and the codec. State views join it as
-/// processors need them.
+/// What a processor sees besides its input and its batch view: time, ids and the codec.
 pub struct Context<'a> {
     pub record: &'a RecordMeta,
     pub clock: &'a dyn Clock,

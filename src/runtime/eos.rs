@@ -6,8 +6,10 @@
 //!
 //! 1. collects a batch from the consumer (at most `batch_records_max` records, at most
 //!    `batch_linger_ms` after the first);
-//! 2. decodes and processes each record; poison becomes a dead letter;
-//! 3. performs the store writes (idempotent, keyed by event or transaction id) with bounded retries;
+//! 2. decodes each record (poison becomes a dead letter), asks the processor's `load` edge for the
+//!    batch's view once, and processes each record over it;
+//! 3. performs the store writes (idempotent, keyed by event or transaction id; staged data, journal,
+//!    state) with bounded retries;
 //! 4. produces the outputs and dead letters, sends the next offsets with the consumer's group
 //!    metadata, and commits.
 //!
