@@ -267,6 +267,13 @@ impl<P: Processor> Loop<P> {
                     failures_in_a_row += 1;
                     self.stats.transactions_aborted += 1;
                     metrics::counter!(m::PROCESSOR_TRANSACTIONS, "processor" => self.name.clone(), "outcome" => "aborted").increment(1);
+                    // An error that looks abortable (a purged produce, say) may hide a fence: recreating
+                    // the producer then would fence the legitimate instance in turn.
+                    let failure = match (failure, fenced_by(&producer)) {
+                        (Failure::Fatal(r), _) => Failure::Fatal(r),
+                        (_, Some(why)) => Failure::Fenced(why),
+                        (f, None) => f,
+                    };
                     let reason = match failure {
                         Failure::Abortable(reason) => {
                             warn!(processor = %self.name, %reason, "aborting transaction");
@@ -275,6 +282,10 @@ impl<P: Processor> Loop<P> {
                             match blocking(move || p.abort_transaction(t)).await {
                                 Ok(()) => {}
                                 Err(e) => {
+                                    if let Failure::Fenced(why) = classify("abort_transaction", &e)
+                                    {
+                                        return Err(format!("fenced: another instance uses transactional.id {} ({why}); this one stops", self.transactional_id));
+                                    }
                                     warn!(processor = %self.name, error = %e, "abort failed; recreating the producer");
                                     producer = self.reset_producer().await?;
                                 }
@@ -780,6 +791,19 @@ impl<P: Processor> Loop<P> {
 enum Handled {
     Effects(Effects),
     DeadLetter(OutRecord),
+}
+
+/// The producer's fatal error, when it says another instance fenced this one.
+fn fenced_by(producer: &FutureProducer) -> Option<String> {
+    producer.client().fatal_error().and_then(|(code, msg)| {
+        matches!(
+            code,
+            RDKafkaErrorCode::ProducerFenced
+                | RDKafkaErrorCode::InvalidProducerEpoch
+                | RDKafkaErrorCode::Fenced
+        )
+        .then(|| format!("{code:?}: {msg}"))
+    })
 }
 
 fn is_abort_required(e: &KafkaError) -> bool {

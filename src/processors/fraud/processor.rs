@@ -244,7 +244,8 @@ mod tests {
         e
     }
 
-    fn run(f: &Fraud, view: &mut View, e: &PaymentEvent) -> FraudAssessment {
+    /// The effects of one event, and the codec to read them.
+    fn effects(f: &Fraud, view: &mut View, e: &PaymentEvent) -> (Effects, Codec) {
         let codec = Codec::single_object(Catalog::bundled().unwrap());
         let meta = RecordMeta {
             topic: "payments.events".into(),
@@ -259,6 +260,11 @@ mod tests {
             codec: &codec,
         };
         let out = f.process(e, view, &ctx).unwrap();
+        (out, codec)
+    }
+
+    fn run(f: &Fraud, view: &mut View, e: &PaymentEvent) -> FraudAssessment {
+        let (out, codec) = effects(f, view, e);
         codec.decode_sync(&out.records[0].payload).unwrap()
     }
 
@@ -313,28 +319,10 @@ mod tests {
         let f = Fraud::new(FraudConfig::default(), "fraud.assessments");
         let mut e = event("p1", "c1", 1_000, 100);
         e.risk = None;
-        let codec = Codec::single_object(Catalog::bundled().unwrap());
-        let meta = RecordMeta {
-            topic: "t".into(),
-            partition: 0,
-            offset: 0,
-            key: None,
-            timestamp_ms: None,
+        let mut view = View {
+            sets: Some(BTreeMap::new()),
         };
-        let ctx = Context {
-            record: &meta,
-            clock: &FixedClock(0),
-            codec: &codec,
-        };
-        let out = f
-            .process(
-                &e,
-                &mut View {
-                    sets: Some(BTreeMap::new()),
-                },
-                &ctx,
-            )
-            .unwrap();
+        let (out, _) = effects(&f, &mut view, &e);
         assert_eq!(out, Effects::default());
     }
 }
