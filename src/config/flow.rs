@@ -280,13 +280,7 @@ impl Default for SandboxConfig {
 /// Bounds of the flow sections, appended to the config's problems.
 pub fn validate(c: &super::Config, problems: &mut Vec<Problem>) {
     let mut check = |ok: bool, field: &str, message: String, fix: &str| {
-        if !ok {
-            problems.push(Problem {
-                field: field.into(),
-                message,
-                fix: fix.into(),
-            });
-        }
+        super::require(problems, ok, field, message, fix)
     };
     let p = &c.payments;
     check(

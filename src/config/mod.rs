@@ -223,6 +223,17 @@ pub struct FaultConfig {
     pub store_error_permille: u16,
 }
 
+/// Records a problem with `field` unless `ok`.
+fn require(problems: &mut Vec<Problem>, ok: bool, field: &str, message: String, fix: &str) {
+    if !ok {
+        problems.push(Problem {
+            field: field.into(),
+            message,
+            fix: fix.into(),
+        });
+    }
+}
+
 /// A configuration problem: where it is, what is wrong, and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -284,13 +295,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), Vec<Problem>> {
         let mut problems = Vec::new();
         let mut check = |ok: bool, field: &str, message: String, fix: &str| {
-            if !ok {
-                problems.push(Problem {
-                    field: field.into(),
-                    message,
-                    fix: fix.into(),
-                });
-            }
+            require(&mut problems, ok, field, message, fix)
         };
         let k = &self.kafka;
         check(
