@@ -2,6 +2,7 @@
 //! set rate, follows every payment to a final state (or to pending with a reason), and prints a live
 //! summary: counts per state, success rate, and p50/p99 latency from intent to final state.
 
+use super::smoke::percentile;
 use super::CommandError;
 use crate::config::flow::DEMO_MERCHANT_KEY;
 use crate::metrics as m;
@@ -324,14 +325,6 @@ async fn one(c: &Client, run_id: &str, i: u32, settle: Duration, mix: Mix) -> Op
             .saturating_add(poll_ms / 2)
             .min(POLL_INTERVAL_MS_MAX);
     }
-}
-
-fn percentile(sorted: &[u64], p: usize) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let idx = (sorted.len() * p).div_ceil(100).saturating_sub(1);
-    sorted.get(idx).copied().unwrap_or(0)
 }
 
 fn summarize(settled: &[Settled], refused: u64, started: Instant) -> LoadSummary {

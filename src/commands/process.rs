@@ -11,11 +11,13 @@ use crate::processors::ledger::{self, Ledger};
 use crate::processors::payments::{self, Payments};
 use crate::processors::probe::{self, Probe};
 use crate::runtime::eos::{self, Deps, RunStats};
+use crate::runtime::health::Health;
 use crate::runtime::service::Service;
 use crate::store::writer::StoreWriter;
 use crate::store::Store;
 use crate::topology::Topology;
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 /// Processors this binary can run, by their topology name.
@@ -54,32 +56,13 @@ pub async fn process(mut config: Config, args: ProcessArgs) -> Result<RunStats, 
             PROCESSORS.join(", ")
         )));
     }
-    let (topology, _) = super::topology::load_checked(&config)?;
-    let spec = topology.processor(&args.name).cloned().ok_or_else(|| {
-        CommandError::Failed(format!(
-            "processor '{}' is not declared in {}/processors.toml",
-            args.name,
-            config.topology.dir.display()
-        ))
-    })?;
-
     let service = Service::start(&config.service, &["store"])
         .await
         .map_err(CommandError::Failed)?;
     tracing::info!(processor = %args.name, instance = %config.runtime.instance_id, "starting");
-    let catalog = Catalog::bundled().map_err(CommandError::Schemas)?;
-    let codec = Arc::new(Codec::from_config(config.schema_registry.as_ref(), catalog).await?);
-    let store = Store::open(&config.store).await?;
-    service.health.set("store", true);
-    let deps = Deps {
-        kafka: config.kafka.clone(),
-        runtime: config.runtime.clone(),
-        topology: Arc::new(topology),
-        codec,
-        writer: Arc::new(StoreWriter::new(store)),
-        health: service.health.clone(),
-        shutdown: service.shutdown.clone(),
-    };
+    let shared = Shared::open(&config, &service.health).await?;
+    let spec = shared.spec(&args.name)?;
+    let deps = shared.deps(&config, &service.health, service.shutdown.clone());
     let (token, grace) = (service.shutdown.clone(), service.grace());
     let run = run_named(&args.name, &spec, deps, &config);
     let result = tokio::select! {
@@ -155,6 +138,49 @@ pub fn topology_from(dir: &std::path::Path) -> Result<Topology, CommandError> {
     Ok(t)
 }
 
+/// What every processor instance of a process shares: the checked topology, the codec, one store session.
+struct Shared {
+    topology: Arc<Topology>,
+    codec: Arc<Codec>,
+    writer: Arc<StoreWriter>,
+}
+
+impl Shared {
+    async fn open(config: &Config, health: &Arc<Health>) -> Result<Self, CommandError> {
+        let (topology, _) = super::topology::load_checked(config)?;
+        let catalog = Catalog::bundled().map_err(CommandError::Schemas)?;
+        let codec = Arc::new(Codec::from_config(config.schema_registry.as_ref(), catalog).await?);
+        let store = Store::open(&config.store).await?;
+        health.set("store", true);
+        Ok(Self {
+            topology: Arc::new(topology),
+            codec,
+            writer: Arc::new(StoreWriter::new(store)),
+        })
+    }
+
+    fn spec(&self, name: &str) -> Result<crate::topology::ProcessorSpec, CommandError> {
+        self.topology.processor(name).cloned().ok_or_else(|| {
+            CommandError::Failed(format!(
+                "processor '{name}' is not declared in {}/processors.toml",
+                self.topology.dir.display()
+            ))
+        })
+    }
+
+    fn deps(&self, config: &Config, health: &Arc<Health>, shutdown: CancellationToken) -> Deps {
+        Deps {
+            kafka: config.kafka.clone(),
+            runtime: config.runtime.clone(),
+            topology: self.topology.clone(),
+            codec: self.codec.clone(),
+            writer: self.writer.clone(),
+            health: health.clone(),
+            shutdown,
+        }
+    }
+}
+
 /// A set of processors run together in one process (the main job, tests).
 #[derive(Debug, Clone)]
 pub struct ProcessorSet(Vec<&'static str>);
@@ -191,32 +217,14 @@ pub type Running = Vec<(
 pub async fn spawn_all(
     config: &Config,
     set: &ProcessorSet,
-    health: &Arc<crate::runtime::health::Health>,
-    stop: tokio_util::sync::CancellationToken,
+    health: &Arc<Health>,
+    stop: CancellationToken,
 ) -> Result<Running, CommandError> {
-    let (topology, _) = super::topology::load_checked(config)?;
-    let topology = Arc::new(topology);
-    let catalog = Catalog::bundled().map_err(CommandError::Schemas)?;
-    let codec = Arc::new(Codec::from_config(config.schema_registry.as_ref(), catalog).await?);
-    let store = Store::open(&config.store).await?;
-    health.set("store", true);
-    let writer = Arc::new(StoreWriter::new(store));
+    let shared = Shared::open(config, health).await?;
     let mut running = Vec::new();
     for name in &set.0 {
-        let spec = topology.processor(name).cloned().ok_or_else(|| {
-            CommandError::Failed(format!(
-                "processor '{name}' is not declared in processors.toml"
-            ))
-        })?;
-        let deps = Deps {
-            kafka: config.kafka.clone(),
-            runtime: config.runtime.clone(),
-            topology: topology.clone(),
-            codec: codec.clone(),
-            writer: writer.clone(),
-            health: health.clone(),
-            shutdown: stop.clone(),
-        };
+        let spec = shared.spec(name)?;
+        let deps = shared.deps(config, health, stop.clone());
         let config = config.clone();
         let name = (*name).to_owned();
         let n2 = name.clone();

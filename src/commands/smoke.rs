@@ -176,12 +176,9 @@ pub async fn run(config: Config, args: RunArgs) -> Result<Summary, CommandError>
 }
 
 /// Nearest-rank percentile of sorted values; 0 when empty.
-pub fn percentile(sorted: &[i64], p: usize) -> i64 {
-    if sorted.is_empty() {
-        return 0;
-    }
+pub fn percentile<T: Copy + Default>(sorted: &[T], p: usize) -> T {
     let rank = (p.min(100) * sorted.len()).div_ceil(100).max(1);
-    sorted[rank - 1]
+    sorted.get(rank - 1).copied().unwrap_or_default()
 }
 
 /// A varied, deterministic demo command: methods, currencies and capture modes rotate with `i`.
@@ -390,7 +387,7 @@ mod tests {
         assert_eq!(percentile(&v, 50), 50);
         assert_eq!(percentile(&v, 99), 99);
         assert_eq!(percentile(&[7], 99), 7);
-        assert_eq!(percentile(&[], 50), 0);
+        assert_eq!(percentile::<i64>(&[], 50), 0);
     }
 
     #[test]

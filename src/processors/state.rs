@@ -14,6 +14,8 @@
 use super::{Context, Decoded, Effects, Io, OutRecord, ProcessError};
 use crate::store::state::rows;
 use base64::Engine as _;
+use futures::future::BoxFuture;
+use futures::{StreamExt, TryStreamExt};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -86,14 +88,26 @@ impl<S: Serialize + DeserializeOwned + Clone> Keyed<S> {
             r.0 = r.0.min(d.meta.offset);
             r.1 = r.1.max(d.meta.offset);
         }
+        let reads: Vec<BoxFuture<'_, _>> = ranges
+            .into_iter()
+            .map(|((topic, partition), (first, last))| -> BoxFuture<'_, _> {
+                Box::pin(async move {
+                    let found = io
+                        .state
+                        .journal_range(processor, topic, partition, first, last)
+                        .await?;
+                    Ok::<_, crate::store::StoreError>((topic, partition, found))
+                })
+            })
+            .collect();
+        let found: Vec<_> = futures::stream::iter(reads)
+            .buffer_unordered(io.in_flight_max.max(1))
+            .try_collect()
+            .await
+            .map_err(store_err)?;
         let mut journal = BTreeMap::new();
-        for ((topic, partition), (first, last)) in ranges {
-            let found = io
-                .state
-                .journal_range(processor, topic, partition, first, last)
-                .await
-                .map_err(store_err)?;
-            for (offset, effects) in found {
+        for (topic, partition, entries) in found {
+            for (offset, effects) in entries {
                 journal.insert((topic.to_owned(), partition, offset), effects);
             }
         }

@@ -154,12 +154,7 @@ fn classify(op: &str, e: &KafkaError) -> Failure {
     let msg = format!("{op}: {e}");
     match e {
         KafkaError::Transaction(re) => {
-            if matches!(
-                re.code(),
-                RDKafkaErrorCode::ProducerFenced
-                    | RDKafkaErrorCode::InvalidProducerEpoch
-                    | RDKafkaErrorCode::Fenced
-            ) {
+            if is_fence(re.code()) {
                 Failure::Fenced(msg)
             } else if re.is_fatal() {
                 Failure::ResetProducer(msg)
@@ -795,15 +790,20 @@ enum Handled {
 
 /// The producer's fatal error, when it says another instance fenced this one.
 fn fenced_by(producer: &FutureProducer) -> Option<String> {
-    producer.client().fatal_error().and_then(|(code, msg)| {
-        matches!(
-            code,
-            RDKafkaErrorCode::ProducerFenced
-                | RDKafkaErrorCode::InvalidProducerEpoch
-                | RDKafkaErrorCode::Fenced
-        )
-        .then(|| format!("{code:?}: {msg}"))
-    })
+    producer
+        .client()
+        .fatal_error()
+        .and_then(|(code, msg)| is_fence(code).then(|| format!("{code:?}: {msg}")))
+}
+
+/// Codes that say another instance with our transactional id took over.
+fn is_fence(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::ProducerFenced
+            | RDKafkaErrorCode::InvalidProducerEpoch
+            | RDKafkaErrorCode::Fenced
+    )
 }
 
 fn is_abort_required(e: &KafkaError) -> bool {

@@ -53,6 +53,8 @@ struct Charge {
 #[derive(Default)]
 struct Book {
     by_key: HashMap<(Provider, String), Charge>,
+    /// (provider, reference) → idempotency key, for status checks.
+    by_reference: HashMap<(Provider, String), String>,
     order: VecDeque<(Provider, String)>,
 }
 
@@ -103,20 +105,22 @@ impl Sandbox {
 
     fn find_by_reference(&self, p: Provider, reference: &str) -> Option<Charge> {
         let book = self.book.lock().ok()?;
-        book.by_key
-            .iter()
-            .find(|((q, _), c)| *q == p && c.reference == reference)
-            .map(|(_, c)| c.clone())
+        let key = book.by_reference.get(&(p, reference.to_owned()))?;
+        book.by_key.get(&(p, key.clone())).cloned()
     }
 
     fn remember(&self, p: Provider, key: &str, charge: Charge) {
         if let Ok(mut book) = self.book.lock() {
             if book.order.len() >= CHARGES_MAX {
                 if let Some(old) = book.order.pop_front() {
-                    book.by_key.remove(&old);
+                    if let Some(c) = book.by_key.remove(&old) {
+                        book.by_reference.remove(&(old.0, c.reference));
+                    }
                 }
             }
             book.order.push_back((p, key.to_owned()));
+            book.by_reference
+                .insert((p, charge.reference.clone()), key.to_owned());
             book.by_key.insert((p, key.to_owned()), charge);
         }
     }

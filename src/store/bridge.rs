@@ -1,9 +1,10 @@
 //! The bridge's tables (migration 0005): idempotency keys, intent owners and seen webhook ids.
 
+use super::writer::lwt_applied;
 use super::{Store, StoreError};
 use crate::bridge::idempotency::Stored;
 use scylla::statement::prepared::PreparedStatement;
-use scylla::value::{CqlTimestamp, CqlValue, Row};
+use scylla::value::CqlTimestamp;
 
 pub struct BridgeStore {
     store: Store,
@@ -110,7 +111,7 @@ impl BridgeStore {
             )
             .await
             .map_err(|e| q("idempotency claim")(&e))?;
-        applied(r)
+        lwt_applied(r, "idempotency_keys")
     }
 
     /// Takes over a key whose holder died or whose record aged out; false when someone else did first.
@@ -137,7 +138,7 @@ impl BridgeStore {
             )
             .await
             .map_err(|e| q("idempotency take over")(&e))?;
-        applied(r)
+        lwt_applied(r, "idempotency_keys")
     }
 
     pub async fn complete(
@@ -233,22 +234,5 @@ impl BridgeStore {
             .await
             .map_err(|e| q("webhook put")(&e))?;
         Ok(())
-    }
-}
-
-/// `[applied]` of a conditional statement, found by name (Cassandra and ScyllaDB differ in shape).
-fn applied(r: scylla::response::query_result::QueryResult) -> Result<bool, StoreError> {
-    let rows = r.into_rows_result().map_err(|e| q("lwt result")(&e))?;
-    let index = rows
-        .column_specs()
-        .iter()
-        .position(|c| c.name() == "[applied]")
-        .ok_or_else(|| StoreError::Invariant("LWT returned no [applied] column".into()))?;
-    let row = rows.first_row::<Row>().map_err(|e| q("lwt result")(&e))?;
-    match row.columns.get(index) {
-        Some(Some(CqlValue::Boolean(b))) => Ok(*b),
-        other => Err(StoreError::Invariant(format!(
-            "LWT returned [applied] = {other:?}"
-        ))),
     }
 }

@@ -186,28 +186,11 @@ impl StoreWriter {
         if w.mode == WriteMode::Upsert {
             return Ok(WriteOutcome::Applied);
         }
-        // The LWT result shape differs between Cassandra and ScyllaDB: find `[applied]` by name.
-        let rows = result
-            .into_rows_result()
-            .map_err(|e| StoreError::query("lwt result")(&e))?;
-        let index = rows
-            .column_specs()
-            .iter()
-            .position(|c| c.name() == "[applied]")
-            .ok_or_else(|| {
-                StoreError::Invariant(format!("LWT on {} returned no [applied] column", w.table))
-            })?;
-        let row = rows
-            .first_row::<scylla::value::Row>()
-            .map_err(|e| StoreError::query("lwt result")(&e))?;
-        match row.columns.get(index) {
-            Some(Some(CqlValue::Boolean(true))) => Ok(WriteOutcome::Applied),
-            Some(Some(CqlValue::Boolean(false))) => Ok(WriteOutcome::NotApplied),
-            other => Err(StoreError::Invariant(format!(
-                "LWT on {} returned [applied] = {other:?}",
-                w.table
-            ))),
-        }
+        Ok(if lwt_applied(result, w.table)? {
+            WriteOutcome::Applied
+        } else {
+            WriteOutcome::NotApplied
+        })
     }
 
     /// Executes every write, stage by stage; within a stage at most `in_flight_max` keys at once, and
@@ -254,6 +237,33 @@ impl StoreWriter {
             self.execute(w).await?;
         }
         Ok(())
+    }
+}
+
+/// `[applied]` of a conditional statement on `table`. The result shape differs between Cassandra and
+/// ScyllaDB, so the column is found by name.
+pub(crate) fn lwt_applied(
+    result: scylla::response::query_result::QueryResult,
+    table: &str,
+) -> Result<bool, StoreError> {
+    let rows = result
+        .into_rows_result()
+        .map_err(|e| StoreError::query("lwt result")(&e))?;
+    let index = rows
+        .column_specs()
+        .iter()
+        .position(|c| c.name() == "[applied]")
+        .ok_or_else(|| {
+            StoreError::Invariant(format!("LWT on {table} returned no [applied] column"))
+        })?;
+    let row = rows
+        .first_row::<scylla::value::Row>()
+        .map_err(|e| StoreError::query("lwt result")(&e))?;
+    match row.columns.get(index) {
+        Some(Some(CqlValue::Boolean(applied))) => Ok(*applied),
+        other => Err(StoreError::Invariant(format!(
+            "LWT on {table} returned [applied] = {other:?}"
+        ))),
     }
 }
 

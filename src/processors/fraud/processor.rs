@@ -16,6 +16,7 @@ use crate::metrics as m;
 use crate::processors::{Context, Decoded, Effects, Io, ProcessError, Processor, RecordMeta};
 use crate::store::state::{rows, SetMember};
 use futures::future::BoxFuture;
+use futures::{StreamExt, TryStreamExt};
 use std::collections::{BTreeMap, BTreeSet};
 use tracing::warn;
 
@@ -115,23 +116,30 @@ impl Processor for Fraud {
                     }
                 }
             }
-            let mut sets = BTreeMap::new();
-            for (key, start) in since {
-                match io
-                    .state
-                    .set_members(NAME, &key, start, self.config.velocity_read_max)
-                    .await
-                {
-                    Ok(members) => {
-                        sets.insert(key, members);
-                    }
-                    Err(e) => {
-                        warn!(error = %e, "velocity state unavailable; the merchants' failure modes decide");
-                        return Ok(View { sets: None });
-                    }
+            // One read per set, at most `in_flight_max` at once: a batch touches hundreds of sets.
+            let reads: Vec<BoxFuture<'a, _>> = since
+                .into_iter()
+                .map(|(key, start)| -> BoxFuture<'a, _> {
+                    Box::pin(async move {
+                        let members = io
+                            .state
+                            .set_members(NAME, &key, start, self.config.velocity_read_max)
+                            .await?;
+                        Ok::<_, crate::store::StoreError>((key, members))
+                    })
+                })
+                .collect();
+            let read: Result<BTreeMap<String, Vec<SetMember>>, _> = futures::stream::iter(reads)
+                .buffer_unordered(io.in_flight_max.max(1))
+                .try_collect()
+                .await;
+            match read {
+                Ok(sets) => Ok(View { sets: Some(sets) }),
+                Err(e) => {
+                    warn!(error = %e, "velocity state unavailable; the merchants' failure modes decide");
+                    Ok(View { sets: None })
                 }
             }
-            Ok(View { sets: Some(sets) })
         })
     }
 
