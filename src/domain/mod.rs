@@ -1,6 +1,7 @@
-//! Domain primitives shared by every processor: money and identifiers.
+//! Domain primitives shared by every processor: money, identifiers and the card-number detector.
 
 pub mod ids;
 pub mod money;
+pub mod pan;
 
 pub use money::{Currency, MinorUnits, Money, MoneyError};

@@ -30,8 +30,12 @@ pub struct SchemaEntry {
     pub schema: Schema,
     /// The schema text as written, sent to a registry.
     pub text: String,
-    /// CRC-64-AVRO (Rabin) fingerprint of the Parsing Canonical Form, as single-object encoding uses.
+    /// CRC-64-AVRO (Rabin) fingerprint of the specification's Parsing Canonical Form, as single-object
+    /// encoding writes it and every other Avro implementation computes it.
     pub fingerprint: u64,
+    /// The fingerprint apache-avro 0.22 computes (logical types kept in its canonical form), which
+    /// paystream wrote before 0.2: still resolved when decoding, never written.
+    pub legacy_fingerprint: u64,
     /// `None` for the current schema, `Some(n)` for `released/<stem>/v<n>.avsc`.
     pub released_version: Option<u32>,
 }
@@ -114,10 +118,9 @@ impl Catalog {
                             .or_default()
                             .push(entry.clone());
                     }
-                    catalog
-                        .by_fingerprint
-                        .entry(entry.fingerprint)
-                        .or_insert(entry);
+                    for fp in [entry.fingerprint, entry.legacy_fingerprint] {
+                        catalog.by_fingerprint.entry(fp).or_insert(entry.clone());
+                    }
                 }
                 Err(mut e) => errors.append(&mut e),
             }
@@ -307,8 +310,15 @@ fn parse_entry(file: &str, text: &str) -> Result<SchemaEntry, Vec<SchemaError>> 
             )])
         }
     };
-    let fp = schema.fingerprint::<Rabin>();
-    let fingerprint = <[u8; 8]>::try_from(fp.bytes.as_slice())
+    let fingerprint = super::canonical::fingerprint(&json).map_err(|e| {
+        vec![SchemaError::new(
+            file,
+            format!("has no Parsing Canonical Form: {e}"),
+            "see the Avro specification for the construct named",
+        )]
+    })?;
+    let legacy = schema.fingerprint::<Rabin>();
+    let legacy_fingerprint = <[u8; 8]>::try_from(legacy.bytes.as_slice())
         .map(u64::from_le_bytes)
         .map_err(|_| {
             vec![SchemaError::new(
@@ -323,6 +333,7 @@ fn parse_entry(file: &str, text: &str) -> Result<SchemaEntry, Vec<SchemaError>> 
         schema,
         text: text.to_owned(),
         fingerprint,
+        legacy_fingerprint,
         released_version,
     })
 }

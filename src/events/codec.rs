@@ -201,7 +201,8 @@ impl Codec {
             let fingerprint = u64::from_le_bytes(fp);
             let entry = self.catalog.by_fingerprint(fingerprint).ok_or_else(|| {
                 CodecError::UnknownSchema(format!(
-                    "fingerprint {fingerprint:016x} matches no bundled schema"
+                    "fingerprint {} (header bytes) matches no bundled schema",
+                    hex::encode(fp)
                 ))
             })?;
             if entry.full_name != reader.full_name {
@@ -349,16 +350,29 @@ mod tests {
     }
 
     #[test]
-    fn single_object_header_matches_apache_avro() {
+    fn single_object_header_carries_the_specification_fingerprint() {
         let c = codec();
         let bytes = c.encode_sync(&samples::payment_command()).unwrap();
+        // payment_command v1's fingerprint as fastavro and the Java implementation compute it.
+        assert_eq!(hex::encode(&bytes[..10]), "c301c0fa63a702584e88");
+    }
+
+    #[test]
+    fn records_framed_with_the_legacy_fingerprint_still_decode() {
+        let c = codec();
+        let event = samples::payment_command();
+        let current = c.encode_sync(&event).unwrap();
         let schema = &c
             .catalog()
             .current(PaymentCommand::FULL_NAME)
             .unwrap()
             .schema;
-        let header = RabinFingerprintHeader::from_schema(schema).build_header();
-        assert_eq!(&bytes[..10], header.as_slice());
+        // What paystream 0.1 wrote: apache-avro's own header.
+        let mut legacy = RabinFingerprintHeader::from_schema(schema).build_header();
+        assert_ne!(legacy[..], current[..10], "the two fingerprints differ");
+        legacy.extend_from_slice(&current[10..]);
+        let back: PaymentCommand = c.decode_sync(&legacy).unwrap();
+        assert_eq!(back, event);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! are [`TimestampMillis`]. `tests` below round-trips a populated value of each through its schema.
 
 pub mod beneficiary_verification;
+pub mod canonical;
 pub mod catalog;
 pub mod codec;
 pub mod dead_letter;
