@@ -521,7 +521,7 @@ async fn intake_refuses_bad_requests_precisely_and_idempotency_keys_hold() {
             .body(raw.clone())
             .send()
     };
-    let now = paystream::runtime::clock::now_millis() / 1_000;
+    let now = paystream::domain::clock::now_millis() / 1_000;
     assert_eq!(send(now, "v1,AAAA".into()).await.unwrap().status(), 401);
     assert_eq!(
         send(now - 301, secret.sign("evt_test_1", now - 301, &raw))

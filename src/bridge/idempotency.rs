@@ -1,32 +1,24 @@
 //! `Idempotency-Key` semantics, as a pure decision over what is stored for (merchant, key).
 //!
-//! - same key, same body, first request completed → replay the first response (whatever it was);
-//! - same key, different body → 422;
+//! A key names one request: its method, route and body (the IETF draft's and Stripe's rule). So:
+//! - same key, same request, first request completed → replay the first response (whatever it was);
+//! - same key, another request (another payment, another action, another body) → 422, never someone
+//!   else's response;
 //! - same key while the first request is still in flight → 409;
 //! - an in-flight record older than the lock timeout belongs to a request that died: take it over;
+//! - a first request whose outcome the bridge could not know (a Kafka send that timed out) is kept as
+//!   `unknown`: the retry runs it again, which is safe because the request names the same payment and
+//!   command ids (derived from the key) and the state machine drops a command it has already applied;
 //! - records are kept at least 24 h; an older one counts as absent.
 //!
 //! Keys are scoped per merchant by the caller (the storage key is (merchant, key)). The store claims a
 //! key with a conditional insert, so two concurrent first requests cannot both proceed.
 
+pub use crate::store::bridge::Stored;
 use sha2::{Digest, Sha256};
 
 pub const KEY_LEN_MAX: usize = 255;
 pub const RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Stored {
-    InFlight {
-        body_sha256: String,
-        started_ms: i64,
-    },
-    Completed {
-        body_sha256: String,
-        completed_ms: i64,
-        status: u16,
-        response: Vec<u8>,
-    },
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -36,8 +28,8 @@ pub enum Decision {
     Replay { status: u16, response: Vec<u8> },
     /// 409: the first request with this key has not finished.
     InFlight,
-    /// 422: the key was used with a different body.
-    BodyMismatch,
+    /// 422: the key was used for another request.
+    RequestMismatch,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,6 +38,10 @@ pub enum KeyError {
     Length,
     #[error("Idempotency-Key must be printable ASCII")]
     Charset,
+    #[error(
+        "Idempotency-Key holds a card number: use an opaque key such as an order id or a UUID"
+    )]
+    CardNumber,
 }
 
 pub fn validate_key(key: &str) -> Result<(), KeyError> {
@@ -55,44 +51,87 @@ pub fn validate_key(key: &str) -> Result<(), KeyError> {
     if !key.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
         return Err(KeyError::Charset);
     }
+    if crate::domain::pan::contains_pan(key) {
+        return Err(KeyError::CardNumber);
+    }
     Ok(())
 }
 
-/// Hex SHA-256 of a request body, as stored and compared.
-pub fn body_hash(body: &[u8]) -> String {
-    hex::encode(Sha256::digest(body))
+/// Hex SHA-256 of a request (method, path, body), as stored and compared.
+pub fn request_hash(method: &str, path: &str, body: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(method.as_bytes());
+    h.update(b"\n");
+    h.update(path.as_bytes());
+    h.update(b"\n");
+    h.update(body);
+    hex::encode(h.finalize())
 }
 
 pub fn decide(
     stored: Option<&Stored>,
-    body_sha256: &str,
+    request_sha256: &str,
     now_ms: i64,
     lock_timeout_ms: i64,
 ) -> Decision {
+    let Some(stored) = stored else {
+        return Decision::Proceed;
+    };
+    if let Stored::Completed { completed_ms, .. } = stored {
+        if now_ms.saturating_sub(*completed_ms) > RETENTION_MS {
+            return Decision::Proceed;
+        }
+    }
+    if stored.request_sha256() != request_sha256 {
+        return Decision::RequestMismatch;
+    }
     match stored {
-        None => Decision::Proceed,
-        Some(Stored::Completed { completed_ms, .. })
-            if now_ms.saturating_sub(*completed_ms) > RETENTION_MS =>
-        {
-            Decision::Proceed
-        }
-        Some(Stored::Completed { body_sha256: b, .. }) if b != body_sha256 => {
-            Decision::BodyMismatch
-        }
-        Some(Stored::Completed {
+        Stored::Completed {
             status, response, ..
-        }) => Decision::Replay {
+        } => Decision::Replay {
             status: *status,
             response: response.clone(),
         },
-        Some(Stored::InFlight { body_sha256: b, .. }) if b != body_sha256 => Decision::BodyMismatch,
-        Some(Stored::InFlight { started_ms, .. })
+        Stored::Unknown { .. } => Decision::Proceed,
+        Stored::InFlight { started_ms, .. }
             if now_ms.saturating_sub(*started_ms) > lock_timeout_ms =>
         {
             Decision::Proceed
         }
-        Some(Stored::InFlight { .. }) => Decision::InFlight,
+        Stored::InFlight { .. } => Decision::InFlight,
     }
+}
+
+/// The payment id a create request names: derived from (merchant, key) when a key is given, so that a
+/// retry after any failure names the same payment; random otherwise.
+pub fn payment_id(merchant_id: &str, key: Option<&str>) -> String {
+    match key {
+        Some(k) => format!("pay_{}", derived(&["payment", merchant_id, k])),
+        None => format!("pay_{}", uuid::Uuid::now_v7().simple()),
+    }
+}
+
+/// The command id of a request: derived from (merchant, key, what the command does) when a key is
+/// given, so a retried request publishes the very command it published before.
+pub fn command_id(merchant_id: &str, key: Option<&str>, payment_id: &str, kind: &str) -> String {
+    match key {
+        Some(k) => format!(
+            "cmd_{}",
+            derived(&["command", merchant_id, k, payment_id, kind])
+        ),
+        None => format!("cmd_{}", uuid::Uuid::now_v7().simple()),
+    }
+}
+
+/// 32 hex characters of SHA-256 over the parts, each length-prefixed so no two lists collide.
+fn derived(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.len().to_le_bytes());
+        h.update(p.as_bytes());
+    }
+    let digest = h.finalize();
+    hex::encode(&digest[..16])
 }
 
 #[cfg(test)]
@@ -101,25 +140,25 @@ mod tests {
 
     #[test]
     fn decision_table() {
-        let h = body_hash(b"{\"amount\":100}");
-        let other = body_hash(b"{\"amount\":200}");
+        let h = request_hash("POST", "/v1/payment_intents", b"{\"amount\":100}");
+        let other = request_hash("POST", "/v1/payment_intents", b"{\"amount\":200}");
         let done = Stored::Completed {
-            body_sha256: h.clone(),
+            request_sha256: h.clone(),
             completed_ms: 1_000,
             status: 201,
             response: b"{\"id\":\"pay_1\"}".to_vec(),
         };
         let failed = Stored::Completed {
-            body_sha256: h.clone(),
+            request_sha256: h.clone(),
             completed_ms: 1_000,
             status: 502,
             response: b"{}".to_vec(),
         };
         let flying = Stored::InFlight {
-            body_sha256: h.clone(),
+            request_sha256: h.clone(),
             started_ms: 1_000,
         };
-        let cases: Vec<(&str, Option<&Stored>, &str, i64, Decision)> = vec![
+        let mut cases: Vec<(&str, Option<&Stored>, &str, i64, Decision)> = vec![
             ("first use", None, &h, 2_000, Decision::Proceed),
             (
                 "same body replays",
@@ -146,7 +185,7 @@ mod tests {
                 Some(&done),
                 &other,
                 2_000,
-                Decision::BodyMismatch,
+                Decision::RequestMismatch,
             ),
             ("in flight", Some(&flying), &h, 2_000, Decision::InFlight),
             (
@@ -154,7 +193,7 @@ mod tests {
                 Some(&flying),
                 &other,
                 2_000,
-                Decision::BodyMismatch,
+                Decision::RequestMismatch,
             ),
             (
                 "stale lock is taken over",
@@ -181,9 +220,65 @@ mod tests {
                 Decision::Proceed,
             ),
         ];
+        let unknown = Stored::Unknown {
+            request_sha256: h.clone(),
+            started_ms: 1_000,
+        };
+        cases.extend([
+            (
+                "unknown outcome runs again",
+                Some(&unknown),
+                h.as_str(),
+                1_500,
+                Decision::Proceed,
+            ),
+            (
+                "unknown outcome, another request",
+                Some(&unknown),
+                other.as_str(),
+                1_500,
+                Decision::RequestMismatch,
+            ),
+        ]);
         for (name, stored, body, now, want) in cases {
             assert_eq!(decide(stored, body, now, 30_000), want, "{name}");
         }
+    }
+
+    #[test]
+    fn a_key_names_method_route_and_body() {
+        let body = b"{}";
+        let cancel_a = request_hash("POST", "/v1/payment_intents/A/cancel", body);
+        assert_ne!(
+            cancel_a,
+            request_hash("POST", "/v1/payment_intents/B/cancel", body)
+        );
+        assert_ne!(
+            cancel_a,
+            request_hash("POST", "/v1/payment_intents/A/confirm", body)
+        );
+        assert_ne!(
+            cancel_a,
+            request_hash("GET", "/v1/payment_intents/A/cancel", body)
+        );
+        assert_eq!(
+            cancel_a,
+            request_hash("POST", "/v1/payment_intents/A/cancel", body)
+        );
+    }
+
+    #[test]
+    fn ids_derived_from_a_key_are_stable_and_scoped_per_merchant() {
+        let a = payment_id("m_a", Some("order-1"));
+        assert_eq!(a, payment_id("m_a", Some("order-1")));
+        assert_ne!(a, payment_id("m_b", Some("order-1")));
+        assert_ne!(a, payment_id("m_a", Some("order-2")));
+        assert_ne!(payment_id("m_a", None), payment_id("m_a", None));
+        assert!(crate::domain::ids::PaymentId::parse(&a).is_ok());
+        assert_eq!(a.len(), "pay_".len() + 32);
+        let confirm = command_id("m_a", Some("k"), &a, "CONFIRM");
+        assert_eq!(confirm, command_id("m_a", Some("k"), &a, "CONFIRM"));
+        assert_ne!(confirm, command_id("m_a", Some("k"), &a, "CANCEL"));
     }
 
     #[test]
@@ -194,5 +289,6 @@ mod tests {
         assert!(validate_key(&"k".repeat(255)).is_ok());
         assert_eq!(validate_key("has space"), Err(KeyError::Charset));
         assert_eq!(validate_key("ключ"), Err(KeyError::Charset));
+        assert_eq!(validate_key("4242424242424242"), Err(KeyError::CardNumber));
     }
 }

@@ -1,9 +1,15 @@
-//! The HTTP side: the REST API and the provider webhook receiver (`api`), with its pure parts
-//! (`validation`, `idempotency`, `webhook_signature`), and the operations endpoints every service
+//! The HTTP side: the REST API (`api` with its shared request checks, `intents` for payment intents,
+//! `replay` running each request once per Idempotency-Key) and the provider webhook receiver
+//! (`webhooks`), with their pure parts (`validation`, `idempotency`, `webhook_signature`) and the
+//! refusal shape every route answers with (`errors`); and the operations endpoints every service
 //! serves (`ops`).
 
 pub mod api;
+pub mod errors;
 pub mod idempotency;
+pub mod intents;
 pub mod ops;
+pub mod replay;
 pub mod validation;
 pub mod webhook_signature;
+pub mod webhooks;

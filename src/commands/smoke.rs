@@ -5,13 +5,13 @@
 
 use super::CommandError;
 use crate::config::Config;
+use crate::domain::clock::now_millis;
 use crate::events::payment_command::{
     CaptureMethod, PaymentCommandKind, PaymentMethod, PaymentMethodType,
 };
 use crate::events::payment_event::IntentStatus;
 use crate::events::{Codec, PaymentCommand, PaymentEvent, TimestampMillis, WireFormat};
 use crate::metrics as m;
-use crate::runtime::clock::now_millis;
 use crate::runtime::kafka;
 use crate::runtime::service::Service;
 use crate::store::payments::PaymentsTable;
@@ -229,6 +229,7 @@ pub fn demo_command(run_id: &str, i: usize, now_ms: i64) -> PaymentCommand {
         idempotency_key: Some(format!("idem_{run_id}_{i}")),
         metadata: BTreeMap::from([("order_id".to_owned(), format!("ord_{i}"))]),
         issued_at: TimestampMillis(now_ms),
+        confirm: false,
     }
 }
 

@@ -59,7 +59,8 @@ pub enum IdError {
     BadChar(char),
 }
 
-fn validate(raw: &str) -> Result<(), IdError> {
+/// Whether `raw` may be an id: 1..=ID_LEN_MAX characters of `[A-Za-z0-9_.:-]`.
+pub fn validate(raw: &str) -> Result<(), IdError> {
     if raw.is_empty() {
         return Err(IdError::Empty);
     }

@@ -1,5 +1,6 @@
 //! Domain primitives shared by every processor: money, identifiers and the card-number detector.
 
+pub mod clock;
 pub mod ids;
 pub mod money;
 pub mod pan;

@@ -21,16 +21,27 @@ pub const PAN_DIGITS_MAX: usize = 19;
 
 /// True when `text` holds a PAN as defined above.
 pub fn contains_pan(text: &str) -> bool {
+    scan(text, true)
+}
+
+/// [`contains_pan`] without the word rule: a run glued to letters counts too. For bytes that are not
+/// known text (an undecodable record), where a length prefix or a neighbouring field may touch the
+/// digits.
+pub fn contains_pan_anywhere(text: &str) -> bool {
+    scan(text, false)
+}
+
+fn scan(text: &str, words_only: bool) -> bool {
     let chars: Vec<char> = text.chars().collect();
     let mut i = 0;
     while i < chars.len() {
-        let glued_before = i > 0 && chars[i - 1].is_alphanumeric();
+        let glued_before = words_only && i > 0 && chars[i - 1].is_alphanumeric();
         if !chars[i].is_ascii_digit() || glued_before {
             i += 1;
             continue;
         }
         let (groups, end) = digit_run(&chars, i);
-        let glued_after = chars.get(end).is_some_and(|c| c.is_alphanumeric());
+        let glued_after = words_only && chars.get(end).is_some_and(|c| c.is_alphanumeric());
         if !glued_after && groups_hold_pan(&groups) {
             return true;
         }
@@ -157,38 +168,48 @@ mod tests {
             "4242424242424242@okaxis",
             "card:5555555555554444.",
             "pay_4242424242424242",
-            "378282246310005",     // Amex, 15 digits
-            "6011111111111117",    // Discover
-            "4222222222222",       // Visa, 13 digits
-            "6250941006528599",    // UnionPay
+            "378282246310005",          // Amex, 15 digits
+            "6011111111111117",         // Discover
+            "4222222222222",            // Visa, 13 digits
+            "6250941006528599",         // UnionPay
             "4242 4242 4242 4242 1230", // a PAN, then an expiry
         ];
         for s in found {
             assert!(contains_pan(s), "{s:?} holds a PAN");
         }
         let not_found = [
-            "4242424242424241",          // Luhn fails
-            "424242424242",              // 12 digits
-            "42424242424242424242",      // 20 digits
+            "4242424242424241",           // Luhn fails
+            "424242424242",               // 12 digits
+            "42424242424242424242",       // 20 digits
             "pay_0193ab4242424242424242", // glued to letters: an id
             "a4242424242424242",
             "4242424242424242x",
-            "1764212345678",             // epoch milliseconds
+            "1764212345678", // epoch milliseconds
             "+91 98765 43210",
             "2026-11-27",
             "order 12345",
-            "4242  4242 4242 4242",      // a double space ends the run
+            "4242  4242 4242 4242", // a double space ends the run
         ];
         for s in not_found {
             assert!(!contains_pan(s), "{s:?} holds no PAN");
         }
+        // Without the word rule, glued runs count.
+        assert!(contains_pan_anywhere("a4242424242424242"));
+        assert!(contains_pan_anywhere("\u{1}x4242424242424242Z"));
+        assert!(!contains_pan_anywhere("a4242424242424241"));
     }
 
     #[test]
     fn json_paths_name_the_field_and_never_repeat_a_key_that_is_a_pan() {
         let cases = [
-            (json!({"customer": {"id": "4242424242424242"}}), Some("customer.id")),
-            (json!({"metadata": {"4242424242424242": "x"}}), Some("metadata.(key)")),
+            (
+                json!({"customer": {"id": "4242424242424242"}}),
+                Some("customer.id"),
+            ),
+            (
+                json!({"metadata": {"4242424242424242": "x"}}),
+                Some("metadata.(key)"),
+            ),
             (json!({"a": [1, "note 4242-4242-4242-4242"]}), Some("a[1]")),
             (json!({"amount": 4242424242424242_i64}), Some("amount")),
             (json!("4242424242424242"), Some("(body)")),

@@ -107,14 +107,21 @@ fn write_complex(
             }
             // A dotted name sets the namespace of what it encloses.
             let inner_ns = full.rsplit_once('.').map_or("", |(n, _)| n).to_owned();
-            out.push_str(&format!("{{\"name\":{},\"type\":{}", quoted(&full), quoted(t)));
+            out.push_str(&format!(
+                "{{\"name\":{},\"type\":{}",
+                quoted(&full),
+                quoted(t)
+            ));
             match t {
                 "enum" => {
                     let symbols = o.get("symbols").cloned().unwrap_or(Json::Array(vec![]));
                     out.push_str(&format!(",\"symbols\":{symbols}"));
                 }
                 "fixed" => {
-                    let size = o.get("size").and_then(Json::as_u64).ok_or("fixed without size")?;
+                    let size = o
+                        .get("size")
+                        .and_then(Json::as_u64)
+                        .ok_or("fixed without size")?;
                     out.push_str(&format!(",\"size\":{size}"));
                 }
                 _ => write_fields(o, &inner_ns, seen, out)?,
@@ -123,12 +130,22 @@ fn write_complex(
         }
         "array" => {
             out.push_str("{\"type\":\"array\",\"items\":");
-            write(o.get("items").ok_or("array without items")?, namespace, seen, out)?;
+            write(
+                o.get("items").ok_or("array without items")?,
+                namespace,
+                seen,
+                out,
+            )?;
             out.push('}');
         }
         "map" => {
             out.push_str("{\"type\":\"map\",\"values\":");
-            write(o.get("values").ok_or("map without values")?, namespace, seen, out)?;
+            write(
+                o.get("values").ok_or("map without values")?,
+                namespace,
+                seen,
+                out,
+            )?;
             out.push('}');
         }
         // A primitive, with or without a logical type or other attributes: its bare name.
@@ -144,14 +161,25 @@ fn write_fields(
     out: &mut String,
 ) -> Result<(), String> {
     out.push_str(",\"fields\":[");
-    let fields = o.get("fields").and_then(Json::as_array).ok_or("record without fields")?;
+    let fields = o
+        .get("fields")
+        .and_then(Json::as_array)
+        .ok_or("record without fields")?;
     for (i, f) in fields.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        let name = f.get("name").and_then(Json::as_str).ok_or("field without a name")?;
+        let name = f
+            .get("name")
+            .and_then(Json::as_str)
+            .ok_or("field without a name")?;
         out.push_str(&format!("{{\"name\":{},\"type\":", quoted(name)));
-        write(f.get("type").ok_or("field without a type")?, namespace, seen, out)?;
+        write(
+            f.get("type").ok_or("field without a type")?,
+            namespace,
+            seen,
+            out,
+        )?;
         out.push('}');
     }
     out.push(']');
@@ -173,7 +201,10 @@ mod tests {
     fn the_specification_rules() {
         let cases = [
             // [PRIMITIVES], with a logical type and extra attributes stripped.
-            (json!({"type": "long", "logicalType": "timestamp-millis"}), r#""long""#),
+            (
+                json!({"type": "long", "logicalType": "timestamp-millis"}),
+                r#""long""#,
+            ),
             (json!("string"), r#""string""#),
             // [FULLNAMES], [STRIP], [ORDER]: doc, aliases, default and namespace go.
             (
@@ -193,7 +224,11 @@ mod tests {
             ),
         ];
         for (schema, expected) in cases {
-            assert_eq!(parsing_canonical_form(&schema).unwrap(), expected, "{schema}");
+            assert_eq!(
+                parsing_canonical_form(&schema).unwrap(),
+                expected,
+                "{schema}"
+            );
         }
     }
 
@@ -202,7 +237,10 @@ mod tests {
         // fastavro's rabin_fingerprint(b'"int"') is 8f5c393f1ad57572 (little-endian bytes).
         assert_eq!(rabin(br#""int""#), 0x7275_d51a_3f39_5c8f);
         // apache-avro's own documented value for "hello world".
-        assert_eq!(hex::encode(rabin(b"hello world").to_le_bytes()), "60335ba6d0415528");
+        assert_eq!(
+            hex::encode(rabin(b"hello world").to_le_bytes()),
+            "60335ba6d0415528"
+        );
     }
 
     #[test]
@@ -216,6 +254,7 @@ mod tests {
             ("journal_entry", "93602b6452fa71d4"),
             ("merchant_notification", "07b69fd21419a485"),
             ("payment_command/v1", "c0fa63a702584e88"),
+            ("payment_command/v2", "5939ab28642d4b74"),
             ("payment_event/v1", "b7cff78b02cdf8a7"),
             ("payment_event/v2", "93648f0b570b6550"),
             ("payout_event", "2f751da26ea920a4"),

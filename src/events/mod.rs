@@ -20,6 +20,7 @@ pub mod reconciliation;
 pub mod refund;
 pub mod registry;
 pub mod routing_decision;
+pub mod texts;
 pub mod transition_rejected;
 
 use serde::de::DeserializeOwned;

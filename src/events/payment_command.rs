@@ -20,6 +20,9 @@ pub struct PaymentCommand {
     pub idempotency_key: Option<String>,
     pub metadata: BTreeMap<String, String>,
     pub issued_at: TimestampMillis,
+    /// CREATE only: confirm in the same command (added in v2; v1 records read as `false`).
+    #[serde(default)]
+    pub confirm: bool,
 }
 impl_event!(
     PaymentCommand,

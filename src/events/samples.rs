@@ -46,6 +46,7 @@ pub fn payment_command() -> PaymentCommand {
         idempotency_key: Some(s("idem_1")),
         metadata: [(s("order"), s("o_1"))].into_iter().collect(),
         issued_at: T,
+        confirm: false,
     }
 }
 

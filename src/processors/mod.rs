@@ -15,8 +15,8 @@ pub mod probe;
 pub mod routing;
 pub mod state;
 
+use crate::domain::clock::Clock;
 use crate::events::{Codec, CodecError, Event};
-use crate::runtime::clock::Clock;
 use crate::store::state::StateReader;
 use crate::store::writer::StoreWrite;
 use futures::future::BoxFuture;
@@ -100,6 +100,28 @@ pub enum ProcessError {
 pub struct Decoded<I> {
     pub meta: RecordMeta,
     pub input: I,
+}
+
+/// Refuses ids the store cannot key or the topics should not carry (empty, too long, odd characters):
+/// poison, dead-lettered with the field and the reason instead of stalling the processor on a write
+/// Cassandra refuses.
+pub fn check_ids(ids: &[(&str, &str)]) -> Result<(), CodecError> {
+    for (field, value) in ids {
+        crate::domain::ids::validate(value)
+            .map_err(|e| CodecError::Invalid(format!("{field}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Refuses an input that carries a card number anywhere (an upstream producer's mistake): it must
+/// not reach state, events or tables. The reason names the field, never the number.
+pub fn check_no_card_number<E: Event>(event: &E) -> Result<(), CodecError> {
+    match crate::domain::pan::find_in(event) {
+        Some(field) => Err(CodecError::Invalid(format!(
+            "a card number in {field}: paystream carries card tokens only, never a PAN"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// What a processor's `load` edge may read.

@@ -218,9 +218,9 @@ impl<S: Serialize + DeserializeOwned + Clone> Keyed<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::clock::FixedClock;
     use crate::events::{Catalog, Codec};
     use crate::processors::RecordMeta;
-    use crate::runtime::clock::FixedClock;
     use crate::store::writer::WriteStage;
 
     fn meta(offset: i64) -> RecordMeta {

@@ -1,7 +1,11 @@
-//! Dead letters: a poison input kept whole (bytes, headers, coordinates) with the reason.
+//! Dead letters: a poison input kept whole (bytes, headers, coordinates) with the reason; except a
+//! card number, which is never copied: a value, key or header that holds one is withheld, and the
+//! reason says so (the original stays on its source topic at the coordinates given).
 
+use crate::domain::pan::contains_pan_anywhere;
 use crate::events::dead_letter::{DeadLetter, DeadLetterHeader, DeadLetterKind};
-use crate::events::{CodecError, TimestampMillis};
+use crate::events::texts::holds_card_number;
+use crate::events::{Catalog, CodecError, TimestampMillis};
 use crate::processors::ProcessError;
 use rdkafka::message::{Headers, Message, OwnedMessage};
 
@@ -23,34 +27,61 @@ pub fn kind_of_process_error(e: &ProcessError) -> Option<DeadLetterKind> {
 }
 
 pub fn build(
+    catalog: &Catalog,
     processor: &str,
     msg: &OwnedMessage,
     kind: DeadLetterKind,
     error: &str,
     now_ms: i64,
 ) -> DeadLetter {
+    let mut withheld = Vec::new();
+    let mut keep = |what: &str, bytes: Option<&[u8]>, sensitive: bool| {
+        if sensitive {
+            withheld.push(what.to_owned());
+            None
+        } else {
+            bytes.map(<[u8]>::to_vec)
+        }
+    };
+    let raw_pan = |b: &[u8]| contains_pan_anywhere(&String::from_utf8_lossy(b));
     let headers = msg
         .headers()
         .map(|hs| {
             hs.iter()
                 .map(|h| DeadLetterHeader {
                     key: h.key.to_owned(),
-                    value: h.value.map(<[u8]>::to_vec),
+                    value: keep(
+                        &format!("header {}", h.key),
+                        h.value,
+                        h.value.is_some_and(raw_pan),
+                    ),
                 })
                 .collect()
         })
         .unwrap_or_default();
+    let key = keep("key", msg.key(), msg.key().is_some_and(raw_pan));
+    let value_pan = msg
+        .payload()
+        .is_some_and(|v| holds_card_number(catalog, v).is_some());
+    let value = keep("value", msg.payload(), value_pan);
+    // Bounded: a message is for an operator, and the original bytes are kept anyway.
+    let mut error_message: String = error.chars().take(2_000).collect();
+    if !withheld.is_empty() {
+        error_message.push_str(&format!(
+            " [{} withheld: it holds a card number; the original is at the source coordinates]",
+            withheld.join(", ")
+        ));
+    }
     DeadLetter {
         processor: processor.to_owned(),
         source_topic: msg.topic().to_owned(),
         source_partition: msg.partition(),
         source_offset: msg.offset(),
-        key: msg.key().map(<[u8]>::to_vec),
-        value: msg.payload().map(<[u8]>::to_vec),
+        key,
+        value,
         headers,
         error_kind: kind,
-        // Bounded: a message is for an operator, and the original bytes are kept anyway.
-        error_message: error.chars().take(2_000).collect(),
+        error_message,
         failed_at: TimestampMillis(now_ms),
     }
 }

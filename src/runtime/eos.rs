@@ -25,12 +25,12 @@
 //! - `batch_failures_max` consecutive failed transactions: stop with the last error, never loop forever.
 
 use crate::config::{KafkaConfig, RuntimeConfig};
+use crate::domain::clock::{now_millis, SystemClock};
 use crate::events::Codec;
 use crate::metrics as m;
 use crate::processors::{
     Context, Decoded, Effects, Io, OutRecord, ProcessError, Processor, RecordMeta,
 };
-use crate::runtime::clock::{now_millis, SystemClock};
 use crate::runtime::dead_letter;
 use crate::runtime::health::Health;
 use crate::runtime::kafka;
@@ -722,14 +722,22 @@ impl<P: Processor> Loop<P> {
             .cloned()
             .ok_or_else(|| Failure::Fatal(format!("no dead-letter topic for {}", msg.topic())))?;
         warn!(processor = %self.name, topic = msg.topic(), partition = msg.partition(), offset = msg.offset(), ?kind, error, "dead-lettering record");
-        let letter = dead_letter::build(&self.name, msg, kind, error, now_millis());
+        let letter = dead_letter::build(
+            self.deps.codec.catalog(),
+            &self.name,
+            msg,
+            kind,
+            error,
+            now_millis(),
+        );
         let payload = self
             .deps
             .codec
             .encode_sync(&letter)
             .map_err(|e| Failure::Fatal(format!("cannot encode dead letter: {e}")))?;
-        let key = msg
-            .key()
+        let key = letter
+            .key
+            .as_deref()
             .map(|k| String::from_utf8_lossy(k).into_owned())
             .unwrap_or_else(|| msg.topic().to_owned());
         metrics::counter!(m::PROCESSOR_DEAD_LETTERED, "processor" => self.name.clone(), "topic" => msg.topic().to_owned(), "kind" => format!("{kind:?}")).increment(1);

@@ -1,8 +1,7 @@
 //! The exactly-once consume-transform-produce loop (`eos`) with its dead letters, and the process
 //! lifecycle every long-running command shares: service start and stop, shutdown on SIGTERM/SIGINT,
-//! readiness, clock, logging and Kafka client settings.
+//! readiness, logging and Kafka client settings.
 
-pub mod clock;
 pub mod dead_letter;
 pub mod eos;
 pub mod health;

@@ -2,9 +2,39 @@
 
 use super::writer::lwt_applied;
 use super::{Store, StoreError};
-use crate::bridge::idempotency::Stored;
 use scylla::statement::prepared::PreparedStatement;
 use scylla::value::CqlTimestamp;
+
+/// What `idempotency_keys` holds for (merchant, key). The `body_sha256` column holds the request hash
+/// (method, route and body), the name kept from migration 0005.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stored {
+    InFlight {
+        request_sha256: String,
+        started_ms: i64,
+    },
+    /// The request ran, but whether its commands were published is unknown.
+    Unknown {
+        request_sha256: String,
+        started_ms: i64,
+    },
+    Completed {
+        request_sha256: String,
+        completed_ms: i64,
+        status: u16,
+        response: Vec<u8>,
+    },
+}
+
+impl Stored {
+    pub fn request_sha256(&self) -> &str {
+        match self {
+            Stored::InFlight { request_sha256, .. }
+            | Stored::Unknown { request_sha256, .. }
+            | Stored::Completed { request_sha256, .. } => request_sha256,
+        }
+    }
+}
 
 pub struct BridgeStore {
     store: Store,
@@ -13,6 +43,7 @@ pub struct BridgeStore {
     idem_take_over: PreparedStatement,
     idem_complete: PreparedStatement,
     idem_release: PreparedStatement,
+    idem_unknown: PreparedStatement,
     owner_get: PreparedStatement,
     owner_put: PreparedStatement,
     webhook_get: PreparedStatement,
@@ -44,6 +75,7 @@ impl BridgeStore {
             idem_take_over: p(format!("UPDATE {idem} USING TTL {idem_ttl_s} SET body_sha256 = ?, state = 'in_flight', started_at = ?, status = null, response = null, completed_at = null WHERE merchant_id = ? AND idem_key = ? IF started_at = ?")).await?,
             idem_complete: p(format!("UPDATE {idem} USING TTL {idem_ttl_s} SET state = 'completed', status = ?, response = ?, completed_at = ? WHERE merchant_id = ? AND idem_key = ?")).await?,
             idem_release: p(format!("DELETE FROM {idem} WHERE merchant_id = ? AND idem_key = ?")).await?,
+            idem_unknown: p(format!("UPDATE {idem} USING TTL {idem_ttl_s} SET state = 'unknown' WHERE merchant_id = ? AND idem_key = ?")).await?,
             owner_get: p(format!("SELECT merchant_id FROM {owners} WHERE payment_id = ?")).await?,
             owner_put: p(format!("INSERT INTO {owners} (payment_id, merchant_id, created_at) VALUES (?, ?, ?)")).await?,
             webhook_get: p(format!("SELECT received_at FROM {hooks} WHERE provider = ? AND event_id = ?")).await?,
@@ -76,18 +108,23 @@ impl BridgeStore {
             .maybe_first_row::<R>()
             .map_err(|e| q("idempotency get")(&e))?;
         Ok(
-            row.map(|(body, state, status, response, started, completed)| {
-                let body_sha256 = body.unwrap_or_default();
+            row.map(|(hash, state, status, response, started, completed)| {
+                let request_sha256 = hash.unwrap_or_default();
+                let started_ms = started.map_or(0, |t| t.0);
                 match (state.as_deref(), status, completed) {
                     (Some("completed"), Some(status), Some(done)) => Stored::Completed {
-                        body_sha256,
+                        request_sha256,
                         completed_ms: done.0,
                         status: u16::try_from(status).unwrap_or(500),
                         response: response.unwrap_or_default(),
                     },
+                    (Some("unknown"), _, _) => Stored::Unknown {
+                        request_sha256,
+                        started_ms,
+                    },
                     _ => Stored::InFlight {
-                        body_sha256,
-                        started_ms: started.map_or(0, |t| t.0),
+                        request_sha256,
+                        started_ms,
                     },
                 }
             }),
@@ -99,7 +136,7 @@ impl BridgeStore {
         &self,
         merchant: &str,
         key: &str,
-        body_sha256: &str,
+        request_sha256: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         let r = self
@@ -107,7 +144,7 @@ impl BridgeStore {
             .session()
             .execute_unpaged(
                 &self.idem_claim,
-                (merchant, key, body_sha256, CqlTimestamp(now_ms)),
+                (merchant, key, request_sha256, CqlTimestamp(now_ms)),
             )
             .await
             .map_err(|e| q("idempotency claim")(&e))?;
@@ -119,7 +156,7 @@ impl BridgeStore {
         &self,
         merchant: &str,
         key: &str,
-        body_sha256: &str,
+        request_sha256: &str,
         now_ms: i64,
         seen_started_ms: i64,
     ) -> Result<bool, StoreError> {
@@ -129,7 +166,7 @@ impl BridgeStore {
             .execute_unpaged(
                 &self.idem_take_over,
                 (
-                    body_sha256,
+                    request_sha256,
                     CqlTimestamp(now_ms),
                     merchant,
                     key,
@@ -173,6 +210,17 @@ impl BridgeStore {
             .execute_unpaged(&self.idem_release, (merchant, key))
             .await
             .map_err(|e| q("idempotency release")(&e))?;
+        Ok(())
+    }
+
+    /// Keeps a claim whose request may have taken effect, so that the retry runs it again instead of
+    /// waiting for the lock to time out.
+    pub async fn mark_unknown(&self, merchant: &str, key: &str) -> Result<(), StoreError> {
+        self.store
+            .session()
+            .execute_unpaged(&self.idem_unknown, (merchant, key))
+            .await
+            .map_err(|e| q("idempotency unknown")(&e))?;
         Ok(())
     }
 

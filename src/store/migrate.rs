@@ -6,7 +6,7 @@
 
 use super::StoreError;
 use crate::config::{StoreConfig, StoreFlavor};
-use crate::runtime::clock::now_millis;
+use crate::domain::clock::now_millis;
 use crate::topology::{KeyspaceSpec, Migration};
 use scylla::client::session::Session;
 use std::collections::HashMap;

@@ -33,10 +33,44 @@ type PaymentTuple = (
     Option<String>,
 );
 
+/// A row of `payment_events`: one transition of the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentEventRow {
+    pub sequence: i64,
+    pub event_id: String,
+    pub status: String,
+    pub attempt_id: Option<String>,
+    pub attempt_status: Option<String>,
+    pub amount_minor: i64,
+    pub amount_captured_minor: i64,
+    pub currency: String,
+    pub connector: Option<String>,
+    pub reason_code: Option<String>,
+    pub occurred_at_ms: i64,
+}
+
+type EventTuple = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    CqlTimestamp,
+);
+
+/// Most transitions one payment's trail is read with; a payment has a handful.
+pub const EVENTS_READ_MAX: i32 = 1_000;
+
 pub struct PaymentsTable {
     store: Store,
     upsert: PreparedStatement,
     select: PreparedStatement,
+    events: PreparedStatement,
 }
 
 impl PaymentsTable {
@@ -58,10 +92,19 @@ impl PaymentsTable {
             ))
             .await
             .map_err(|e| q("prepare payments select")(&e))?;
+        let events = store
+            .session()
+            .prepare(format!(
+                "SELECT sequence, event_id, status, attempt_id, attempt_status, amount_minor, amount_captured_minor, currency, connector, reason_code, occurred_at FROM {} WHERE payment_id = ? ORDER BY sequence ASC LIMIT {EVENTS_READ_MAX}",
+                store.table("payment_events")
+            ))
+            .await
+            .map_err(|e| q("prepare payment_events select")(&e))?;
         Ok(Self {
             store: store.clone(),
             upsert,
             select,
+            events,
         })
     }
 
@@ -128,5 +171,51 @@ impl PaymentsTable {
                 reason_code,
             },
         ))
+    }
+
+    /// The payment's transitions in sequence order, as the payment processor wrote them.
+    pub async fn events(&self, payment_id: &str) -> Result<Vec<PaymentEventRow>, StoreError> {
+        let q = StoreError::query;
+        let rows = self
+            .store
+            .session()
+            .execute_unpaged(&self.events, (payment_id,))
+            .await
+            .map_err(|e| q("payment_events select")(&e))?
+            .into_rows_result()
+            .map_err(|e| q("payment_events select")(&e))?;
+        let mut out = Vec::new();
+        for r in rows
+            .rows::<EventTuple>()
+            .map_err(|e| q("payment_events select")(&e))?
+        {
+            let (
+                seq,
+                event_id,
+                status,
+                attempt_id,
+                attempt_status,
+                amount,
+                captured,
+                currency,
+                connector,
+                reason_code,
+                at,
+            ) = r.map_err(|e| q("payment_events row")(&e))?;
+            out.push(PaymentEventRow {
+                sequence: seq,
+                event_id,
+                status,
+                attempt_id,
+                attempt_status,
+                amount_minor: amount,
+                amount_captured_minor: captured,
+                currency,
+                connector,
+                reason_code,
+                occurred_at_ms: at.0,
+            });
+        }
+        Ok(out)
     }
 }

@@ -60,7 +60,7 @@ impl Connector {
         &self,
         c: &ConnectorConfig,
         r: &ProviderRequest,
-        clock: &dyn crate::runtime::clock::Clock,
+        clock: &dyn crate::domain::clock::Clock,
     ) -> Answer {
         let started = Instant::now();
         let at_ms = clock.now_millis();
@@ -130,7 +130,9 @@ impl Processor for Connector {
         _record: &RecordMeta,
         payload: &[u8],
     ) -> Result<ProviderRequest, CodecError> {
-        codec.decode_sync(payload)
+        let r: ProviderRequest = codec.decode_sync(payload)?;
+        super::check_ids(&[("payment_id", &r.payment_id), ("request_id", &r.request_id)])?;
+        Ok(r)
     }
 
     fn load<'a>(

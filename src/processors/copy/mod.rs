@@ -85,7 +85,7 @@ mod tests {
         };
         let ctx = Context {
             record: &meta,
-            clock: &crate::runtime::clock::SystemClock,
+            clock: &crate::domain::clock::SystemClock,
             codec: &codec,
         };
         let c = Copy::new("out");

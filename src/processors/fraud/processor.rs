@@ -92,7 +92,9 @@ impl Processor for Fraud {
         _record: &RecordMeta,
         payload: &[u8],
     ) -> Result<PaymentEvent, CodecError> {
-        codec.decode_sync(payload)
+        let e: PaymentEvent = codec.decode_sync(payload)?;
+        crate::processors::check_ids(&[("payment_id", &e.payment_id), ("event_id", &e.event_id)])?;
+        Ok(e)
     }
 
     fn load<'a>(
@@ -233,9 +235,9 @@ impl Processor for Fraud {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::clock::FixedClock;
     use crate::events::fraud_assessment::{AssessmentMode, FraudDecision};
     use crate::events::{samples, Catalog};
-    use crate::runtime::clock::FixedClock;
 
     fn event(payment: &str, customer: &str, at: i64, amount: i64) -> PaymentEvent {
         let mut e = samples::payment_event();

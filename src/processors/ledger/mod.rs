@@ -100,7 +100,9 @@ impl Processor for Ledger {
         _record: &RecordMeta,
         payload: &[u8],
     ) -> Result<PaymentEvent, CodecError> {
-        codec.decode_sync(payload)
+        let e: PaymentEvent = codec.decode_sync(payload)?;
+        super::check_ids(&[("payment_id", &e.payment_id), ("event_id", &e.event_id)])?;
+        Ok(e)
     }
 
     fn load<'a>(

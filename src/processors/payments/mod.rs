@@ -15,7 +15,10 @@ pub mod state_machine;
 
 use super::routing::{self, Breaker};
 use super::state::{Keyed, Step};
-use super::{Context, Decoded, Effects, Io, ProcessError, Processor, RecordMeta};
+use super::{
+    check_ids, check_no_card_number, Context, Decoded, Effects, Io, ProcessError, Processor,
+    RecordMeta,
+};
 use crate::config::PaymentsConfig;
 use crate::events::fraud_assessment::{FraudAssessment, FraudDecision};
 use crate::events::payment_command::{PaymentCommand, PaymentCommandKind, PaymentMethod};
@@ -151,8 +154,17 @@ impl Processor for Payments {
         payload: &[u8],
     ) -> Result<Input, CodecError> {
         let schema = self.inputs.get(&record.topic).map(String::as_str);
-        Ok(match schema {
-            Some(PaymentCommand::FULL_NAME) => Input::Command(codec.decode_sync(payload)?),
+        let input = match schema {
+            Some(PaymentCommand::FULL_NAME) => {
+                let c: PaymentCommand = codec.decode_sync(payload)?;
+                check_ids(&[
+                    ("command_id", &c.command_id),
+                    ("payment_id", &c.payment_id),
+                    ("merchant_id", &c.merchant_id),
+                ])?;
+                check_no_card_number(&c)?;
+                Input::Command(c)
+            }
             Some(FraudAssessment::FULL_NAME) => Input::Fraud(codec.decode_sync(payload)?),
             Some(ProviderResponse::FULL_NAME) => Input::Response(codec.decode_sync(payload)?),
             Some(ProviderWebhook::FULL_NAME) => Input::Webhook(codec.decode_sync(payload)?),
@@ -162,7 +174,9 @@ impl Processor for Payments {
                     record.topic
                 )))
             }
-        })
+        };
+        check_ids(&[("payment_id", input.payment_id())])?;
+        Ok(input)
     }
 
     fn load<'a>(
@@ -204,8 +218,27 @@ impl Processor for Payments {
     ) -> Result<Effects, ProcessError> {
         let key = input.payment_id().to_owned();
         let health = &view.health;
-        view.payments
-            .step(ctx, &key, |stored| self.apply(input, stored, health, ctx))
+        view.payments.step(ctx, &key, |stored| {
+            let created = self.apply(input, stored, health, ctx)?;
+            // A CREATE with `confirm` is one record, so both steps commit together or not at all.
+            let confirm = match input {
+                Input::Command(c) if c.confirm && c.kind == PaymentCommandKind::Create => {
+                    confirm_of(c)
+                }
+                _ => return Ok(created),
+            };
+            let Some(state) = created.state else {
+                return Ok(created);
+            };
+            let confirmed = self.apply(&Input::Command(confirm), Some(&state), health, ctx)?;
+            let mut effects = created.effects;
+            effects.records.extend(confirmed.effects.records);
+            effects.writes.extend(confirmed.effects.writes);
+            Ok(Step {
+                effects,
+                state: confirmed.state.or(Some(state)),
+            })
+        })
     }
 }
 
@@ -566,8 +599,10 @@ impl Payments {
         out.emit(&self.topics.events, event)?;
         out.emit(&self.topics.state, event)?;
         out.effects.writes.push(payment_row(event));
+        out.effects.writes.push(event_row(event));
         if let Some(created_ms) = created_ms {
             out.effects.writes.push(by_merchant_row(event, created_ms));
+            out.effects.writes.push(owner_row(event, created_ms));
         }
         metrics::counter!(m::PAYMENTS_TRANSITIONS, "status" => symbol(&event.status)).increment(1);
         Ok(())
@@ -601,6 +636,21 @@ impl Payments {
             occurred_at: TimestampMillis(out.now_ms),
         };
         out.emit(&self.topics.rejections, &rejected)
+    }
+}
+
+/// The CONFIRM a CREATE with `confirm` carries: the method came with the CREATE and is stored.
+fn confirm_of(create: &PaymentCommand) -> PaymentCommand {
+    PaymentCommand {
+        command_id: format!("{}:confirm", create.command_id),
+        kind: PaymentCommandKind::Confirm,
+        amount_minor: None,
+        currency: None,
+        capture_method: None,
+        payment_method: None,
+        metadata: BTreeMap::new(),
+        confirm: false,
+        ..create.clone()
     }
 }
 
@@ -704,6 +754,49 @@ fn by_merchant_row(e: &PaymentEvent, created_ms: i64) -> StoreWrite {
     )
 }
 
+/// One transition of the queryable audit trail, keyed by (payment, sequence): a replay rewrites it.
+fn event_row(e: &PaymentEvent) -> StoreWrite {
+    StoreWrite::upsert(
+        "payment_events",
+        &e.event_id,
+        vec![
+            ("payment_id", Cql::text(&e.payment_id)),
+            ("sequence", Cql::BigInt(e.sequence)),
+            ("event_id", Cql::text(&e.event_id)),
+            ("status", Cql::Text(symbol(&e.status))),
+            ("attempt_id", Cql::opt_text(e.attempt_id.as_deref())),
+            (
+                "attempt_status",
+                Cql::opt_text(e.attempt_status.map(|a| symbol(&a)).as_deref()),
+            ),
+            ("amount_minor", Cql::BigInt(e.amount_minor)),
+            (
+                "amount_captured_minor",
+                Cql::BigInt(e.amount_captured_minor),
+            ),
+            ("currency", Cql::text(&e.currency)),
+            ("connector", Cql::opt_text(e.connector.as_deref())),
+            ("reason_code", Cql::opt_text(e.reason_code.as_deref())),
+            ("cause_id", Cql::text(&e.cause_id)),
+            ("occurred_at", Cql::Timestamp(e.occurred_at.0)),
+        ],
+    )
+}
+
+/// Who owns the payment, from the applied CREATE: a payment created over Kafka is its merchant's
+/// over REST too.
+fn owner_row(e: &PaymentEvent, created_ms: i64) -> StoreWrite {
+    StoreWrite::upsert(
+        "intent_owners",
+        &e.payment_id,
+        vec![
+            ("payment_id", Cql::text(&e.payment_id)),
+            ("merchant_id", Cql::text(&e.merchant_id)),
+            ("created_at", Cql::Timestamp(created_ms)),
+        ],
+    )
+}
+
 /// `YYYY-MM-DD` (UTC) of a Unix-millisecond instant: civil-from-days, integer arithmetic only.
 pub fn day_of(ms: i64) -> String {
     let days = ms.div_euclid(86_400_000);
@@ -723,11 +816,11 @@ pub fn day_of(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::clock::FixedClock;
     use crate::events::payment_command::PaymentMethodType;
     use crate::events::payment_event::AttemptStatus;
     use crate::events::provider::DeclineClass;
     use crate::events::{samples, Catalog};
-    use crate::runtime::clock::FixedClock;
     use std::path::Path;
 
     struct Harness {

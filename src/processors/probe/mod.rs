@@ -123,8 +123,8 @@ impl Processor for Probe {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::clock::SystemClock;
     use crate::events::Catalog;
-    use crate::runtime::clock::SystemClock;
 
     fn ctx_parts() -> (RecordMeta, Codec) {
         let meta = RecordMeta {

@@ -1,0 +1,140 @@
+//! The text a record carries, read with its writer schema whatever its type: for checks that look at
+//! every string of any record (card numbers in dead letters and in the PAN scan), not for processing.
+
+use super::catalog::Catalog;
+use apache_avro::reader::datum::GenericDatumReader;
+use apache_avro::types::Value;
+
+const SINGLE_OBJECT_MAGIC: [u8; 2] = [0xC3, 0x01];
+/// How deep nested `bytes` fields are opened as records of their own (a dead letter's value).
+const NESTING_MAX: usize = 4;
+
+/// One piece of a record: a string (a field, a map key, an enum symbol) with its field path, or raw
+/// bytes that are not a record paystream knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    Text { path: String, text: String },
+    Raw { path: String, bytes: Vec<u8> },
+}
+
+/// Every string of a single-object-encoded record of a bundled schema, with nested records inside
+/// `bytes` fields opened too; `None` when the bytes are not such a record.
+pub fn pieces(catalog: &Catalog, bytes: &[u8]) -> Option<Vec<Piece>> {
+    pieces_at(catalog, bytes, "", 0)
+}
+
+fn pieces_at(catalog: &Catalog, bytes: &[u8], path: &str, depth: usize) -> Option<Vec<Piece>> {
+    if bytes.len() < 10 || bytes[..2] != SINGLE_OBJECT_MAGIC {
+        return None;
+    }
+    let fp = u64::from_le_bytes(<[u8; 8]>::try_from(&bytes[2..10]).ok()?);
+    let entry = catalog.by_fingerprint(fp)?;
+    let mut cursor = &bytes[10..];
+    let value = GenericDatumReader::builder(&entry.schema)
+        .build()
+        .and_then(|r| r.read_value(&mut cursor))
+        .ok()?;
+    let mut out = Vec::new();
+    walk(catalog, &value, path, depth, &mut out);
+    Some(out)
+}
+
+fn walk(catalog: &Catalog, v: &Value, path: &str, depth: usize, out: &mut Vec<Piece>) {
+    let at = |name: &str| {
+        if path.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{path}.{name}")
+        }
+    };
+    match v {
+        Value::String(s) | Value::Enum(_, s) => out.push(Piece::Text {
+            path: path.to_owned(),
+            text: s.clone(),
+        }),
+        Value::Bytes(b) | Value::Fixed(_, b) => {
+            match (depth < NESTING_MAX)
+                .then(|| pieces_at(catalog, b, path, depth + 1))
+                .flatten()
+            {
+                Some(inner) => out.extend(inner),
+                None => out.push(Piece::Raw {
+                    path: path.to_owned(),
+                    bytes: b.clone(),
+                }),
+            }
+        }
+        Value::Union(_, inner) => walk(catalog, inner, path, depth, out),
+        Value::Array(items) => items
+            .iter()
+            .for_each(|i| walk(catalog, i, path, depth, out)),
+        Value::Map(m) => {
+            for (k, item) in m {
+                out.push(Piece::Text {
+                    path: at("(key)"),
+                    text: k.clone(),
+                });
+                walk(catalog, item, &at(k), depth, out);
+            }
+        }
+        Value::Record(fields) => {
+            for (name, item) in fields {
+                walk(catalog, item, &at(name), depth, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Whether a record holds a card number: its strings read as words, raw bytes read loosely. A value
+/// that is no known record is read loosely whole.
+pub fn holds_card_number(catalog: &Catalog, bytes: &[u8]) -> Option<String> {
+    use crate::domain::pan::{contains_pan, contains_pan_anywhere};
+    match pieces(catalog, bytes) {
+        Some(pieces) => pieces.into_iter().find_map(|p| match p {
+            Piece::Text { path, text } => contains_pan(&text).then_some(path),
+            Piece::Raw { path, bytes } => {
+                contains_pan_anywhere(&String::from_utf8_lossy(&bytes)).then_some(path)
+            }
+        }),
+        None => {
+            contains_pan_anywhere(&String::from_utf8_lossy(bytes)).then(|| "(value)".to_owned())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{samples, Codec};
+
+    #[test]
+    fn card_numbers_are_found_in_any_string_and_inside_nested_records() {
+        let catalog = Catalog::bundled().unwrap();
+        let codec = Codec::single_object(catalog.clone());
+        let clean = codec.encode_sync(&samples::payment_command()).unwrap();
+        assert_eq!(holds_card_number(&catalog, &clean), None);
+
+        let mut c = samples::payment_command();
+        c.metadata
+            .insert("note".into(), "card 4242 4242 4242 4242".into());
+        let dirty = codec.encode_sync(&c).unwrap();
+        assert_eq!(
+            holds_card_number(&catalog, &dirty).as_deref(),
+            Some("metadata.note")
+        );
+
+        // A dead letter whose value is that command: found inside the nested record.
+        let mut letter = samples::dead_letter();
+        letter.value = Some(dirty);
+        let framed = codec.encode_sync(&letter).unwrap();
+        assert_eq!(
+            holds_card_number(&catalog, &framed).as_deref(),
+            Some("value.metadata.note")
+        );
+
+        // Not a record at all: read loosely.
+        assert!(holds_card_number(&catalog, b"x4242424242424242y").is_some());
+        assert!(holds_card_number(&catalog, b"x4242424242424241y").is_none());
+    }
+}
