@@ -64,6 +64,8 @@ pub async fn drop_keyspace(c: &Config) {
     }
 }
 
+pub mod flow;
+
 pub mod eos {
     //! A private topology per test (the repository's plus `<prefix>.in`, `<prefix>.out`,
     //! `<prefix>.in.dlq` and the `probe` processor), input generation, and the exactly-once checks.

@@ -1,0 +1,266 @@
+//! The whole payment pipeline in-process on a private topology (prefixed topics and groups) and
+//! keyspace, driven over its REST API: the harness of the end-to-end tests.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use paystream::commands::flow::Pipeline;
+use paystream::commands::process::ProcessorSet;
+use paystream::config::Config;
+use paystream::events::payment_event::PaymentEvent;
+use paystream::events::{Catalog, Codec};
+use paystream::runtime::health::Health;
+use paystream::store::ledger::audit;
+use paystream::store::Store;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+pub const KEY: &str = paystream::config::flow::DEMO_MERCHANT_KEY;
+
+pub struct Flow {
+    pub config: Config,
+    pub pipeline: Pipeline,
+    pub shutdown: CancellationToken,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub prefix: String,
+    pub dir: tempfile::TempDir,
+}
+
+/// A copy of the repository's topology whose topics and consumer groups carry `prefix`.
+pub fn private_topology(prefix: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("topology");
+    std::fs::create_dir_all(dir.path().join("migrations")).unwrap();
+    for e in std::fs::read_dir(src.join("migrations")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.path().join("migrations").join(e.file_name())).unwrap();
+    }
+    std::fs::copy(src.join("keyspace.toml"), dir.path().join("keyspace.toml")).unwrap();
+    let topics = std::fs::read_to_string(src.join("topics.toml")).unwrap();
+    let names: Vec<String> = topics
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("name = \""))
+        .map(|n| n.trim_end_matches('"').to_owned())
+        .collect();
+    let rename = |text: &str| {
+        let mut out = text.replace(
+            "consumer_group = \"paystream-",
+            &format!("consumer_group = \"{prefix}-"),
+        );
+        for n in &names {
+            out = out.replace(&format!("\"{n}\""), &format!("\"{prefix}.{n}\""));
+        }
+        out
+    };
+    std::fs::write(dir.path().join("topics.toml"), rename(&topics)).unwrap();
+    let processors = std::fs::read_to_string(src.join("processors.toml")).unwrap();
+    std::fs::write(dir.path().join("processors.toml"), rename(&processors)).unwrap();
+    dir
+}
+
+pub async fn start(abort_permille: u16) -> Flow {
+    start_with(abort_permille, None).await
+}
+
+/// With `external`, that processor is left out of the in-process pipeline (the test runs it).
+pub async fn start_with(abort_permille: u16, external: Option<&str>) -> Flow {
+    start_configured(abort_permille, external, |_| {}).await
+}
+
+/// The second merchant of [`start_configured`]'s `with_other_merchant`.
+pub const OTHER_MERCHANT: &str = "m_other";
+pub const OTHER_KEY: &str = "sk_test_other";
+
+/// Adds [`OTHER_MERCHANT`] with the API key [`OTHER_KEY`].
+pub fn with_other_merchant(c: &mut Config) {
+    use sha2::Digest;
+    c.bridge
+        .merchants
+        .push(paystream::config::flow::MerchantConfig {
+            id: OTHER_MERCHANT.into(),
+            api_key_sha256: hex::encode(sha2::Sha256::digest(OTHER_KEY.as_bytes())),
+        });
+}
+
+/// [`start_with`], with `tweak` applied to the config before anything starts.
+pub async fn start_configured(
+    abort_permille: u16,
+    external: Option<&str>,
+    tweak: impl FnOnce(&mut Config),
+) -> Flow {
+    let mut config = super::config();
+    let prefix = super::unique("flow").replace('_', "-");
+    let dir = private_topology(&prefix);
+    config.topology.dir = dir.path().to_owned();
+    config.bridge.listen = "127.0.0.1:0".parse().unwrap();
+    config.sandbox.listen = "127.0.0.1:0".parse().unwrap();
+    config.sandbox.webhook_delay_ms = 300;
+    config.runtime.batch_linger_ms = 20;
+    config.runtime.faults.abort_permille = abort_permille;
+    config.runtime.batch_failures_max = 50;
+    for p in &mut config.connectors.providers {
+        p.timeout_ms = 1_000;
+    }
+    config.sandbox.timeout_scenario_ms = 1_500;
+    tweak(&mut config);
+    paystream::commands::topology::apply(&config).await.unwrap();
+    let health = Health::new();
+    let shutdown = CancellationToken::new();
+    let set = match external {
+        Some(name) => ProcessorSet::flow_without(name),
+        None => ProcessorSet::flow(),
+    };
+    let pipeline = Pipeline::start_with(&config, &health, &shutdown, &set)
+        .await
+        .unwrap();
+    Flow {
+        base: format!("http://{}", pipeline.bridge_addr),
+        config,
+        pipeline,
+        shutdown,
+        http: reqwest::Client::new(),
+        prefix,
+        dir,
+    }
+}
+
+impl Flow {
+    pub async fn post(
+        &self,
+        path: &str,
+        key: Option<&str>,
+        idem: Option<&str>,
+        body: &Value,
+    ) -> (u16, Value) {
+        let mut r = self.http.post(format!("{}{path}", self.base)).json(body);
+        if let Some(k) = key {
+            r = r.bearer_auth(k);
+        }
+        if let Some(i) = idem {
+            r = r.header("Idempotency-Key", i);
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, id: &str) -> Value {
+        self.http
+            .get(format!("{}/v1/payment_intents/{id}", self.base))
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn create(&self, method: Value, amount: i64, manual: bool) -> String {
+        let idem = super::unique("idem");
+        let (status, body) = self
+            .post(
+                "/v1/payment_intents",
+                Some(KEY),
+                Some(&idem),
+                &json!({
+                    "amount": amount, "currency": "INR", "confirm": true,
+                    "capture_method": if manual { "manual" } else { "automatic" },
+                    "payment_method": method,
+                    "customer": {"id": super::unique("cus"), "ip": "198.51.100.7", "country": "IN"},
+                }),
+            )
+            .await;
+        assert_eq!(status, 202, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Polls until `done` holds for the payment, or fails after `timeout`.
+    pub async fn wait(&self, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let started = Instant::now();
+        loop {
+            let v = self.get(id).await;
+            if done(&v) {
+                return v;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{id} never reached {what}: {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn wait_status(&self, id: &str, status: &str) -> Value {
+        self.wait(id, status, |v| v["status"] == status).await
+    }
+
+    pub fn topic(&self, name: &str) -> String {
+        format!("{}.{name}", self.prefix)
+    }
+
+    pub async fn read<T: paystream::events::Event + serde::de::DeserializeOwned>(
+        &self,
+        topic: &str,
+        expected: usize,
+    ) -> Vec<T> {
+        let codec = Codec::single_object(Catalog::bundled().unwrap());
+        super::eos::read_committed(
+            &self.config,
+            &self.topic(topic),
+            expected,
+            Duration::from_secs(30),
+            Duration::from_secs(2),
+        )
+        .await
+        .iter()
+        .map(|b| codec.decode_sync(b).unwrap())
+        .collect()
+    }
+
+    pub async fn stop(self) {
+        let stats = self.pipeline.stop().await;
+        for (name, r) in &stats {
+            assert!(r.is_ok(), "processor {name} failed: {r:?}");
+        }
+        drop(self.shutdown);
+        super::drop_keyspace(&self.config).await;
+    }
+}
+
+pub fn card(token: &str) -> Value {
+    json!({"type": "card", "card_token": token, "card_issuer_country": "IN"})
+}
+
+pub fn upi(vpa: &str) -> Value {
+    json!({"type": "upi", "vpa": vpa})
+}
+
+/// Every payment's events carry sequences 1..=n, each exactly once: nothing lost, nothing duplicated.
+/// (Their positions in the topic may differ from their sequence after a crash, when an input is
+/// replayed from the journal after a later input of another topic: docs/payment-flow.md.)
+pub fn assert_trail(events: &[PaymentEvent]) -> BTreeMap<String, Vec<PaymentEvent>> {
+    let mut by: BTreeMap<String, Vec<PaymentEvent>> = BTreeMap::new();
+    for e in events {
+        by.entry(e.payment_id.clone()).or_default().push(e.clone());
+    }
+    for (id, es) in by.iter_mut() {
+        es.sort_by_key(|e| e.sequence);
+        let seqs: Vec<i64> = es.iter().map(|e| e.sequence).collect();
+        let want: Vec<i64> = (1..=i64::try_from(es.len()).unwrap()).collect();
+        assert_eq!(
+            seqs, want,
+            "payment {id}: an event is duplicated or missing"
+        );
+    }
+    by
+}
+
+pub async fn assert_ledger_balanced(config: &Config) -> paystream::store::ledger::AuditReport {
+    let store = Store::open(&config.store).await.unwrap();
+    let report = audit(&store).await.unwrap();
+    assert!(report.is_balanced(), "{}", report.render());
+    report
+}
