@@ -46,7 +46,9 @@ async fn every_refusal_is_the_documented_json() {
     let f = start(0).await;
     let big = vec![b' '; f.config.bridge.body_bytes_max + 1];
     let json_ct = Some("application/json");
-    let cases: Vec<(&str, &str, Option<&str>, Vec<u8>, u16, &str)> = vec![
+    /// Method, path, content type, body, expected status and code.
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "POST",
             "/v1/payment_intents",
