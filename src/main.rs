@@ -2,7 +2,8 @@
 
 use clap::{Parser, Subcommand};
 use paystream::commands::{
-    self, bench::BenchArgs, flow::RunArgs, loadgen::LoadgenArgs, process::ProcessArgs,
+    self, bench::BenchArgs, flow::RunArgs, loadgen::LoadgenArgs, pan_scan::PanScanArgs,
+    process::ProcessArgs,
     smoke::RunArgs as SmokeArgs, CommandError,
 };
 use paystream::config::Config;
@@ -59,6 +60,8 @@ enum Command {
         #[command(subcommand)]
         action: SchemaAction,
     },
+    /// Look for card numbers in every topic, every table and the given logs; exit 1 on any.
+    PanScan(PanScanArgs),
 }
 
 #[derive(Subcommand)]
@@ -165,6 +168,17 @@ fn main() -> ExitCode {
             Command::Schema {
                 action: SchemaAction::Check { dir },
             } => commands::schema::check(&dir),
+            Command::PanScan(args) => {
+                let report = commands::pan_scan::run(&config, &args).await?;
+                if report.findings.is_empty() {
+                    Ok(report.render())
+                } else {
+                    println!("{}", report.render());
+                    Err(CommandError::Failed(
+                        "card numbers found: see the places above".into(),
+                    ))
+                }
+            }
         }
     });
     match result {

@@ -269,7 +269,7 @@ async fn in_flight_stale_and_unknown_claims(f: &Flow) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn card_numbers_are_refused_wherever_they_hide() {
-    let f = start(0).await;
+    let f = start_named(PAN_INJECTING, 0, None, |_| {}).await;
     let base = json!({"amount": 1_000, "currency": "INR", "confirm": true,
         "payment_method": {"type": "card", "card_token": "tok_visa_success", "card_network": "VISA"},
         "customer": {"id": "cus_1", "ip": "198.51.100.7", "country": "IN"}});

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod flow;
 pub mod ledger;
 pub mod loadgen;
+pub mod pan_scan;
 pub mod process;
 pub mod schema;
 pub mod smoke;

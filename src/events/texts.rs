@@ -86,20 +86,47 @@ fn walk(catalog: &Catalog, v: &Value, path: &str, depth: usize, out: &mut Vec<Pi
     }
 }
 
-/// Whether a record holds a card number: its strings read as words, raw bytes read loosely. A value
-/// that is no known record is read loosely whole.
+/// Where a stored value holds a card number, if it does: a record's strings are read as words; JSON
+/// (state, journal and idempotency blobs) is walked, a base64 string in it opened as a record; anything
+/// else is read loosely whole.
 pub fn holds_card_number(catalog: &Catalog, bytes: &[u8]) -> Option<String> {
     use crate::domain::pan::{contains_pan, contains_pan_anywhere};
-    match pieces(catalog, bytes) {
-        Some(pieces) => pieces.into_iter().find_map(|p| match p {
+    if let Some(pieces) = pieces(catalog, bytes) {
+        return pieces.into_iter().find_map(|p| match p {
             Piece::Text { path, text } => contains_pan(&text).then_some(path),
             Piece::Raw { path, bytes } => {
                 contains_pan_anywhere(&String::from_utf8_lossy(&bytes)).then_some(path)
             }
-        }),
-        None => {
-            contains_pan_anywhere(&String::from_utf8_lossy(bytes)).then(|| "(value)".to_owned())
+        });
+    }
+    if let Ok(json) = serde_json::from_slice::<serde_json::Value>(bytes) {
+        return card_number_in_json(catalog, &json, "");
+    }
+    contains_pan_anywhere(&String::from_utf8_lossy(bytes)).then(|| "(value)".to_owned())
+}
+
+fn card_number_in_json(catalog: &Catalog, v: &serde_json::Value, path: &str) -> Option<String> {
+    use base64::Engine as _;
+    use serde_json::Value as Json;
+    let at = |k: &str| if path.is_empty() { k.to_owned() } else { format!("{path}.{k}") };
+    match v {
+        Json::String(s) => {
+            if crate::domain::pan::contains_pan(s) {
+                return Some(path.to_owned());
+            }
+            let record = base64::engine::general_purpose::STANDARD.decode(s).ok()?;
+            pieces(catalog, &record)?;
+            holds_card_number(catalog, &record).map(|inner| at(&inner))
         }
+        Json::Number(n) => crate::domain::pan::contains_pan(&n.to_string()).then(|| path.to_owned()),
+        Json::Array(items) => items.iter().find_map(|i| card_number_in_json(catalog, i, path)),
+        Json::Object(fields) => fields.iter().find_map(|(k, item)| {
+            if crate::domain::pan::contains_pan(k) {
+                return Some(at("(key)"));
+            }
+            card_number_in_json(catalog, item, &at(k))
+        }),
+        _ => None,
     }
 }
 
@@ -133,6 +160,17 @@ mod tests {
             Some("value.metadata.note")
         );
 
+        // JSON, with a record inside as base64 (the replay journal's shape).
+        use base64::Engine as _;
+        let journal = serde_json::json!({"records": [{"payload_b64":
+            base64::engine::general_purpose::STANDARD.encode(&framed)}], "state": "{}"});
+        let blob = serde_json::to_vec(&journal).unwrap();
+        assert_eq!(
+            holds_card_number(&catalog, &blob).as_deref(),
+            Some("records.payload_b64.value.metadata.note")
+        );
+        let ids = serde_json::to_vec(&serde_json::json!({"payment_id": "pay_0193ab4242424242424242"})).unwrap();
+        assert_eq!(holds_card_number(&catalog, &ids), None, "ids in JSON are words");
         // Not a record at all: read loosely.
         assert!(holds_card_number(&catalog, b"x4242424242424242y").is_some());
         assert!(holds_card_number(&catalog, b"x4242424242424241y").is_none());

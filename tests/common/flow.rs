@@ -90,8 +90,23 @@ pub async fn start_configured(
     external: Option<&str>,
     tweak: impl FnOnce(&mut Config),
 ) -> Flow {
+    start_named("flow", abort_permille, external, tweak).await
+}
+
+/// Topics of a test that writes card numbers onto its commands topic on purpose (as a faulty
+/// upstream producer would) are named `pan-<id>.*`: `scripts/test`'s PAN scan allows exactly
+/// `pan-*.payments.commands`, and finds a card number anywhere else.
+pub const PAN_INJECTING: &str = "pan";
+
+/// [`start_configured`] with topics and groups named `<name>-<unique id>.*`.
+pub async fn start_named(
+    name: &str,
+    abort_permille: u16,
+    external: Option<&str>,
+    tweak: impl FnOnce(&mut Config),
+) -> Flow {
     let mut config = super::config();
-    let prefix = super::unique("flow").replace('_', "-");
+    let prefix = super::unique(name).replace('_', "-");
     let dir = private_topology(&prefix);
     config.topology.dir = dir.path().to_owned();
     config.bridge.listen = "127.0.0.1:0".parse().unwrap();
