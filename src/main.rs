@@ -3,8 +3,7 @@
 use clap::{Parser, Subcommand};
 use paystream::commands::{
     self, bench::BenchArgs, flow::RunArgs, loadgen::LoadgenArgs, pan_scan::PanScanArgs,
-    process::ProcessArgs,
-    smoke::RunArgs as SmokeArgs, CommandError,
+    process::ProcessArgs, smoke::RunArgs as SmokeArgs, CommandError,
 };
 use paystream::config::Config;
 use std::path::PathBuf;

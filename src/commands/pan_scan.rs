@@ -186,7 +186,9 @@ fn scan_message<M: Message>(m: &M, args: &PanScanArgs, catalog: &Catalog, report
     }
     if let Some(value) = m.payload() {
         if let Some(field) = holds_card_number(catalog, value) {
-            report.findings.push(format!("{place} value, field {field}"));
+            report
+                .findings
+                .push(format!("{place} value, field {field}"));
         }
     }
     if let Some(headers) = m.headers() {
@@ -245,7 +247,9 @@ fn in_cql(catalog: &Catalog, v: &CqlValue) -> Option<String> {
     match v {
         CqlValue::Text(s) | CqlValue::Ascii(s) => find(s),
         CqlValue::Blob(b) => holds_card_number(catalog, b).map(|f| format!("blob field {f}")),
-        CqlValue::List(items) | CqlValue::Set(items) => items.iter().find_map(|i| in_cql(catalog, i)),
+        CqlValue::List(items) | CqlValue::Set(items) => {
+            items.iter().find_map(|i| in_cql(catalog, i))
+        }
         CqlValue::Map(pairs) => pairs
             .iter()
             .find_map(|(k, v)| in_cql(catalog, k).or_else(|| in_cql(catalog, v))),
@@ -290,9 +294,18 @@ mod tests {
 
     #[test]
     fn topic_patterns() {
-        assert!(matches("pan-*.payments.commands", "pan-1a2b.payments.commands"));
-        assert!(!matches("pan-*.payments.commands", "pan-1a2b.payments.events"));
-        assert!(!matches("pan-*.payments.commands", "flow-1.payments.commands"));
+        assert!(matches(
+            "pan-*.payments.commands",
+            "pan-1a2b.payments.commands"
+        ));
+        assert!(!matches(
+            "pan-*.payments.commands",
+            "pan-1a2b.payments.events"
+        ));
+        assert!(!matches(
+            "pan-*.payments.commands",
+            "flow-1.payments.commands"
+        ));
         assert!(matches("exact", "exact"));
         assert!(!matches("exact", "exactly"));
         assert!(matches("*", "anything"));

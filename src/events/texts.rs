@@ -108,7 +108,13 @@ pub fn holds_card_number(catalog: &Catalog, bytes: &[u8]) -> Option<String> {
 fn card_number_in_json(catalog: &Catalog, v: &serde_json::Value, path: &str) -> Option<String> {
     use base64::Engine as _;
     use serde_json::Value as Json;
-    let at = |k: &str| if path.is_empty() { k.to_owned() } else { format!("{path}.{k}") };
+    let at = |k: &str| {
+        if path.is_empty() {
+            k.to_owned()
+        } else {
+            format!("{path}.{k}")
+        }
+    };
     match v {
         Json::String(s) => {
             if crate::domain::pan::contains_pan(s) {
@@ -118,8 +124,12 @@ fn card_number_in_json(catalog: &Catalog, v: &serde_json::Value, path: &str) -> 
             pieces(catalog, &record)?;
             holds_card_number(catalog, &record).map(|inner| at(&inner))
         }
-        Json::Number(n) => crate::domain::pan::contains_pan(&n.to_string()).then(|| path.to_owned()),
-        Json::Array(items) => items.iter().find_map(|i| card_number_in_json(catalog, i, path)),
+        Json::Number(n) => {
+            crate::domain::pan::contains_pan(&n.to_string()).then(|| path.to_owned())
+        }
+        Json::Array(items) => items
+            .iter()
+            .find_map(|i| card_number_in_json(catalog, i, path)),
         Json::Object(fields) => fields.iter().find_map(|(k, item)| {
             if crate::domain::pan::contains_pan(k) {
                 return Some(at("(key)"));
@@ -169,8 +179,14 @@ mod tests {
             holds_card_number(&catalog, &blob).as_deref(),
             Some("records.payload_b64.value.metadata.note")
         );
-        let ids = serde_json::to_vec(&serde_json::json!({"payment_id": "pay_0193ab4242424242424242"})).unwrap();
-        assert_eq!(holds_card_number(&catalog, &ids), None, "ids in JSON are words");
+        let ids =
+            serde_json::to_vec(&serde_json::json!({"payment_id": "pay_0193ab4242424242424242"}))
+                .unwrap();
+        assert_eq!(
+            holds_card_number(&catalog, &ids),
+            None,
+            "ids in JSON are words"
+        );
         // Not a record at all: read loosely.
         assert!(holds_card_number(&catalog, b"x4242424242424242y").is_some());
         assert!(holds_card_number(&catalog, b"x4242424242424241y").is_none());
