@@ -755,32 +755,35 @@ fn by_merchant_row(e: &PaymentEvent, created_ms: i64) -> StoreWrite {
 }
 
 /// One transition of the queryable audit trail, keyed by (payment, sequence): a replay rewrites it.
+/// Absent values are left out rather than written as nulls: the row is written once, and a null
+/// would only leave a tombstone for every read of the trail to skip.
 fn event_row(e: &PaymentEvent) -> StoreWrite {
-    StoreWrite::upsert(
-        "payment_events",
-        &e.event_id,
-        vec![
-            ("payment_id", Cql::text(&e.payment_id)),
-            ("sequence", Cql::BigInt(e.sequence)),
-            ("event_id", Cql::text(&e.event_id)),
-            ("status", Cql::Text(symbol(&e.status))),
-            ("attempt_id", Cql::opt_text(e.attempt_id.as_deref())),
-            (
-                "attempt_status",
-                Cql::opt_text(e.attempt_status.map(|a| symbol(&a)).as_deref()),
-            ),
-            ("amount_minor", Cql::BigInt(e.amount_minor)),
-            (
-                "amount_captured_minor",
-                Cql::BigInt(e.amount_captured_minor),
-            ),
-            ("currency", Cql::text(&e.currency)),
-            ("connector", Cql::opt_text(e.connector.as_deref())),
-            ("reason_code", Cql::opt_text(e.reason_code.as_deref())),
-            ("cause_id", Cql::text(&e.cause_id)),
-            ("occurred_at", Cql::Timestamp(e.occurred_at.0)),
-        ],
-    )
+    let columns: Vec<(&'static str, Cql)> = vec![
+        ("payment_id", Cql::text(&e.payment_id)),
+        ("sequence", Cql::BigInt(e.sequence)),
+        ("event_id", Cql::text(&e.event_id)),
+        ("status", Cql::Text(symbol(&e.status))),
+        ("attempt_id", Cql::opt_text(e.attempt_id.as_deref())),
+        (
+            "attempt_status",
+            Cql::opt_text(e.attempt_status.map(|a| symbol(&a)).as_deref()),
+        ),
+        ("amount_minor", Cql::BigInt(e.amount_minor)),
+        (
+            "amount_captured_minor",
+            Cql::BigInt(e.amount_captured_minor),
+        ),
+        ("currency", Cql::text(&e.currency)),
+        ("connector", Cql::opt_text(e.connector.as_deref())),
+        ("reason_code", Cql::opt_text(e.reason_code.as_deref())),
+        ("cause_id", Cql::text(&e.cause_id)),
+        ("occurred_at", Cql::Timestamp(e.occurred_at.0)),
+    ];
+    let present = columns
+        .into_iter()
+        .filter(|(_, v)| !matches!(v, Cql::Null))
+        .collect();
+    StoreWrite::upsert("payment_events", &e.event_id, present)
 }
 
 /// Who owns the payment, from the applied CREATE: a payment created over Kafka is its merchant's
