@@ -1,11 +1,13 @@
 //! The exactly-once consume-transform-produce loop (`eos`) with its dead letters, and the process
 //! lifecycle every long-running command shares: service start and stop, shutdown on SIGTERM/SIGINT,
-//! readiness, logging and Kafka client settings.
+//! readiness and the ops endpoints (`/metrics`, `/healthz`, `/readyz`), logging and Kafka client
+//! settings.
 
 pub mod dead_letter;
 pub mod eos;
 pub mod health;
 pub mod kafka;
 pub mod logging;
+pub mod ops;
 pub mod service;
 pub mod shutdown;

@@ -1,7 +1,7 @@
 //! What every long-running command starts with and ends with: shutdown on SIGTERM/SIGINT, the
 //! Prometheus recorder, readiness, and the ops endpoints (`/metrics`, `/healthz`, `/readyz`).
 
-use crate::bridge::ops;
+use super::ops;
 use crate::config::ServiceConfig;
 use crate::metrics as m;
 use crate::runtime::health::Health;
