@@ -12,6 +12,7 @@ use paystream::events::transition_rejected::TransitionRejected;
 use paystream::events::RoutingDecision;
 use paystream::store::Store;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -104,10 +105,70 @@ async fn sandbox_scenarios_reach_their_final_states_and_the_ledger_balances() {
         .await;
     assert_eq!(status, 202);
 
-    // The audit trail: exactly-once per payment, every transition recorded.
-    let events: Vec<PaymentEvent> = f.read("payments.events", 60).await;
+    // The audit trail: each payment's exact transitions, each exactly once.
+    let pending = "PROCESSING/PENDING/AWAITING_PROVIDER?";
+    let captured = "SUCCEEDED/CAPTURED/-";
+    let expected: BTreeMap<String, Vec<&str>> = [
+        (&success, confirmed(&[captured])),
+        (&upi_ok, confirmed(&[captured])),
+        (&nsf, confirmed(&["FAILED/DECLINED/INSUFFICIENT_FUNDS"])),
+        (
+            &invalid,
+            confirmed(&["FAILED/DECLINED/INVALID_PAYMENT_METHOD"]),
+        ),
+        (&pending_ok, confirmed(&[pending, captured])),
+        (
+            &pending_ko,
+            confirmed(&[pending, "FAILED/FAILED/PROVIDER_ERROR"]),
+        ),
+        (
+            &timeout,
+            confirmed(&["PROCESSING/UNKNOWN/OUTCOME_UNKNOWN", captured]),
+        ),
+        (
+            &server_error,
+            confirmed(&["PROCESSING/UNKNOWN/OUTCOME_UNKNOWN", captured]),
+        ),
+        (&dup_hook, confirmed(&[pending, captured])),
+        (&out_of_order, confirmed(&[pending, captured])),
+        (
+            &failover,
+            confirmed(&[
+                "PROCESSING/DECLINED/ISSUER_UNAVAILABLE",
+                "PROCESSING/STARTED/-",
+                captured,
+            ]),
+        ),
+        (
+            &blocked,
+            vec![
+                "REQUIRES_CONFIRMATION/-/-",
+                "PROCESSING/-/-",
+                "FAILED/-/FRAUD_BLOCKED",
+            ],
+        ),
+        (
+            &review,
+            vec![
+                "REQUIRES_CONFIRMATION/-/-",
+                "PROCESSING/-/-",
+                "PROCESSING/-/FRAUD_REVIEW",
+            ],
+        ),
+        (
+            &partial,
+            confirmed(&[
+                "REQUIRES_CAPTURE/AUTHORIZED/-",
+                "SUCCEEDED/CAPTURED/PARTIAL_CAPTURE",
+            ]),
+        ),
+    ]
+    .into_iter()
+    .map(|(id, p)| (id.clone(), p))
+    .collect();
+    let events: Vec<PaymentEvent> = f.read("payments.events", required_events(&expected)).await;
+    assert_trails(&events, &expected);
     let trail = assert_trail(&events);
-    assert_eq!(trail.len(), 14, "one trail per payment");
     let failover_connectors: Vec<Option<String>> = trail[&failover]
         .iter()
         .map(|e| e.connector.clone())
@@ -128,7 +189,7 @@ async fn sandbox_scenarios_reach_their_final_states_and_the_ledger_balances() {
         2
     );
     // Unknown outcomes (timeout, 5xx) got one status check each, which settled them.
-    let requests: Vec<paystream::events::ProviderRequest> = f.read("providers.requests", 16).await;
+    let requests: Vec<paystream::events::ProviderRequest> = f.read("providers.requests", 15).await;
     for id in [&timeout, &server_error] {
         let checks = requests
             .iter()
@@ -173,9 +234,25 @@ async fn sandbox_scenarios_reach_their_final_states_and_the_ledger_balances() {
         "{rejections:?}"
     );
 
-    // The ledger: balanced, with the partial capture's hold released.
-    let report = assert_ledger_balanced(&f.config).await;
-    assert!(report.entries >= 12, "{}", report.render());
+    // The ledger: balanced, with the partial capture's hold released, and what the providers owe
+    // exactly what was captured.
+    let succeeded = [
+        &success,
+        &upi_ok,
+        &pending_ok,
+        &timeout,
+        &server_error,
+        &dup_hook,
+        &out_of_order,
+        &failover,
+        &partial,
+    ];
+    let captured = captured_total(&f, &succeeded).await;
+    assert_eq!(
+        captured, 130_000,
+        "captured amounts as the scenarios were sent"
+    );
+    assert_ledger_holds_captures(&f.config, captured).await;
     f.stop().await;
 }
 
@@ -376,9 +453,30 @@ async fn aborted_transactions_change_nothing() {
             }
         }
     }
-    let events: Vec<PaymentEvent> = f.read("payments.events", 60).await;
-    let trail = assert_trail(&events);
-    assert_eq!(trail.len(), ids.len());
+    let captured = "SUCCEEDED/CAPTURED/-";
+    // Where each card was routed first decides its trail: at least 4 events per payment, 5 for a
+    // manual capture, tell it.
+    let first_events: Vec<PaymentEvent> = f.read("payments.events", 3 * (4 + 4 + 4 + 5)).await;
+    let expected: BTreeMap<String, Vec<&str>> = ids
+        .iter()
+        .map(|(id, kind)| {
+            let pattern = match kind {
+                1 => confirmed(&["FAILED/DECLINED/INSUFFICIENT_FUNDS"]),
+                // Cards are split between the connectors: acme declines (and the attempt
+                // cascades to bolt), bolt succeeds at once.
+                2 if first_connector(&first_events, id) == Some("acme") => confirmed(&[
+                    "PROCESSING/DECLINED/ISSUER_UNAVAILABLE",
+                    "PROCESSING/STARTED/-",
+                    captured,
+                ]),
+                0 | 2 => confirmed(&[captured]),
+                _ => confirmed(&["REQUIRES_CAPTURE/AUTHORIZED/-", captured]),
+            };
+            (id.clone(), pattern)
+        })
+        .collect();
+    let events: Vec<PaymentEvent> = f.read("payments.events", required_events(&expected)).await;
+    assert_trails(&events, &expected);
     let store = Store::open(&f.config.store).await.unwrap();
     let journaled = store
         .session()
@@ -394,8 +492,29 @@ async fn aborted_transactions_change_nothing() {
         .unwrap()
         .0;
     assert!(journaled > 0, "state changes are journaled");
-    assert_ledger_balanced(&f.config).await;
-    f.stop().await;
+    let succeeded: Vec<&String> = ids
+        .iter()
+        .filter(|(_, k)| *k != 1)
+        .map(|(id, _)| id)
+        .collect();
+    let captured = captured_total(&f, &succeeded).await;
+    assert_ledger_holds_captures(&f.config, captured).await;
+    let stats = f.stop_with_stats().await;
+    let aborted = |name: &str| {
+        stats
+            .iter()
+            .filter(|(n, _)| n.starts_with(name))
+            .map(|(_, s)| s.transactions_aborted)
+            .sum::<u64>()
+    };
+    // The faults fired: about a third of all transactions were aborted after their store writes
+    // (each one by chance, so one processor may see none in a run), and the results above are
+    // still exact.
+    let total: u64 = ["payments", "fraud", "connector", "ledger"]
+        .iter()
+        .map(|n| aborted(n))
+        .sum();
+    assert!(total > 0, "no transaction was aborted: {stats:?}");
 }
 
 /// `paystream process payments` as a child process of this test, on the flow's topology and keyspace.
@@ -455,14 +574,32 @@ async fn payment_processor_killed_mid_transaction_loses_and_duplicates_nothing()
             _ => f.wait_status(id, "succeeded").await,
         };
     }
-    let events: Vec<PaymentEvent> = f.read("payments.events", 200).await;
-    let trail = assert_trail(&events);
-    assert_eq!(
-        trail.len(),
-        ids.len(),
-        "every payment has exactly one trail"
-    );
-    assert_ledger_balanced(&f.config).await;
+    let captured = "SUCCEEDED/CAPTURED/-";
+    let expected: BTreeMap<String, Vec<&str>> = ids
+        .iter()
+        .map(|(id, kind)| {
+            let pattern = match kind {
+                0 => confirmed(&[captured]),
+                1 => confirmed(&["FAILED/DECLINED/INSUFFICIENT_FUNDS"]),
+                2 => confirmed(&["PROCESSING/PENDING/AWAITING_PROVIDER?", captured]),
+                _ => confirmed(&[
+                    "PROCESSING/DECLINED/ISSUER_UNAVAILABLE",
+                    "PROCESSING/STARTED/-",
+                    captured,
+                ]),
+            };
+            (id.clone(), pattern)
+        })
+        .collect();
+    let events: Vec<PaymentEvent> = f.read("payments.events", required_events(&expected)).await;
+    assert_trails(&events, &expected);
+    let succeeded: Vec<&String> = ids
+        .iter()
+        .filter(|(_, k)| *k != 1)
+        .map(|(id, _)| id)
+        .collect();
+    let captured = captured_total(&f, &succeeded).await;
+    assert_ledger_holds_captures(&f.config, captured).await;
     common::eos::signal(&child, "-TERM");
     let status = common::eos::wait_exit(&mut child, Duration::from_secs(30)).await;
     assert!(

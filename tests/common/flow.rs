@@ -222,26 +222,44 @@ impl Flow {
         expected: usize,
     ) -> Vec<T> {
         let codec = Codec::single_object(Catalog::bundled().unwrap());
-        super::eos::read_committed(
+        let records = super::eos::read_committed(
             &self.config,
             &self.topic(topic),
             expected,
-            Duration::from_secs(30),
+            // Generous: a view row (what `wait` polls) is written before its transaction commits,
+            // and an aborted transaction's records arrive only with its retry.
+            Duration::from_secs(60),
             Duration::from_secs(2),
         )
         .await
         .iter()
         .map(|b| codec.decode_sync(b).unwrap())
-        .collect()
+        .collect::<Vec<T>>();
+        assert!(
+            records.len() >= expected,
+            "{topic}: {} record(s) arrived, at least {expected} expected",
+            records.len()
+        );
+        records
     }
 
     pub async fn stop(self) {
+        self.stop_with_stats().await;
+    }
+
+    /// Stops the pipeline; every processor must have ended cleanly. Returns each one's totals.
+    pub async fn stop_with_stats(self) -> Vec<(String, paystream::runtime::eos::RunStats)> {
         let stats = self.pipeline.stop().await;
-        for (name, r) in &stats {
-            assert!(r.is_ok(), "processor {name} failed: {r:?}");
+        let mut out = Vec::new();
+        for (name, r) in stats {
+            match r {
+                Ok(s) => out.push((name, s)),
+                Err(e) => panic!("processor {name} failed: {e}"),
+            }
         }
         drop(self.shutdown);
         super::drop_keyspace(&self.config).await;
+        out
     }
 }
 
@@ -278,4 +296,108 @@ pub async fn assert_ledger_balanced(config: &Config) -> paystream::store::ledger
     let report = audit(&store).await.unwrap();
     assert!(report.is_balanced(), "{}", report.render());
     report
+}
+
+/// The ledger balances, is not empty, and what providers owe (the receivables) is exactly what was
+/// captured: a skipped or doubled capture posting fails, an empty ledger fails.
+pub async fn assert_ledger_holds_captures(config: &Config, captured_minor: i64) {
+    let report = assert_ledger_balanced(config).await;
+    assert!(report.postings > 0, "the ledger is empty");
+    let receivable: i64 = report
+        .balances
+        .iter()
+        .filter(|((account, _), _)| {
+            account.starts_with("provider:") && account.ends_with(":receivable")
+        })
+        .map(|(_, b)| *b)
+        .sum();
+    assert_eq!(
+        receivable,
+        captured_minor,
+        "provider receivables equal the captured amounts:\n{}",
+        report.render()
+    );
+}
+
+/// The sum of `amount_captured` over `ids`, read over REST (each payment already final).
+pub async fn captured_total(f: &Flow, ids: &[&String]) -> i64 {
+    let mut total = 0;
+    for id in ids {
+        total += f.get(id).await["amount_captured"].as_i64().unwrap_or(0);
+    }
+    total
+}
+
+/// One event as a trail pattern writes it: `STATUS/ATTEMPT_STATUS/REASON_CODE`, `-` for none.
+pub fn step_of(e: &PaymentEvent) -> String {
+    use paystream::events::symbol;
+    format!(
+        "{}/{}/{}",
+        symbol(&e.status),
+        e.attempt_status.map_or("-".to_owned(), |a| symbol(&a)),
+        e.reason_code.as_deref().unwrap_or("-")
+    )
+}
+
+/// The steps every confirmed payment starts with, up to its first attempt.
+pub const CONFIRMED: [&str; 3] = [
+    "REQUIRES_CONFIRMATION/-/-",
+    "PROCESSING/-/-",
+    "PROCESSING/STARTED/-",
+];
+
+/// A confirmed payment's whole trail: [`CONFIRMED`], then `rest`.
+pub fn confirmed(rest: &[&'static str]) -> Vec<&'static str> {
+    CONFIRMED.iter().chain(rest).copied().collect()
+}
+
+/// Whether `steps` match `pattern` exactly; a pattern step ending in `?` may be absent (a provider's
+/// "pending" answer can lose the race against its own final webhook, and is then rejected as late).
+fn matches_pattern(steps: &[String], pattern: &[&str]) -> bool {
+    match (steps.split_first(), pattern.split_first()) {
+        (_, Some((p, rest))) if p.ends_with('?') => {
+            let p = p.trim_end_matches('?');
+            (steps.first().is_some_and(|s| s == p) && matches_pattern(&steps[1..], rest))
+                || matches_pattern(steps, rest)
+        }
+        (Some((s, srest)), Some((p, prest))) => s == p && matches_pattern(srest, prest),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+/// The connector of a payment's first attempt, from its events.
+pub fn first_connector<'a>(events: &'a [PaymentEvent], id: &str) -> Option<&'a str> {
+    events
+        .iter()
+        .filter(|e| e.payment_id == id && e.attempt_id.is_some())
+        .min_by_key(|e| e.sequence)
+        .and_then(|e| e.connector.as_deref())
+}
+
+/// The least number of events the patterns allow.
+pub fn required_events(expected: &BTreeMap<String, Vec<&'static str>>) -> usize {
+    expected
+        .values()
+        .map(|p| p.iter().filter(|s| !s.ends_with('?')).count())
+        .sum()
+}
+
+/// Each payment's events are exactly its expected trail (kinds, count, final state and reason), with
+/// sequences 1..n, and no payment is missing or extra.
+pub fn assert_trails(events: &[PaymentEvent], expected: &BTreeMap<String, Vec<&'static str>>) {
+    let by = assert_trail(events);
+    let seen: Vec<&String> = by.keys().collect();
+    let wanted: Vec<&String> = expected.keys().collect();
+    assert_eq!(
+        seen, wanted,
+        "the payments with events are exactly the expected ones"
+    );
+    for (id, pattern) in expected {
+        let steps: Vec<String> = by[id].iter().map(step_of).collect();
+        assert!(
+            matches_pattern(&steps, pattern),
+            "payment {id}: trail {steps:?} is not {pattern:?}"
+        );
+    }
 }
