@@ -221,6 +221,10 @@ pub struct FaultConfig {
     pub abort_permille: u16,
     /// Fail this share of store writes with a retryable error.
     pub store_error_permille: u16,
+    /// Hold every transaction open this long just before its commit (its store writes done, its
+    /// records and offsets sent), logging when it opens and when it commits: a crash test kills
+    /// inside that window and can prove it did.
+    pub stall_before_commit_ms: u32,
 }
 
 /// Records a problem with `field` unless `ok`.
@@ -462,6 +466,15 @@ impl Config {
             "runtime.faults",
             "permille values must be within 0..=1000".into(),
             "use 0 outside crash tests",
+        );
+        check(
+            u64::from(r.faults.stall_before_commit_ms) * 2 < self.kafka.transaction_timeout_ms,
+            "runtime.faults.stall_before_commit_ms",
+            format!(
+                "{} ms is not below half of kafka.transaction_timeout_ms ({} ms)",
+                r.faults.stall_before_commit_ms, self.kafka.transaction_timeout_ms
+            ),
+            "use 0 outside crash tests, a few hundred ms in them",
         );
         check(
             tracing_subscriber::EnvFilter::try_new(&self.service.log_filter).is_ok(),

@@ -554,6 +554,11 @@ impl<P: Processor> Loop<P> {
                 "injected fault: abort before commit".into(),
             ));
         }
+        let stall_ms = self.deps.runtime.faults.stall_before_commit_ms;
+        if stall_ms > 0 {
+            info!(processor = %self.name, records = batch.len(), stall_ms, at_ms = now_millis(), "injected stall: transaction open before commit");
+            tokio::time::sleep(Duration::from_millis(u64::from(stall_ms))).await;
+        }
         let p = producer.clone();
         blocking(move || p.commit_transaction(t))
             .await
@@ -562,6 +567,9 @@ impl<P: Processor> Loop<P> {
                 Failure::Abortable(m) if !is_abort_required(&e) => Failure::ResetProducer(m),
                 other => other,
             })?;
+        if stall_ms > 0 {
+            info!(processor = %self.name, at_ms = now_millis(), "injected stall: transaction committed");
+        }
 
         let records_in = u64::try_from(batch.len()).unwrap_or(u64::MAX);
         self.stats.transactions_committed += 1;
