@@ -47,6 +47,21 @@ async fn sandbox_scenarios_reach_their_final_states_and_the_ledger_balances() {
     let blocked = f.create(card("tok_blocked"), 10_000, false).await;
     let review = f.create(card("tok_visa_success_2"), 6_000_000, false).await;
     let partial = f.create(card("tok_visa_success_3"), 50_000, true).await;
+    let do_not_honor = f.create(card("tok_do_not_honor_1"), 10_000, false).await;
+    let fraudulent = f.create(card("tok_fraudulent_1"), 10_000, false).await;
+    let expired = f.create(card("tok_expired_card_1"), 10_000, false).await;
+    // Retryable at every connector: the cascade runs out.
+    let exhausted = f
+        .create(card("tok_issuer_unavailable_1"), 10_000, false)
+        .await;
+    let late = f.create(card("tok_late_webhook_1"), 10_000, false).await;
+    let net_banking = f
+        .create(
+            json!({"type": "net_banking", "bank_code": "HDFC"}),
+            15_000,
+            false,
+        )
+        .await;
 
     f.wait_status(&success, "succeeded").await;
     f.wait_status(&upi_ok, "succeeded").await;
@@ -59,6 +74,17 @@ async fn sandbox_scenarios_reach_their_final_states_and_the_ledger_balances() {
     f.wait_status(&timeout, "succeeded").await;
     f.wait_status(&server_error, "succeeded").await;
     f.wait_status(&dup_hook, "succeeded").await;
+    for (id, reason) in [
+        (&do_not_honor, "DO_NOT_HONOR"),
+        (&fraudulent, "RISK_DECLINE"),
+        (&expired, "EXPIRED"),
+        (&exhausted, "ROUTING_EXHAUSTED"),
+    ] {
+        let v = f.wait_status(id, "failed").await;
+        assert_eq!(v["reason_code"], reason, "{v}");
+    }
+    f.wait_status(&late, "succeeded").await;
+    f.wait_status(&net_banking, "succeeded").await;
     f.wait_status(&out_of_order, "succeeded").await;
     let v = f.wait_status(&failover, "succeeded").await;
     assert_eq!(
@@ -162,6 +188,20 @@ async fn sandbox_scenarios_reach_their_final_states_and_the_ledger_balances() {
                 "SUCCEEDED/CAPTURED/PARTIAL_CAPTURE",
             ]),
         ),
+        (&do_not_honor, confirmed(&["FAILED/DECLINED/DO_NOT_HONOR"])),
+        (&fraudulent, confirmed(&["FAILED/DECLINED/RISK_DECLINE"])),
+        (&expired, confirmed(&["FAILED/DECLINED/EXPIRED"])),
+        (
+            &exhausted,
+            confirmed(&[
+                "PROCESSING/DECLINED/ISSUER_UNAVAILABLE",
+                "PROCESSING/STARTED/-",
+                "PROCESSING/DECLINED/ISSUER_UNAVAILABLE",
+                "FAILED/DECLINED/ROUTING_EXHAUSTED",
+            ]),
+        ),
+        (&late, confirmed(&[captured])),
+        (&net_banking, confirmed(&[captured])),
     ]
     .into_iter()
     .map(|(id, p)| (id.clone(), p))
@@ -233,6 +273,8 @@ async fn sandbox_scenarios_reach_their_final_states_and_the_ledger_balances() {
         codes_of(&partial).contains(&"DUPLICATE_SIGNAL".to_owned()),
         "{rejections:?}"
     );
+    // The late webhook repeats a success already applied: rejected, never applied twice.
+    assert!(!codes_of(&late).is_empty(), "{rejections:?}");
 
     // The ledger: balanced, with the partial capture's hold released, and what the providers owe
     // exactly what was captured.
@@ -246,10 +288,12 @@ async fn sandbox_scenarios_reach_their_final_states_and_the_ledger_balances() {
         &out_of_order,
         &failover,
         &partial,
+        &late,
+        &net_banking,
     ];
     let captured = captured_total(&f, &succeeded).await;
     assert_eq!(
-        captured, 130_000,
+        captured, 155_000,
         "captured amounts as the scenarios were sent"
     );
     assert_ledger_holds_captures(&f.config, captured).await;

@@ -42,6 +42,7 @@ fn event(seq: i64) -> PaymentEvent {
 async fn migrations_apply_once_and_rerun_changes_nothing() {
     let config = common::config();
     let t = topology();
+    assert!(!t.migrations.is_empty(), "the topology declares migrations");
     let session = Store::connect(&config.store).await.expect("connect");
     let first = migrate::apply(&session, &config.store, &t.keyspace, &t.migrations)
         .await
@@ -54,6 +55,11 @@ async fn migrations_apply_once_and_rerun_changes_nothing() {
     let second = migrate::apply(&session, &config.store, &t.keyspace, &t.migrations)
         .await
         .expect("re-apply");
+    assert_eq!(
+        second.len(),
+        t.migrations.len(),
+        "every migration is reported again"
+    );
     assert!(
         second
             .iter()

@@ -22,6 +22,7 @@ fn private_topology(prefix: &str) -> Topology {
 async fn apply_creates_then_is_idempotent_then_grows() {
     let config = common::config();
     let mut t = private_topology(&common::unique("it"));
+    assert!(!t.topics.is_empty(), "the topology declares topics");
     let first = apply_topics(&t, &config.kafka).await.expect("apply");
     assert_eq!(first.len(), t.topics.len());
     assert!(
@@ -30,6 +31,11 @@ async fn apply_creates_then_is_idempotent_then_grows() {
     );
 
     let second = apply_topics(&t, &config.kafka).await.expect("re-apply");
+    assert_eq!(
+        second.len(),
+        t.topics.len(),
+        "every topic is reported again"
+    );
     assert!(
         second.iter().all(|(_, a)| *a == TopicAction::Unchanged),
         "{second:?}"
@@ -38,6 +44,7 @@ async fn apply_creates_then_is_idempotent_then_grows() {
     t.topics[0].partitions += 2;
     let grown = apply_topics(&t, &config.kafka).await.expect("grow");
     assert_eq!(grown[0].1, TopicAction::PartitionsAdded { from: 6, to: 8 });
+    assert_eq!(grown.len(), t.topics.len());
     assert!(grown[1..].iter().all(|(_, a)| *a == TopicAction::Unchanged));
 
     t.topics[0].partitions = 2;
