@@ -141,11 +141,19 @@ mod tests {
             for (status, body) in [
                 (None, &b""[..]),
                 (Some(503), b"{}"),
+                (Some(500), b"Internal Server Error"),
+                (Some(429), b"{}"),
+                (Some(429), b"slow down"),
+                (Some(413), b"{}"),
+                (Some(413), b"Payload Too Large"),
+                (Some(404), b"{}"),
                 (Some(200), b"not json"),
             ] {
                 assert_eq!(
                     parse_authorize(kind, status, body, "INR").outcome,
-                    ProviderOutcome::Unknown
+                    ProviderOutcome::Unknown,
+                    "{kind:?} HTTP {status:?} {}",
+                    String::from_utf8_lossy(body)
                 );
             }
             let req = samples::provider_request();

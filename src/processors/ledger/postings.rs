@@ -344,4 +344,39 @@ mod tests {
             "a zero fee is not an entry"
         );
     }
+
+    proptest::proptest! {
+        /// Whatever the transition, its amounts and the hold before it: every entry balances on its own,
+        /// and a capture never posts more to the receivable than was captured.
+        #[test]
+        fn every_entry_of_any_transition_balances(
+            status in 0usize..8,
+            attempt in 0usize..9,
+            amount in 1i64..1_000_000_000,
+            captured_share in 0i64..=100,
+            held in 0i64..1_000_000_000,
+            fee in proptest::option::of(0i64..10_000),
+        ) {
+            use AttemptStatus as A;
+            use IntentStatus as I;
+            let statuses = [I::RequiresPaymentMethod, I::RequiresConfirmation, I::Processing,
+                I::RequiresCapture, I::Succeeded, I::Failed, I::Canceled, I::Expired];
+            let attempts = [None, Some(A::Started), Some(A::Authorized), Some(A::Declined),
+                Some(A::Pending), Some(A::Unknown), Some(A::Captured), Some(A::Voided), Some(A::Failed)];
+            let captured = amount / 100 * captured_share;
+            let mut e = event(statuses[status], attempts[attempt], amount, captured);
+            e.provider_fee_minor = fee;
+            let entries = for_transition(&e, held).unwrap();
+            let mut receivable = 0;
+            for entry in &entries {
+                proptest::prop_assert!(check_balanced(entry).is_ok(), "{:?}", entry);
+            }
+            for (account, b) in balances(&entries) {
+                if account.ends_with(":receivable") {
+                    receivable += b;
+                }
+            }
+            proptest::prop_assert!(receivable <= captured, "receivable {} above captured {}", receivable, captured);
+        }
+    }
 }

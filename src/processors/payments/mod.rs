@@ -12,6 +12,8 @@
 //!   attempt and its `ProviderRequest`; otherwise the payment fails with `ROUTING_EXHAUSTED`.
 
 pub mod state_machine;
+#[cfg(test)]
+mod state_machine_props;
 
 use super::routing::{self, Breaker};
 use super::state::{Keyed, Step};
