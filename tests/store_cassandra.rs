@@ -5,8 +5,10 @@ mod common;
 
 use paystream::events::payment_event::{IntentStatus, PaymentEvent};
 use paystream::events::TimestampMillis;
+use paystream::processors::payments;
 use paystream::store::migrate::{self, MigrationAction};
 use paystream::store::payments::PaymentsTable;
+use paystream::store::writer::StoreWriter;
 use paystream::store::{Store, StoreError};
 use paystream::topology::Topology;
 use std::path::Path;
@@ -130,6 +132,31 @@ async fn payment_row_is_read_back_and_a_replay_leaves_it_identical() {
         table.get("pay_store_1").await.expect("get").expect("row"),
         first,
         "a replay must not change the row"
+    );
+
+    // The payment processor's own path: its store write through the writer. A newer event moves the
+    // row on; an older one replayed after it (a crash, a rewind) leaves it where it is.
+    let writer = StoreWriter::new(store.clone());
+    let mut newer = event(3);
+    newer.status = IntentStatus::Succeeded;
+    newer.amount_captured_minor = 10_050;
+    writer
+        .execute(&payments::payment_row(&newer))
+        .await
+        .expect("newer");
+    writer
+        .execute(&payments::payment_row(&event(2)))
+        .await
+        .expect("older, replayed after");
+    table
+        .upsert(&event(1))
+        .await
+        .expect("oldest, by the other path");
+    let row = table.get("pay_store_1").await.expect("get").expect("row");
+    assert_eq!(
+        (row.sequence, row.status.as_str(), row.amount_captured_minor),
+        (3, "SUCCEEDED", 10_050),
+        "an older event never takes the row back"
     );
 
     let count = store

@@ -79,7 +79,7 @@ impl PaymentsTable {
         let upsert = store
             .session()
             .prepare(format!(
-                "INSERT INTO {} (payment_id, merchant_id, status, amount_minor, amount_captured_minor, currency, connector, reason_code, sequence, last_event_id, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO {} (payment_id, merchant_id, status, amount_minor, amount_captured_minor, currency, connector, reason_code, sequence, last_event_id, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
                 store.table("payments")
             ))
             .await
@@ -109,7 +109,8 @@ impl PaymentsTable {
     }
 
     /// Writes the state an event leaves the payment in. Every column comes from the event, so writing the
-    /// same event again (a replay) leaves the row identical.
+    /// same event again (a replay) leaves the row identical; the write's timestamp is the event's
+    /// sequence, so an older event written after a newer one changes nothing.
     pub async fn upsert(&self, e: &PaymentEvent) -> Result<(), StoreError> {
         let status = crate::events::symbol(&e.status);
         let values = (
@@ -124,6 +125,8 @@ impl PaymentsTable {
             e.sequence,
             e.event_id.as_str(),
             CqlTimestamp(e.occurred_at.0),
+            // Versioned by sequence, as the payment processor writes it (`payments::payment_row`).
+            super::writer::VERSION_BASE.saturating_add(e.sequence),
         );
         self.store
             .session()

@@ -63,7 +63,17 @@ pub struct StoreWrite {
     pub ttl_s: Option<u32>,
     /// Writes of a later stage start only after every write of the earlier ones succeeded.
     pub stage: WriteStage,
+    /// The write's version (`USING TIMESTAMP` [`VERSION_BASE`] + version): a cell is only ever
+    /// overwritten by a write with a higher one, so a view written with its event's sequence never
+    /// goes back to an older state, whatever order replays arrive in. `None`: the server's clock.
+    pub version: Option<i64>,
 }
+
+/// Where versioned writes' timestamps start: 2^52 microseconds, a server clock reading of the year
+/// 2112. So a versioned write still overwrites a row the server's clock stamped (written before the
+/// table was versioned), and versions order among themselves. Every writer of a versioned table must
+/// version (a delete too, `USING TIMESTAMP`).
+pub const VERSION_BASE: i64 = 1 << 52;
 
 /// The order in which a batch's writes become durable. A replay must never find state that is ahead of
 /// what explains it: the data rows first, then the journal of what each input did, then the state.
@@ -84,6 +94,7 @@ impl StoreWrite {
             mode: WriteMode::Upsert,
             ttl_s: None,
             stage: WriteStage::Data,
+            version: None,
         }
     }
 
@@ -99,6 +110,13 @@ impl StoreWrite {
         self
     }
 
+    /// Written with `version` as its timestamp (see [`StoreWrite::version`]); every write of the
+    /// same rows must then be versioned alike.
+    pub fn versioned(mut self, version: i64) -> Self {
+        self.version = Some(version);
+        self
+    }
+
     pub fn insert_if_not_exists(
         table: &'static str,
         key: &str,
@@ -111,6 +129,7 @@ impl StoreWrite {
             mode: WriteMode::InsertIfNotExists,
             ttl_s: None,
             stage: WriteStage::Data,
+            version: None,
         }
     }
 
@@ -122,12 +141,21 @@ impl StoreWrite {
         } else {
             ""
         };
-        let ttl = self
-            .ttl_s
-            .map(|t| format!(" USING TTL {t}"))
-            .unwrap_or_default();
+        let using: Vec<String> = [
+            self.ttl_s.map(|t| format!("TTL {t}")),
+            // Bound, not inlined, so one prepared statement serves every version.
+            self.version.map(|_| "TIMESTAMP ?".to_owned()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let using = if using.is_empty() {
+            String::new()
+        } else {
+            format!(" USING {}", using.join(" AND "))
+        };
         format!(
-            "INSERT INTO {keyspace}.{} ({}) VALUES ({marks}){lwt}{ttl}",
+            "INSERT INTO {keyspace}.{} ({}) VALUES ({marks}){lwt}{using}",
             self.table,
             names.join(", ")
         )
@@ -176,7 +204,11 @@ impl StoreWriter {
 
     pub async fn execute(&self, w: &StoreWrite) -> Result<WriteOutcome, StoreError> {
         let statement = self.statement(w.cql(self.store.keyspace())).await?;
-        let values: Vec<Option<CqlValue>> = w.columns.iter().map(|(_, v)| v.to_value()).collect();
+        let mut values: Vec<Option<CqlValue>> =
+            w.columns.iter().map(|(_, v)| v.to_value()).collect();
+        if let Some(v) = w.version {
+            values.push(Some(CqlValue::BigInt(VERSION_BASE.saturating_add(v))));
+        }
         let result = self
             .store
             .session()
@@ -287,6 +319,13 @@ mod tests {
                 .with_ttl(60)
                 .cql("ks"),
             "INSERT INTO ks.t (a) VALUES (?) USING TTL 60"
+        );
+        assert_eq!(
+            StoreWrite::upsert("t", "k", vec![("a", Cql::BigInt(1))])
+                .with_ttl(60)
+                .versioned(7)
+                .cql("ks"),
+            "INSERT INTO ks.t (a) VALUES (?) USING TTL 60 AND TIMESTAMP ?"
         );
     }
 }

@@ -720,7 +720,9 @@ fn attempted(input: &Input) -> String {
     }
 }
 
-fn payment_row(e: &PaymentEvent) -> StoreWrite {
+/// The payment's query row, versioned by its sequence: an older event written after a newer one (a
+/// replay) never takes the row back.
+pub fn payment_row(e: &PaymentEvent) -> StoreWrite {
     StoreWrite::upsert(
         "payments",
         &e.payment_id,
@@ -741,6 +743,7 @@ fn payment_row(e: &PaymentEvent) -> StoreWrite {
             ("updated_at", Cql::Timestamp(e.occurred_at.0)),
         ],
     )
+    .versioned(e.sequence)
 }
 
 fn by_merchant_row(e: &PaymentEvent, created_ms: i64) -> StoreWrite {
