@@ -26,10 +26,16 @@ async fn sigkill_at_random_points_loses_and_duplicates_nothing() {
         // Static membership: a restarted instance gets its partitions back without waiting out the
         // killed one's session. (The other multi-process tests use the default, dynamic.)
         ("PAYSTREAM__RUNTIME__GROUP_MEMBERSHIP", "static"),
+        // The runtime's retries are debug lines: counted below to show the store faults fired.
+        (
+            "PAYSTREAM__SERVICE__LOG_FILTER",
+            "info,paystream::runtime::eos=debug",
+        ),
     ];
 
-    // Kill points between 0.8 and 2.8 s after each start: mid-transaction more often than not, since a
-    // transaction is open most of the time while the backlog lasts. `committed_at_kills` checks it.
+    // Kill points between 1.5 and 3 s after each start, while the backlog lasts: a transaction is open
+    // most of that time. Every kill must land mid-stream, after progress since the previous one
+    // (`committed_at_kills` checks both).
     let seed = u64::try_from(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -46,7 +52,7 @@ async fn sigkill_at_random_points_loses_and_duplicates_nothing() {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
-        let after_ms = 800 + rng % 2_000;
+        let after_ms = 1_500 + rng % 1_500;
         tokio::time::sleep(Duration::from_millis(after_ms)).await;
         assert!(
             child.try_wait().unwrap().is_none(),
@@ -63,13 +69,14 @@ async fn sigkill_at_random_points_loses_and_duplicates_nothing() {
             started.elapsed()
         );
     }
-    let mid_stream = committed_at_kills
-        .iter()
-        .filter(|c| **c > 0 && **c < i64::try_from(EVENTS).unwrap())
-        .count();
+    let events = i64::try_from(EVENTS).unwrap();
     assert!(
-        mid_stream >= 5,
-        "too few kills landed mid-stream to prove anything: {committed_at_kills:?}"
+        committed_at_kills.iter().all(|c| *c > 0 && *c < events),
+        "every kill lands mid-stream, with inputs both committed and left: {committed_at_kills:?}"
+    );
+    assert!(
+        committed_at_kills.windows(2).all(|w| w[0] < w[1]),
+        "each restarted instance made progress before the next kill: {committed_at_kills:?}"
     );
 
     let mut last = eos::spawn_binary(&setup, "0", &faults);
@@ -97,6 +104,12 @@ async fn sigkill_at_random_points_loses_and_duplicates_nothing() {
         "fault injection forced no abort: the test would prove less than it claims"
     );
     println!("{aborts} aborted transactions (injected and real)");
+    let store_faults = log.matches("store write failed; retrying").count();
+    assert!(
+        store_faults > 0,
+        "no injected store fault fired: the test would prove less than it claims"
+    );
+    println!("{store_faults} store writes failed and were retried");
     eos::assert_exactly_once(&setup.codec, &outputs, &commands);
     eos::assert_store_rows(&setup.config, &commands).await;
     common::drop_keyspace(&setup.config).await;
