@@ -219,6 +219,45 @@ async fn an_idempotency_key_names_one_request() {
     f.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_first_requests_under_one_key_publish_once() {
+    let f = start(0).await;
+    let body = json!({"amount": 2_500, "currency": "INR"});
+    let sends = (0..12).map(|_| f.post("/v1/payment_intents", Some(KEY), Some("race"), &body));
+    let answers = futures::future::join_all(sends).await;
+    let id = paystream::bridge::idempotency::payment_id("m_demo", Some("race"));
+    let mut accepted = 0;
+    for (status, v) in &answers {
+        match status {
+            202 => {
+                accepted += 1;
+                assert_eq!(v["id"], id.as_str(), "{v}");
+            }
+            // Lost the race: the claim (`IF NOT EXISTS`) or the first request still in flight.
+            409 => assert_eq!(code(v), "idempotency_key_in_use", "{v}"),
+            other => panic!("unexpected {other}: {v}"),
+        }
+    }
+    assert!(accepted >= 1, "{answers:?}");
+    f.wait_status(&id, "requires_payment_method").await;
+    // However many answered 202 (the winner, then replays), one command was published.
+    let codec = Codec::single_object(Catalog::bundled().unwrap());
+    let commands: Vec<PaymentCommand> = common::eos::read_committed(
+        &f.config,
+        &f.topic("payments.commands"),
+        1,
+        Duration::from_secs(10),
+        Duration::from_secs(2),
+    )
+    .await
+    .iter()
+    .map(|b| codec.decode_sync(b).unwrap())
+    .collect();
+    let mine = commands.iter().filter(|c| c.payment_id == id).count();
+    assert_eq!(mine, 1, "{commands:?}");
+    f.stop().await;
+}
+
 /// The claim paths a single client cannot provoke on purpose, set up in the store directly: a claim in
 /// flight answers 409; a stale one is taken over; one whose outcome was unknown runs again and names
 /// the same payment.
