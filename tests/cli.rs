@@ -176,7 +176,7 @@ fn free_port() -> u16 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn run_serves_ops_endpoints_and_stops_on_sigterm() {
+async fn smoke_serves_ops_endpoints_and_stops_on_sigterm() {
     let config = common::config();
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
@@ -264,6 +264,128 @@ async fn run_serves_ops_endpoints_and_stops_on_sigterm() {
     assert!(
         http.get(format!("{base}/healthz")).send().await.is_err(),
         "ops server still answering after exit"
+    );
+    common::drop_keyspace(&config).await;
+}
+
+/// `paystream run` itself, as README's main command: the whole pipeline with demo traffic, every
+/// payment settled and the ledger balanced, the API and ops endpoints served until SIGTERM, then a
+/// clean exit that reports OK.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_settles_its_traffic_serves_until_sigterm_and_reports_ok() {
+    let config = common::config();
+    let (ops, bridge, sandbox) = (free_port(), free_port(), free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_paystream"))
+        .args([
+            "run",
+            "--payments",
+            "40",
+            "--rate",
+            "40",
+            "--mix",
+            "no-timeouts",
+            "--keep-running",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("PAYSTREAM__SERVICE__OPS_LISTEN", format!("127.0.0.1:{ops}"))
+        .env("PAYSTREAM__BRIDGE__LISTEN", format!("127.0.0.1:{bridge}"))
+        .env("PAYSTREAM__SANDBOX__LISTEN", format!("127.0.0.1:{sandbox}"))
+        .env("PAYSTREAM__STORE__KEYSPACE", &config.store.keyspace)
+        .env("PAYSTREAM__SERVICE__LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while !out.iter().any(|l: &String| l.contains("still serving")) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => out.push(line),
+            Err(_) => panic!("no 'still serving' within 180 s:\n{}", out.join("\n")),
+        }
+    }
+    let summary = out.join("\n");
+    for expected in [
+        "40 settled (0 refused by the API)",
+        "never applied     0",
+        "result: balanced",
+    ] {
+        assert!(
+            summary.contains(expected),
+            "{expected:?} missing:\n{summary}"
+        );
+    }
+
+    let http = reqwest::Client::new();
+    let ready: serde_json::Value = http
+        .get(format!("http://127.0.0.1:{ops}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["ready"], true, "{ready}");
+    let metrics = http
+        .get(format!("http://127.0.0.1:{ops}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("paystream_loadgen_payments_total"),
+        "{metrics}"
+    );
+    let api = http
+        .get(format!(
+            "http://127.0.0.1:{bridge}/v1/payment_intents/pay_none"
+        ))
+        .bearer_auth(paystream::config::flow::DEMO_MERCHANT_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 404, "the API still answers");
+
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "did not stop within 30 s of SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(2)) {
+        out.push(line);
+    }
+    assert!(
+        status.success(),
+        "exit after SIGTERM: {status:?}\n{}",
+        out.join("\n")
+    );
+    assert!(
+        out.iter().any(|l| l.contains("paystream run: OK")),
+        "{}",
+        out.join("\n")
     );
     common::drop_keyspace(&config).await;
 }

@@ -241,18 +241,7 @@ async fn concurrent_first_requests_under_one_key_publish_once() {
     assert!(accepted >= 1, "{answers:?}");
     f.wait_status(&id, "requires_payment_method").await;
     // However many answered 202 (the winner, then replays), one command was published.
-    let codec = Codec::single_object(Catalog::bundled().unwrap());
-    let commands: Vec<PaymentCommand> = common::eos::read_committed(
-        &f.config,
-        &f.topic("payments.commands"),
-        1,
-        Duration::from_secs(10),
-        Duration::from_secs(2),
-    )
-    .await
-    .iter()
-    .map(|b| codec.decode_sync(b).unwrap())
-    .collect();
+    let commands: Vec<PaymentCommand> = f.read("payments.commands", 1).await;
     let mine = commands.iter().filter(|c| c.payment_id == id).count();
     assert_eq!(mine, 1, "{commands:?}");
     f.stop().await;
@@ -635,17 +624,7 @@ async fn a_command_encoded_by_fastavro_is_processed() {
     // A v1 record has no `confirm`: it reads as false, so the intent waits for its confirmation.
     f.wait_status("pay_fastavro_v1", "requires_confirmation")
         .await;
-    let letters: Vec<DeadLetter> = common::eos::read_committed(
-        &f.config,
-        &f.topic("payments.commands.dlq"),
-        0,
-        Duration::from_secs(3),
-        Duration::from_secs(1),
-    )
-    .await
-    .iter()
-    .map(|b| codec.decode_sync(b).unwrap())
-    .collect();
+    let letters: Vec<DeadLetter> = f.read("payments.commands.dlq", 0).await;
     assert!(letters.is_empty(), "nothing dead-lettered: {letters:?}");
     f.stop().await;
 }

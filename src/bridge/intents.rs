@@ -348,6 +348,12 @@ async fn owned(b: &Bridge, id: &str, merchant_id: &str) -> Result<(), ApiError> 
     }
 }
 
+/// The caller's API key names the merchant that owns the intent.
+async fn owned_by_caller(b: &Bridge, headers: &HeaderMap, id: &str) -> Result<(), ApiError> {
+    let merchant_id = merchant(b, headers)?;
+    owned(b, id, &merchant_id).await
+}
+
 fn ok_json(route: &'static str, result: Result<serde_json::Value, ApiError>) -> Response {
     match result {
         Ok(body) => respond(
@@ -365,8 +371,7 @@ pub async fn read(
     headers: HeaderMap,
 ) -> Response {
     let result = async {
-        let merchant_id = merchant(&b, &headers)?;
-        owned(&b, &id, &merchant_id).await?;
+        owned_by_caller(&b, &headers, &id).await?;
         let row = b.payments.get(&id).await.map_err(store_unavailable)?;
         Ok::<_, ApiError>(match row {
             Some(r) => json!({
@@ -389,8 +394,7 @@ pub async fn events(
     headers: HeaderMap,
 ) -> Response {
     let result = async {
-        let merchant_id = merchant(&b, &headers)?;
-        owned(&b, &id, &merchant_id).await?;
+        owned_by_caller(&b, &headers, &id).await?;
         let rows = b.payments.events(&id).await.map_err(store_unavailable)?;
         let data: Vec<_> = rows
             .iter()
