@@ -247,6 +247,42 @@ async fn concurrent_first_requests_under_one_key_publish_once() {
     f.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failure_before_publishing_releases_the_key_for_the_retry() {
+    let f = start(0).await;
+    let store = Store::open(&f.config.store).await.unwrap();
+    let bridge = BridgeStore::prepare(&store, 3_600, 3_600).await.unwrap();
+    let owners = store.table("intent_owners");
+    let ddl = format!(
+        "CREATE TABLE {owners} (payment_id text PRIMARY KEY, merchant_id text, created_at timestamp)"
+    );
+    // The owner cannot be recorded: the request fails before anything is published.
+    store
+        .session()
+        .query_unpaged(format!("DROP TABLE {owners}"), ())
+        .await
+        .unwrap();
+    let body = json!({"amount": 900, "currency": "INR"});
+    let (s, v) = f
+        .post("/v1/payment_intents", Some(KEY), Some("released"), &body)
+        .await;
+    assert_eq!((s, code(&v)), (503, "store_unavailable"), "{v}");
+    assert_eq!(
+        bridge.idempotency("m_demo", "released").await.unwrap(),
+        None,
+        "the key was released, not kept"
+    );
+    store.session().query_unpaged(ddl, ()).await.unwrap();
+    let (s, v) = f
+        .post("/v1/payment_intents", Some(KEY), Some("released"), &body)
+        .await;
+    assert_eq!(s, 202, "the retry runs again: {v}");
+    let id = paystream::bridge::idempotency::payment_id("m_demo", Some("released"));
+    assert_eq!(v["id"], id.as_str());
+    f.wait_status(&id, "requires_payment_method").await;
+    f.stop().await;
+}
+
 /// The claim paths a single client cannot provoke on purpose, set up in the store directly: a claim in
 /// flight answers 409; a stale one is taken over; one whose outcome was unknown runs again and names
 /// the same payment.
