@@ -446,12 +446,21 @@ async fn intake_refuses_bad_requests_precisely_and_idempotency_keys_hold() {
         .unwrap();
     assert_eq!(unknown.status(), 404);
     // The verified webhook reached the state machine, which found the payment already succeeded.
+    // Exactly once: the redelivery was not published again, so one copy reached the state machine.
     let rejections: Vec<TransitionRejected> = f.read("payments.rejections", 1).await;
-    assert!(
-        rejections
-            .iter()
-            .any(|r| r.payment_id == id && r.reason_code == "DUPLICATE_SIGNAL"),
-        "{rejections:?}"
+    let duplicates = rejections
+        .iter()
+        .filter(|r| r.payment_id == id && r.reason_code == "DUPLICATE_SIGNAL")
+        .count();
+    assert_eq!(duplicates, 1, "{rejections:?}");
+    let hooks: Vec<paystream::events::ProviderWebhook> = f.read("providers.webhooks", 1).await;
+    let copies = hooks
+        .iter()
+        .filter(|h| h.webhook_id == "evt_test_1")
+        .count();
+    assert_eq!(
+        copies, 1,
+        "a redelivery is acknowledged, never published again"
     );
     assert_ledger_balanced(&f.config).await;
     f.stop().await;
