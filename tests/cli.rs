@@ -175,6 +175,29 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Sends SIGTERM and waits for the exit, failing after `within`.
+async fn sigterm_and_wait(
+    child: &mut std::process::Child,
+    within: Duration,
+) -> std::process::ExitStatus {
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let started = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(
+            started.elapsed() < within,
+            "did not stop within {within:?} of SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smoke_serves_ops_endpoints_and_stops_on_sigterm() {
     let config = common::config();
@@ -244,22 +267,7 @@ async fn smoke_serves_ops_endpoints_and_stops_on_sigterm() {
         "{metrics}"
     );
 
-    let started = Instant::now();
-    let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "did not stop within 15 s of SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let status = sigterm_and_wait(&mut child, Duration::from_secs(15)).await;
     assert!(status.success(), "exit after SIGTERM: {status:?}");
     assert!(
         http.get(format!("{base}/healthz")).send().await.is_err(),
@@ -358,22 +366,7 @@ async fn run_settles_its_traffic_serves_until_sigterm_and_reports_ok() {
         .unwrap();
     assert_eq!(api.status(), 404, "the API still answers");
 
-    let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "did not stop within 30 s of SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let status = sigterm_and_wait(&mut child, Duration::from_secs(30)).await;
     while let Ok(line) = rx.recv_timeout(Duration::from_secs(2)) {
         out.push(line);
     }

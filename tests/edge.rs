@@ -500,19 +500,9 @@ async fn a_payment_created_over_kafka_is_its_merchants_over_rest() {
     let v = f.wait_status("pay_from_kafka", "succeeded").await;
     assert_eq!(v["amount"], 12_300, "{v}");
     // The audit trail over REST: every transition in sequence, from the CREATE to success.
-    let trail: Value = f
-        .http
-        .get(format!(
-            "{}/v1/payment_intents/pay_from_kafka/events",
-            f.base
-        ))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let trail = f
+        .get_path("/v1/payment_intents/pay_from_kafka/events")
+        .await;
     let statuses: Vec<&str> = trail["data"]
         .as_array()
         .unwrap()

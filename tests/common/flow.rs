@@ -162,8 +162,13 @@ impl Flow {
     }
 
     pub async fn get(&self, id: &str) -> Value {
+        self.get_path(&format!("/v1/payment_intents/{id}")).await
+    }
+
+    /// A GET as the demo merchant, its JSON body.
+    pub async fn get_path(&self, path: &str) -> Value {
         self.http
-            .get(format!("{}/v1/payment_intents/{id}", self.base))
+            .get(format!("{}{path}", self.base))
             .bearer_auth(KEY)
             .send()
             .await
