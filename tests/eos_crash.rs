@@ -33,9 +33,9 @@ async fn sigkill_at_random_points_loses_and_duplicates_nothing() {
         ),
     ];
 
-    // Kill points between 1.5 and 3 s after each start, while the backlog lasts: a transaction is open
-    // most of that time. Every kill must land mid-stream, after progress since the previous one
-    // (`committed_at_kills` checks both).
+    // Each kill comes once the instance has committed something, then at a random point up to 1.5 s
+    // later, while the backlog lasts: a transaction is open most of that time. Every kill must land
+    // mid-stream, after progress since the previous one (`committed_at_kills` checks both).
     let seed = u64::try_from(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -52,7 +52,18 @@ async fn sigkill_at_random_points_loses_and_duplicates_nothing() {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
-        let after_ms = 1_500 + rng % 1_500;
+        // Progress first (the restarted instance committed something), then a random point.
+        let before = committed_at_kills.last().copied().unwrap_or(0);
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while eos::committed_inputs(&setup, 6) <= before {
+            assert!(
+                Instant::now() < deadline,
+                "instance made no progress within 90 s of its start:\n{}",
+                eos::log_of(&setup, "0")
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let after_ms = rng % 1_500;
         tokio::time::sleep(Duration::from_millis(after_ms)).await;
         assert!(
             child.try_wait().unwrap().is_none(),
@@ -64,7 +75,7 @@ async fn sigkill_at_random_points_loses_and_duplicates_nothing() {
         let committed = eos::committed_inputs(&setup, 6);
         committed_at_kills.push(committed);
         println!(
-            "kill {} at {after_ms} ms ({:?} since start): {committed} inputs committed",
+            "kill {} {after_ms} ms after progress ({:?} since start): {committed} inputs committed",
             kill + 1,
             started.elapsed()
         );
