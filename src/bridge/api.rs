@@ -66,7 +66,7 @@ impl Bridge {
             .map(|m| (m.api_key_sha256.to_ascii_lowercase(), m.id.clone()))
             .collect();
         Ok(Self {
-            limits: config.limits(),
+            limits: Limits::of(&config),
             config,
             merchants,
             providers,

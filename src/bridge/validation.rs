@@ -29,6 +29,19 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// The limits a bridge's configuration sets; the rest keep their defaults.
+    pub fn of(config: &crate::config::BridgeConfig) -> Self {
+        Self {
+            amount_minor_min: config.amount_minor_min,
+            amount_minor_max: config.amount_minor_max,
+            metadata_keys_max: config.metadata_keys_max,
+            metadata_value_len_max: config.metadata_value_len_max,
+            ..Self::default()
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invalid {
     /// Machine-readable, stable: clients branch on it.

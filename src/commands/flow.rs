@@ -132,7 +132,16 @@ impl Pipeline {
 pub async fn build_bridge(config: &Config) -> Result<Arc<Bridge>, CommandError> {
     let (topology, _) = super::topology::load_checked(config)?;
     let catalog = Catalog::bundled().map_err(CommandError::Schemas)?;
-    let codec = Arc::new(Codec::from_config(config.schema_registry.as_ref(), catalog).await?);
+    let codec = Arc::new(
+        Codec::for_registry(
+            config
+                .schema_registry
+                .as_ref()
+                .map(|r| (r.url.as_str(), r.timeout_ms)),
+            catalog,
+        )
+        .await?,
+    );
     let store = Store::open(&config.store).await?;
     let bridge_store = BridgeStore::prepare(
         &store,

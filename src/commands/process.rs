@@ -149,7 +149,16 @@ impl Shared {
     async fn open(config: &Config, health: &Arc<Health>) -> Result<Self, CommandError> {
         let (topology, _) = super::topology::load_checked(config)?;
         let catalog = Catalog::bundled().map_err(CommandError::Schemas)?;
-        let codec = Arc::new(Codec::from_config(config.schema_registry.as_ref(), catalog).await?);
+        let codec = Arc::new(
+            Codec::for_registry(
+                config
+                    .schema_registry
+                    .as_ref()
+                    .map(|r| (r.url.as_str(), r.timeout_ms)),
+                catalog,
+            )
+            .await?,
+        );
         let store = Store::open(&config.store).await?;
         health.set("store", true);
         Ok(Self {

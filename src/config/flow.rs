@@ -409,15 +409,3 @@ pub fn validate(c: &super::Config, problems: &mut Vec<Problem>) {
         "use 0..=1000",
     );
 }
-
-impl BridgeConfig {
-    pub fn limits(&self) -> crate::bridge::validation::Limits {
-        crate::bridge::validation::Limits {
-            amount_minor_min: self.amount_minor_min,
-            amount_minor_max: self.amount_minor_max,
-            metadata_keys_max: self.metadata_keys_max,
-            metadata_value_len_max: self.metadata_value_len_max,
-            ..crate::bridge::validation::Limits::default()
-        }
-    }
-}

@@ -92,15 +92,16 @@ impl Codec {
         }
     }
 
-    /// The codec the configuration asks for, registry schemas registered up front.
-    pub async fn from_config(
-        registry: Option<&crate::config::SchemaRegistryConfig>,
+    /// Confluent framing through the registry at `url` (schemas registered up front), or
+    /// single-object encoding when there is none.
+    pub async fn for_registry(
+        registry: Option<(&str, u64)>,
         catalog: Arc<Catalog>,
     ) -> Result<Codec, CodecError> {
-        let Some(r) = registry else {
+        let Some((url, timeout_ms)) = registry else {
             return Ok(Self::single_object(catalog));
         };
-        let codec = Self::with_registry(catalog, RegistryClient::new(&r.url, r.timeout_ms)?);
+        let codec = Self::with_registry(catalog, RegistryClient::new(url, timeout_ms)?);
         codec.prepare().await?;
         Ok(codec)
     }
