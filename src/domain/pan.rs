@@ -21,17 +21,30 @@ pub const PAN_DIGITS_MAX: usize = 19;
 
 /// True when `text` holds a PAN as defined above.
 pub fn contains_pan(text: &str) -> bool {
-    scan(text, true)
+    scan(text, true).is_some()
 }
 
 /// [`contains_pan`] without the word rule: a run glued to letters counts too. For bytes that are not
 /// known text (an undecodable record), where a length prefix or a neighbouring field may touch the
 /// digits.
 pub fn contains_pan_anywhere(text: &str) -> bool {
-    scan(text, false)
+    scan(text, false).is_some()
 }
 
-fn scan(text: &str, words_only: bool) -> bool {
+/// The first PAN in `text`, masked as PCI DSS allows it to be shown: first six and last four digits.
+pub fn masked(text: &str) -> Option<String> {
+    let digits = scan(text, true)?;
+    let shown = |ds: &[u8]| -> String { ds.iter().map(|d| char::from(b'0' + d)).collect() };
+    let n = digits.len();
+    Some(format!(
+        "{}…{}",
+        shown(&digits[..6]),
+        shown(&digits[n - 4..])
+    ))
+}
+
+/// The digits of the first PAN found.
+fn scan(text: &str, words_only: bool) -> Option<Vec<u8>> {
     let chars: Vec<char> = text.chars().collect();
     let mut i = 0;
     while i < chars.len() {
@@ -42,12 +55,14 @@ fn scan(text: &str, words_only: bool) -> bool {
         }
         let (groups, end) = digit_run(&chars, i);
         let glued_after = words_only && chars.get(end).is_some_and(|c| c.is_alphanumeric());
-        if !glued_after && groups_hold_pan(&groups) {
-            return true;
+        if !glued_after {
+            if let Some(pan) = pan_in_groups(&groups) {
+                return Some(pan);
+            }
         }
         i = end.max(i + 1);
     }
-    false
+    None
 }
 
 /// The digit groups of the run starting at `start`, and the index just past it. Groups are separated
@@ -72,7 +87,7 @@ fn digit_run(chars: &[char], start: usize) -> (Vec<Vec<u8>>, usize) {
     (groups, i)
 }
 
-fn groups_hold_pan(groups: &[Vec<u8>]) -> bool {
+fn pan_in_groups(groups: &[Vec<u8>]) -> Option<Vec<u8>> {
     for first in 0..groups.len() {
         let mut digits: Vec<u8> = Vec::with_capacity(PAN_DIGITS_MAX);
         for g in &groups[first..] {
@@ -81,11 +96,11 @@ fn groups_hold_pan(groups: &[Vec<u8>]) -> bool {
                 break;
             }
             if digits.len() >= PAN_DIGITS_MIN && !epoch_millis(&digits) && luhn_valid(&digits) {
-                return true;
+                return Some(digits);
             }
         }
     }
-    false
+    None
 }
 
 fn epoch_millis(digits: &[u8]) -> bool {
@@ -193,6 +208,11 @@ mod tests {
         for s in not_found {
             assert!(!contains_pan(s), "{s:?} holds no PAN");
         }
+        assert_eq!(
+            masked("order 77 card 4242 4242 4242 4242 exp 12/30").as_deref(),
+            Some("424242…4242")
+        );
+        assert_eq!(masked("no card 12345"), None);
         // Without the word rule, glued runs count.
         assert!(contains_pan_anywhere("a4242424242424242"));
         assert!(contains_pan_anywhere("\u{1}x4242424242424242Z"));
