@@ -30,16 +30,21 @@ fn kill_broker() {
         .status()
         .unwrap();
     assert!(status.success(), "kill -9 {pid}");
-    // Gone, or a zombie waiting to be reaped: either way no longer the broker.
+    // Gone, or a zombie waiting to be reaped, and its listeners closed (its threads may still be
+    // exiting a moment after the main one): no longer the broker.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let stat =
             std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
-        if stat
+        let dead = stat
             .split_whitespace()
             .nth(2)
-            .is_none_or(|state| state == "Z")
-        {
+            .is_none_or(|state| state == "Z");
+        let listening = ["127.0.0.1:9092", "127.0.0.1:9093"].iter().any(|a| {
+            std::net::TcpStream::connect_timeout(&a.parse().unwrap(), Duration::from_millis(200))
+                .is_ok()
+        });
+        if dead && !listening {
             return;
         }
         assert!(
