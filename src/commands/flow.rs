@@ -7,7 +7,6 @@ use super::process::{self, ProcessorSet};
 use super::CommandError;
 use crate::bridge::api::{self, Bridge};
 use crate::config::Config;
-use crate::events::{Catalog, Codec};
 use crate::runtime::eos::RunStats;
 use crate::runtime::health::Health;
 use crate::runtime::kafka;
@@ -131,17 +130,7 @@ impl Pipeline {
 
 pub async fn build_bridge(config: &Config) -> Result<Arc<Bridge>, CommandError> {
     let (topology, _) = super::topology::load_checked(config)?;
-    let catalog = Catalog::bundled().map_err(CommandError::Schemas)?;
-    let codec = Arc::new(
-        Codec::for_registry(
-            config
-                .schema_registry
-                .as_ref()
-                .map(|r| (r.url.as_str(), r.timeout_ms)),
-            catalog,
-        )
-        .await?,
-    );
+    let codec = Arc::new(super::codec(config).await?);
     let store = Store::open(&config.store).await?;
     let bridge_store = BridgeStore::prepare(
         &store,

@@ -51,3 +51,14 @@ impl From<rdkafka::error::KafkaError> for CommandError {
         CommandError::Kafka(e.to_string())
     }
 }
+
+/// The codec every command uses: the bundled schemas, framed through the configured schema registry,
+/// or single-object encoded without one.
+pub async fn codec(config: &crate::config::Config) -> Result<crate::events::Codec, CommandError> {
+    let catalog = crate::events::Catalog::bundled().map_err(CommandError::Schemas)?;
+    let registry = config
+        .schema_registry
+        .as_ref()
+        .map(|r| (r.url.as_str(), r.timeout_ms));
+    Ok(crate::events::Codec::for_registry(registry, catalog).await?)
+}

@@ -148,17 +148,7 @@ struct Shared {
 impl Shared {
     async fn open(config: &Config, health: &Arc<Health>) -> Result<Self, CommandError> {
         let (topology, _) = super::topology::load_checked(config)?;
-        let catalog = Catalog::bundled().map_err(CommandError::Schemas)?;
-        let codec = Arc::new(
-            Codec::for_registry(
-                config
-                    .schema_registry
-                    .as_ref()
-                    .map(|r| (r.url.as_str(), r.timeout_ms)),
-                catalog,
-            )
-            .await?,
-        );
+        let codec = Arc::new(super::codec(config).await?);
         let store = Store::open(&config.store).await?;
         health.set("store", true);
         Ok(Self {

@@ -102,15 +102,7 @@ pub async fn run(config: Config, args: RunArgs) -> Result<Summary, CommandError>
 
     let report = super::topology::apply(&config).await?;
     health.set("topology", true);
-    let catalog = crate::events::Catalog::bundled().map_err(CommandError::Schemas)?;
-    let codec = Codec::for_registry(
-        config
-            .schema_registry
-            .as_ref()
-            .map(|r| (r.url.as_str(), r.timeout_ms)),
-        catalog,
-    )
-    .await?;
+    let codec = super::codec(&config).await?;
     let store = Store::open(&config.store).await?;
     let table = PaymentsTable::prepare(&store).await?;
     health.set("store", true);

@@ -18,7 +18,7 @@ use apache_avro::Schema;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-const SINGLE_OBJECT_MAGIC: [u8; 2] = [0xC3, 0x01];
+pub(crate) const SINGLE_OBJECT_MAGIC: [u8; 2] = [0xC3, 0x01];
 const CONFLUENT_MAGIC: u8 = 0x00;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,10 +2,10 @@
 //! every string of any record (card numbers in dead letters and in the PAN scan), not for processing.
 
 use super::catalog::Catalog;
+use super::codec::SINGLE_OBJECT_MAGIC;
 use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::types::Value;
 
-const SINGLE_OBJECT_MAGIC: [u8; 2] = [0xC3, 0x01];
 /// How deep nested `bytes` fields are opened as records of their own (a dead letter's value).
 const NESTING_MAX: usize = 4;
 
