@@ -360,7 +360,7 @@ async fn run_settles_its_traffic_serves_until_sigterm_and_reports_ok() {
         .get(format!(
             "http://127.0.0.1:{bridge}/v1/payment_intents/pay_none"
         ))
-        .bearer_auth(paystream::config::flow::DEMO_MERCHANT_KEY)
+        .bearer_auth(paystream::bridge::config::DEMO_MERCHANT_KEY)
         .send()
         .await
         .unwrap();

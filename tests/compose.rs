@@ -8,7 +8,8 @@
     clippy::result_large_err
 )] // test code: a failed expectation is the report
 
-use paystream::config::{Config, StoreFlavor};
+use paystream::config::Config;
+use paystream::store::config::StoreFlavor;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;

@@ -391,8 +391,8 @@ async fn card_numbers_are_refused_wherever_they_hide() {
     assert_eq!((s, code(&v)), (400, "idempotency_key_invalid"), "{v}");
 
     // A provider webhook whose text holds a card number is refused before anything is published.
-    let secret = paystream::bridge::webhook_signature::WebhookSecret::parse(
-        paystream::config::flow::DEMO_ACME_SECRET,
+    let secret = paystream::connectors::webhook_signature::WebhookSecret::parse(
+        paystream::connectors::config::DEMO_ACME_SECRET,
     )
     .unwrap();
     let hook = json!({"id": "evt_pan", "type": "charge.succeeded", "created": 1,

@@ -397,8 +397,8 @@ async fn intake_refuses_bad_requests_precisely_and_idempotency_keys_hold() {
 
     // Webhooks: a bad signature, a stale timestamp and an unknown provider are refused; a redelivery
     // of a verified id is acknowledged as a duplicate and not published again.
-    let secret = paystream::bridge::webhook_signature::WebhookSecret::parse(
-        paystream::config::flow::DEMO_ACME_SECRET,
+    let secret = paystream::connectors::webhook_signature::WebhookSecret::parse(
+        paystream::connectors::config::DEMO_ACME_SECRET,
     )
     .unwrap();
     let hook = json!({"id": "evt_test_1", "type": "charge.succeeded", "created": 1, "data": {"id": "ch_1", "status": "succeeded", "reference": format!("{id}_att1"), "payment_id": id}});

@@ -120,7 +120,7 @@ async fn avro_event_round_trips_through_a_topic() {
         .create()
         .expect("producer");
     let sent: Vec<PaymentCommand> = (0..20)
-        .map(|i| paystream::commands::smoke::demo_command("it", i, 1_700_000_000_000))
+        .map(|i| paystream::events::demo::demo_command("it", i, 1_700_000_000_000))
         .collect();
     for c in &sent {
         let bytes = codec.encode(c).await.expect("encode");

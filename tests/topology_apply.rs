@@ -3,7 +3,7 @@
 
 mod common;
 
-use paystream::topology::apply::{apply_topics, ApplyError, TopicAction};
+use paystream::runtime::admin::{apply_topics, ApplyError, TopicAction};
 use paystream::topology::Topology;
 use std::path::Path;
 

@@ -5,11 +5,12 @@
 //! refusal is a 4xx with `{"error": {"code", "field", "message"}}` ([`super::errors`]), the
 //! framework's own included.
 
+use super::config::BridgeConfig;
 use super::errors::{err, invalid, outcome_unknown, ApiError};
 use super::validation::Limits;
-use super::webhook_signature::WebhookSecret;
 use super::{intents, webhooks};
-use crate::config::{BridgeConfig, ConnectorKind, ConnectorsConfig};
+use crate::connectors::config::{ConnectorKind, ConnectorsConfig};
+use crate::connectors::webhook_signature::WebhookSecret;
 use crate::domain::pan;
 use crate::events::{Codec, Event};
 use crate::store::bridge::BridgeStore;

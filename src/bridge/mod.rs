@@ -5,10 +5,10 @@
 //! are the runtime's (`runtime::ops`).
 
 pub mod api;
+pub mod config;
 pub mod errors;
 pub mod idempotency;
 pub mod intents;
 pub mod replay;
 pub mod validation;
-pub mod webhook_signature;
 pub mod webhooks;

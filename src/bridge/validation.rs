@@ -31,7 +31,7 @@ impl Default for Limits {
 
 impl Limits {
     /// The limits a bridge's configuration sets; the rest keep their defaults.
-    pub fn of(config: &crate::config::BridgeConfig) -> Self {
+    pub fn of(config: &super::config::BridgeConfig) -> Self {
         Self {
             amount_minor_min: config.amount_minor_min,
             amount_minor_max: config.amount_minor_max,

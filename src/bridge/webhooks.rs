@@ -5,8 +5,8 @@
 
 use super::api::{card_number_at, Bridge};
 use super::errors::{err, respond, store_unavailable};
-use super::webhook_signature::{self, SignedHeaders};
 use crate::connectors;
+use crate::connectors::webhook_signature::{self, SignedHeaders};
 use crate::domain::clock::now_millis;
 use crate::domain::pan;
 use crate::events::provider::ProviderWebhook;

@@ -227,7 +227,7 @@ fn ms(us: i64) -> String {
 fn render(
     rows: &BTreeMap<Variant, Row>,
     args: &BenchArgs,
-    rt: &crate::config::RuntimeConfig,
+    rt: &crate::runtime::config::RuntimeConfig,
     events: usize,
     payload: usize,
 ) -> String {
@@ -280,7 +280,7 @@ async fn join(task: tokio::task::JoinHandle<Result<(), String>>) -> Result<(), C
 fn start(
     variant: Variant,
     config: &Config,
-    runtime: &crate::config::RuntimeConfig,
+    runtime: &crate::runtime::config::RuntimeConfig,
     input: &str,
     output: &str,
     group: &str,
@@ -362,8 +362,8 @@ fn bench_topology(config: &Config, input: &str, output: &str, dlq: &str, group: 
 /// The floor: the same batching with nothing but rdkafka calls. `transactional = false` is the
 /// at-least-once loop (deliver, then commit offsets).
 async fn bare_loop(
-    kafka_config: crate::config::KafkaConfig,
-    rt: crate::config::RuntimeConfig,
+    kafka_config: crate::runtime::config::KafkaConfig,
+    rt: crate::runtime::config::RuntimeConfig,
     input: String,
     output: String,
     group: String,
@@ -453,7 +453,7 @@ async fn create_topics(
     names: &[String],
     partitions: i32,
 ) -> Result<(), CommandError> {
-    let admin = crate::topology::apply::admin_client(&config.kafka)?;
+    let admin = crate::runtime::admin::admin_client(&config.kafka)?;
     let topics: Vec<NewTopic> = names
         .iter()
         .map(|n| {

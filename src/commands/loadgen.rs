@@ -4,7 +4,7 @@
 
 use super::smoke::percentile;
 use super::CommandError;
-use crate::config::flow::DEMO_MERCHANT_KEY;
+use crate::bridge::config::DEMO_MERCHANT_KEY;
 use crate::metrics as m;
 use futures::StreamExt;
 use serde_json::{json, Value};

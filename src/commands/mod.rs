@@ -11,8 +11,8 @@ pub mod smoke;
 pub mod topology;
 
 use crate::events::{CodecError, SchemaError};
+use crate::runtime::admin::ApplyError;
 use crate::store::StoreError;
-use crate::topology::apply::ApplyError;
 use crate::topology::TopologyError;
 
 /// A command's failure, rendered for an operator: each variant names what to fix.

@@ -3,9 +3,9 @@
 use super::CommandError;
 use crate::config::Config;
 use crate::events::Catalog;
+use crate::runtime::admin::{apply_topics, TopicAction};
 use crate::store::migrate::{self, MigrationAction};
 use crate::store::Store;
-use crate::topology::apply::{apply_topics, TopicAction};
 use crate::topology::{graph, Topology};
 use std::fmt::Write as _;
 

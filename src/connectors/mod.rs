@@ -5,9 +5,11 @@
 
 pub mod acme;
 pub mod bolt;
+pub mod config;
+pub mod webhook_signature;
 
-use crate::config::ConnectorKind;
 use crate::events::provider::{DeclineClass, ProviderOutcome, ProviderRequest};
+use config::ConnectorKind;
 
 /// An HTTP request, as data.
 #[derive(Debug, Clone, PartialEq, Eq)]

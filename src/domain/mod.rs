@@ -1,8 +1,10 @@
-//! Domain primitives shared by every processor: money, identifiers and the card-number detector.
+//! Domain primitives shared by every layer: money, identifiers, the clock, the card-number detector
+//! and configuration problems. The bottom layer: it imports no other module of the crate.
 
 pub mod clock;
 pub mod ids;
 pub mod money;
 pub mod pan;
+pub mod problem;
 
 pub use money::{Currency, MinorUnits, Money, MoneyError};

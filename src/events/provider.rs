@@ -86,6 +86,16 @@ pub enum DeclineClass {
     Other,
 }
 
+impl DeclineClass {
+    /// Declines another connector may well accept. Insufficient funds or an invalid card stay declined.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            Self::IssuerUnavailable | Self::ProviderError | Self::RateLimited
+        )
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProviderWebhook {
     pub webhook_id: String,

@@ -24,7 +24,7 @@
 //!   (recreating the producer would fence the legitimate instance in turn);
 //! - `batch_failures_max` consecutive failed transactions: stop with the last error, never loop forever.
 
-use crate::config::{KafkaConfig, RuntimeConfig};
+use super::config::{KafkaConfig, RuntimeConfig};
 use crate::domain::clock::{now_millis, SystemClock};
 use crate::events::Codec;
 use crate::metrics as m;

@@ -1,6 +1,6 @@
 //! Kafka client settings, in one place, so every producer and consumer is configured alike.
 
-use crate::config::{GroupMembership, KafkaConfig};
+use super::config::{GroupMembership, KafkaConfig};
 use rdkafka::ClientConfig;
 
 /// An idempotent producer (no transactions): ordered, deduplicated per partition, bounded in memory.

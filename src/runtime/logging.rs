@@ -1,6 +1,6 @@
 //! tracing setup: key-value fields, pretty for people or JSON for log pipelines.
 
-use crate::config::{LogFormat, ServiceConfig};
+use super::config::{LogFormat, ServiceConfig};
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber. `RUST_LOG`, when set, overrides `service.log_filter`.

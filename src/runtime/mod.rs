@@ -3,6 +3,8 @@
 //! readiness and the ops endpoints (`/metrics`, `/healthz`, `/readyz`), logging and Kafka client
 //! settings.
 
+pub mod admin;
+pub mod config;
 pub mod dead_letter;
 pub mod eos;
 pub mod health;

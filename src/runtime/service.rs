@@ -1,8 +1,8 @@
 //! What every long-running command starts with and ends with: shutdown on SIGTERM/SIGINT, the
 //! Prometheus recorder, readiness, and the ops endpoints (`/metrics`, `/healthz`, `/readyz`).
 
+use super::config::ServiceConfig;
 use super::ops;
-use crate::config::ServiceConfig;
 use crate::metrics as m;
 use crate::runtime::health::Health;
 use crate::runtime::shutdown;

@@ -7,6 +7,7 @@
 //! with the first result, charging nothing twice. Asynchronous outcomes arrive as signed webhooks
 //! (Standard Webhooks) at the bridge; `GET` on a charge gives its current status.
 
+pub mod config;
 pub mod server;
 
 use crate::events::provider::DeclineClass;

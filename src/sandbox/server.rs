@@ -1,9 +1,10 @@
 //! The sandbox's HTTP side: Acme at `/acme/v1/charges[/{reference}]`, Bolt at
 //! `/bolt/transactions[/{reference}]`, and the signed webhooks it sends to the bridge.
 
+use super::config::SandboxConfig;
 use super::{plan, Answer, ChargeState, Scenario};
-use crate::bridge::webhook_signature::WebhookSecret;
-use crate::config::{ConnectorsConfig, SandboxConfig};
+use crate::connectors::config::ConnectorsConfig;
+use crate::connectors::webhook_signature::WebhookSecret;
 use crate::connectors::{acme, bolt};
 use crate::domain::clock::now_millis;
 use crate::events::provider::DeclineClass;

@@ -4,8 +4,8 @@
 //! migration whose file has since changed is an error, not a silent skip: migrations are append-only.
 //! Statements are `IF NOT EXISTS`, so a crash between a statement and its record is repaired by a re-run.
 
+use super::config::{StoreConfig, StoreFlavor};
 use super::StoreError;
-use crate::config::{StoreConfig, StoreFlavor};
 use crate::domain::clock::now_millis;
 use crate::topology::{KeyspaceSpec, Migration};
 use scylla::client::session::Session;

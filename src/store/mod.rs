@@ -5,13 +5,14 @@
 //! replay after a crash rewrites the same rows with the same values.
 
 pub mod bridge;
+pub mod config;
 pub mod ledger;
 pub mod migrate;
 pub mod payments;
 pub mod state;
 pub mod writer;
 
-use crate::config::StoreConfig;
+use config::StoreConfig;
 use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;

@@ -4,7 +4,7 @@
 //! schema catalog, [`graph::mermaid`] draws it, and [`apply`] creates it on Kafka (the keyspace half is
 //! `store::migrate`).
 
-pub mod apply;
+pub mod config;
 pub mod graph;
 
 use crate::events::Catalog;

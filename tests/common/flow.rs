@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-pub const KEY: &str = paystream::config::flow::DEMO_MERCHANT_KEY;
+pub const KEY: &str = paystream::bridge::config::DEMO_MERCHANT_KEY;
 
 pub struct Flow {
     pub config: Config,
@@ -78,7 +78,7 @@ pub fn with_other_merchant(c: &mut Config) {
     use sha2::Digest;
     c.bridge
         .merchants
-        .push(paystream::config::flow::MerchantConfig {
+        .push(paystream::bridge::config::MerchantConfig {
             id: OTHER_MERCHANT.into(),
             api_key_sha256: hex::encode(sha2::Sha256::digest(OTHER_KEY.as_bytes())),
         });

@@ -42,7 +42,7 @@ pub fn unique(prefix: &str) -> String {
 }
 
 pub async fn create_topic(c: &Config, name: &str, partitions: i32) {
-    let admin = paystream::topology::apply::admin_client(&c.kafka).expect("admin client");
+    let admin = paystream::runtime::admin::admin_client(&c.kafka).expect("admin client");
     let results = admin
         .create_topics(
             [&NewTopic::new(name, partitions, TopicReplication::Fixed(1))],
@@ -262,7 +262,7 @@ outputs = ["{output}"]
     pub fn commands(n: usize, keys: usize) -> Vec<PaymentCommand> {
         (0..n)
             .map(|i| {
-                let mut c = paystream::commands::smoke::demo_command("eos", i, 1_763_942_400_000);
+                let mut c = paystream::events::demo::demo_command("eos", i, 1_763_942_400_000);
                 c.payment_id = format!("pay_{}", i % keys);
                 c.command_id = format!("cmd_{i}");
                 c.metadata

@@ -9,14 +9,15 @@
 //! is `UNKNOWN`: the payment processor then asks once for a status check (`STATUS`), and otherwise
 //! waits for the provider's webhook; nothing is guessed.
 
-use crate::config::{ConnectorConfig, ConnectorsConfig};
+use crate::connectors::config::{ConnectorConfig, ConnectorsConfig};
 use crate::connectors::{self, HttpMethod, Normalized};
+use crate::events::provider::DeclineClass;
 use crate::events::provider::{
     ProviderOperation, ProviderOutcome, ProviderRequest, ProviderResponse,
 };
 use crate::events::{symbol, Codec, CodecError, TimestampMillis};
 use crate::metrics as m;
-use crate::processors::payments::{health_set, HEALTH_SET_OWNER};
+use crate::processors::routing::{health_set, HEALTH_SET_OWNER};
 use crate::processors::{Context, Decoded, Effects, Io, ProcessError, Processor, RecordMeta};
 use crate::store::state::{rows, SetMember};
 use futures::future::BoxFuture;
@@ -197,9 +198,7 @@ impl Processor for Connector {
             operation: symbol(&r.operation),
             outcome: n.outcome,
             decline_class: n.decline_class,
-            retryable: n
-                .decline_class
-                .is_some_and(crate::processors::payments::state_machine::is_retryable_decline),
+            retryable: n.decline_class.is_some_and(DeclineClass::is_retryable),
             provider_reference: n.provider_reference,
             provider_code: n.provider_code,
             message: n.message,

@@ -5,6 +5,7 @@
 //! decides: fail-open allows (recorded as `FAIL_OPEN`), fail-closed blocks. Rules in shadow mode are
 //! evaluated and recorded but never change the decision, so a new rule can be watched before it bites.
 
+pub mod config;
 pub mod processor;
 
 use crate::events::fraud_assessment::{AssessmentMode, FraudDecision, FraudReason};

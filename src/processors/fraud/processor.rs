@@ -7,8 +7,8 @@
 //! the first time, whatever other partitions appended since, so the decision does not change, and the
 //! member it appends is the same row. When the sets cannot be read, the merchant's failure mode decides.
 
+use super::config::FraudConfig;
 use super::{assess, FailureMode, Input as Scored, Velocity};
-use crate::config::FraudConfig;
 use crate::events::fraud_assessment::FraudAssessment;
 use crate::events::payment_event::{PaymentEvent, RiskContext};
 use crate::events::{symbol, Codec, CodecError, TimestampMillis};

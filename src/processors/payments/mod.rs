@@ -11,17 +11,17 @@
 //! - a fraud "allow" or a retryable decline: a `RoutingDecision` and, if a connector is eligible, an
 //!   attempt and its `ProviderRequest`; otherwise the payment fails with `ROUTING_EXHAUSTED`.
 
+pub mod config;
 pub mod state_machine;
 #[cfg(test)]
 mod state_machine_props;
 
-use super::routing::{self, Breaker};
+use super::routing::{self, health_set, Breaker, HEALTH_SET_OWNER};
 use super::state::{Keyed, Step};
 use super::{
     check_ids, check_no_card_number, Context, Decoded, Effects, Io, ProcessError, Processor,
     RecordMeta,
 };
-use crate::config::PaymentsConfig;
 use crate::events::fraud_assessment::{FraudAssessment, FraudDecision};
 use crate::events::payment_command::{PaymentCommand, PaymentCommandKind, PaymentMethod};
 use crate::events::payment_event::{IntentStatus, PaymentEvent, RiskContext};
@@ -34,20 +34,13 @@ use crate::events::{symbol, Codec, CodecError, Event, TimestampMillis};
 use crate::metrics as m;
 use crate::store::writer::{Cql, StoreWrite};
 use crate::topology::{ProcessorSpec, Topology};
+use config::PaymentsConfig;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use state_machine::{Outcome, PaymentState, Signal};
 use std::collections::BTreeMap;
 
 pub const NAME: &str = "payments";
-/// The processor whose time sets hold connector health (`connector`).
-pub const HEALTH_SET_OWNER: &str = "connector";
-
-/// The time set of one connector's call outcomes.
-pub fn health_set(connector: &str) -> String {
-    format!("health:{connector}")
-}
-
 /// One input of the payment processor.
 #[derive(Debug, Clone)]
 pub enum Input {
@@ -908,7 +901,7 @@ mod tests {
     }
 
     fn command(kind: PaymentCommandKind, id: &str) -> Input {
-        let mut c = crate::commands::smoke::demo_command("pp", 0, 1);
+        let mut c = crate::events::demo::demo_command("pp", 0, 1);
         c.payment_id = id.into();
         c.kind = kind;
         let mut m = PaymentMethod::of(PaymentMethodType::Card);

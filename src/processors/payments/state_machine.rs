@@ -452,7 +452,7 @@ fn provider(
             s.captured_minor,
             Some("OUTCOME_UNKNOWN"),
         ),
-        ProviderOutcome::Declined if decline_class.is_some_and(is_retryable_decline) => {
+        ProviderOutcome::Declined if decline_class.is_some_and(DeclineClass::is_retryable) => {
             // Routing may cascade to another connector: the intent stays in processing.
             next(
                 s,
@@ -477,14 +477,6 @@ fn provider(
             class.as_deref().or(Some("PROVIDER_FAILED")),
         ),
     }
-}
-
-/// Declines another connector may well accept. Insufficient funds or an invalid card stay declined.
-pub fn is_retryable_decline(d: DeclineClass) -> bool {
-    matches!(
-        d,
-        DeclineClass::IssuerUnavailable | DeclineClass::ProviderError | DeclineClass::RateLimited
-    )
 }
 
 fn fraud_blocked(s: &PaymentState) -> Outcome {
@@ -584,7 +576,7 @@ mod tests {
     use IntentStatus as I;
 
     fn cmd(kind: PaymentCommandKind, amount: Option<i64>) -> PaymentCommand {
-        let mut c = crate::commands::smoke::demo_command("sm", 0, 1);
+        let mut c = crate::events::demo::demo_command("sm", 0, 1);
         c.kind = kind;
         c.amount_minor = amount;
         c

@@ -146,7 +146,7 @@ mod tests {
             codec: &codec,
         };
         let p = Probe::new("out");
-        let base = crate::commands::smoke::demo_command("t", 0, 1);
+        let base = crate::events::demo::demo_command("t", 0, 1);
         type Mutation = Box<dyn Fn(&mut PaymentCommand)>;
         let cases: Vec<(&str, Mutation, Option<&str>)> = vec![
             ("valid", Box::new(|_| {}), None),
@@ -200,7 +200,7 @@ mod tests {
             clock: &SystemClock,
             codec: &codec,
         };
-        let cmd = crate::commands::smoke::demo_command("t", 3, 1);
+        let cmd = crate::events::demo::demo_command("t", 3, 1);
         let p = Probe::new("out");
         assert_eq!(
             p.process(&cmd, &mut (), &ctx).unwrap(),

@@ -10,6 +10,14 @@ use crate::events::payment_command::PaymentMethodType;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, VecDeque};
 
+/// The processor whose time sets hold connector health (`connector`).
+pub const HEALTH_SET_OWNER: &str = "connector";
+
+/// The time set of one connector's call outcomes.
+pub fn health_set(connector: &str) -> String {
+    format!("health:{connector}")
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rule {

@@ -2,8 +2,8 @@
 //! unless they have fewer partitions than declared (partitions are added) or different configs (the
 //! declared cleanup policy and retention are set). Shrinking is refused: Kafka cannot do it.
 
-use super::{TopicSpec, Topology};
-use crate::config::KafkaConfig;
+use super::config::KafkaConfig;
+use crate::topology::{TopicSpec, Topology};
 use rdkafka::admin::{
     AdminClient, AdminOptions, AlterConfig, NewPartitions, NewTopic, ResourceSpecifier,
     TopicReplication,

@@ -1,0 +1,112 @@
+//! The HTTP bridge's configuration: listen address, merchants and request bounds.
+
+use crate::domain::problem::Checks;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MerchantConfig {
+    pub id: String,
+    /// SHA-256 (hex) of the merchant's API key: the key itself is never stored.
+    pub api_key_sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BridgeConfig {
+    pub listen: SocketAddr,
+    pub merchants: Vec<MerchantConfig>,
+    /// Largest accepted request body.
+    pub body_bytes_max: usize,
+    /// Accepted amounts, in minor units of the payment's currency.
+    pub amount_minor_min: i64,
+    pub amount_minor_max: i64,
+    /// Metadata bounds.
+    pub metadata_keys_max: usize,
+    pub metadata_value_len_max: usize,
+    /// How long an Idempotency-Key is remembered (at least 24 h).
+    pub idempotency_ttl_s: u32,
+    /// A webhook whose timestamp is further than this from now is refused.
+    pub webhook_tolerance_s: i64,
+    /// How long a webhook id is remembered for deduplication.
+    pub webhook_dedup_ttl_s: u32,
+    /// Bound of one Kafka produce from a request.
+    pub produce_timeout_ms: u64,
+}
+
+/// SHA-256 of `sk_test_demo`, the demo merchant's key (README).
+pub const DEMO_MERCHANT_KEY: &str = "sk_test_demo";
+
+impl Default for BridgeConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8090)),
+            merchants: vec![MerchantConfig {
+                id: "m_demo".into(),
+                api_key_sha256: hex::encode(sha2::Sha256::digest_str(DEMO_MERCHANT_KEY)),
+            }],
+            body_bytes_max: 16 * 1024,
+            amount_minor_min: 1,
+            amount_minor_max: 10_000_000_000,
+            metadata_keys_max: 20,
+            metadata_value_len_max: 500,
+            idempotency_ttl_s: 24 * 3_600,
+            webhook_tolerance_s: 300,
+            webhook_dedup_ttl_s: 7 * 24 * 3_600,
+            produce_timeout_ms: 5_000,
+        }
+    }
+}
+
+/// `Digest::digest` for a `&str`, so defaults read cleanly.
+trait DigestStr {
+    fn digest_str(s: &str) -> Vec<u8>;
+}
+
+impl DigestStr for sha2::Sha256 {
+    fn digest_str(s: &str) -> Vec<u8> {
+        use sha2::Digest;
+        sha2::Sha256::digest(s.as_bytes()).to_vec()
+    }
+}
+
+impl BridgeConfig {
+    pub fn validate(&self, c: &mut Checks<'_>) {
+        c.within(
+            self.body_bytes_max,
+            1_024..=1_048_576,
+            "body_bytes_max",
+            "use 16384",
+        );
+        c.check(
+            self.idempotency_ttl_s >= 86_400,
+            "idempotency_ttl_s",
+            format!("{} is under 24 h", self.idempotency_ttl_s),
+            "keys must be kept at least 24 h: use 86400 or more",
+        );
+        c.within(
+            self.webhook_tolerance_s,
+            1..=3_600,
+            "webhook_tolerance_s",
+            "use 300 (Standard Webhooks)",
+        );
+        c.check(
+            1 <= self.amount_minor_min && self.amount_minor_min <= self.amount_minor_max,
+            "amount_minor_min",
+            format!(
+                "{}..={} is not a positive range",
+                self.amount_minor_min, self.amount_minor_max
+            ),
+            "use amount_minor_min = 1 and an amount_minor_max your risk team signs off",
+        );
+        for (i, m) in self.merchants.iter().enumerate() {
+            c.check(
+                m.api_key_sha256.len() == 64 && hex::decode(&m.api_key_sha256).is_ok(),
+                &format!("merchants[{i}].api_key_sha256"),
+                "not 64 hex digits".into(),
+                "store the SHA-256 of the key: printf %s \"$KEY\" | sha256sum",
+            );
+        }
+    }
+}
