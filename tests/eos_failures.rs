@@ -54,7 +54,7 @@ impl Processor for Rogue {
     ) -> Result<Effects, ProcessError> {
         Ok(Effects {
             records: vec![ctx.record(&self.topic, input)?],
-            writes: vec![],
+            ..Effects::default()
         })
     }
 }

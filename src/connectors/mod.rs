@@ -1,11 +1,12 @@
 //! Provider adapters. A connector only builds a provider request and parses a provider answer, as pure
-//! functions; the HTTP call happens at the edge (`processors::connector`). Every answer is untrusted:
+//! functions; the HTTP call happens in `transport`, driven by the connector processor's edge. Every answer is untrusted:
 //! sizes are bounded by the caller, fields are parsed strictly, and anything unexpected is an error,
 //! never a guess. An answer that does not say what happened (timeout, 5xx, unparsable) is `Unknown`.
 
 pub mod acme;
 pub mod bolt;
 pub mod config;
+pub mod transport;
 pub mod webhook_signature;
 
 use crate::events::provider::{DeclineClass, ProviderOutcome, ProviderRequest};

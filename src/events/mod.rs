@@ -64,6 +64,11 @@ pub fn symbol<T: Serialize>(value: &T) -> String {
         .unwrap_or_default()
 }
 
+/// The enum value whose symbol is `symbol`, for a field the schema carries as a string.
+pub fn from_symbol<T: serde::de::DeserializeOwned>(symbol: &str) -> Option<T> {
+    serde_json::from_value(serde_json::Value::String(symbol.to_owned())).ok()
+}
+
 /// Milliseconds since the Unix epoch, the Rust side of Avro `timestamp-millis`.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,

@@ -6,6 +6,56 @@ use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, Promet
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// A measure a processor's effect makes. The runtime records it only after the transaction carrying
+/// the effect commits, so an aborted or retried transaction counts nothing twice. Labels are bounded
+/// values (a status, a provider name), never an id.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Measure {
+    Count {
+        name: &'static str,
+        labels: Vec<(&'static str, String)>,
+    },
+    Duration {
+        name: &'static str,
+        labels: Vec<(&'static str, String)>,
+        value: Duration,
+    },
+}
+
+impl Measure {
+    /// One more of `name`.
+    pub fn count(name: &'static str, labels: &[(&'static str, String)]) -> Self {
+        Self::Count {
+            name,
+            labels: labels.to_vec(),
+        }
+    }
+
+    pub fn duration(
+        name: &'static str,
+        labels: &[(&'static str, String)],
+        value: Duration,
+    ) -> Self {
+        Self::Duration {
+            name,
+            labels: labels.to_vec(),
+            value,
+        }
+    }
+
+    /// Records the measure in the process's registry.
+    pub fn record(&self) {
+        match self {
+            Self::Count { name, labels } => metrics::counter!(*name, labels).increment(1),
+            Self::Duration {
+                name,
+                labels,
+                value,
+            } => metrics::histogram!(*name, labels).record(*value),
+        }
+    }
+}
+
 /// Records consumed by a processor. Labels: processor, topic.
 pub const PROCESSOR_RECEIVED: &str = "paystream_processor_received_total";
 /// Records produced by a processor. Labels: processor, topic.

@@ -17,6 +17,7 @@ pub mod state;
 
 use crate::domain::clock::Clock;
 use crate::events::{Codec, CodecError, Event};
+use crate::metrics::Measure;
 use crate::store::state::StateReader;
 use crate::store::writer::StoreWrite;
 use futures::future::BoxFuture;
@@ -79,6 +80,17 @@ pub struct OutRecord {
 pub struct Effects {
     pub records: Vec<OutRecord>,
     pub writes: Vec<StoreWrite>,
+    /// Recorded by the runtime once the transaction commits.
+    pub measures: Vec<Measure>,
+}
+
+impl Effects {
+    /// Appends `other`'s records, writes and measures.
+    pub fn extend(&mut self, other: Effects) {
+        self.records.extend(other.records);
+        self.writes.extend(other.writes);
+        self.measures.extend(other.measures);
+    }
 }
 
 /// A processor's failure, classified where it crosses into the runtime.

@@ -12,6 +12,7 @@
 //! The journal is read once per batch and topic-partition (one range query), not per record.
 
 use super::{Context, Decoded, Effects, Io, OutRecord, ProcessError};
+use crate::metrics::Measure;
 use crate::store::state::rows;
 use base64::Engine as _;
 use futures::future::BoxFuture;
@@ -172,10 +173,13 @@ impl<S: Serialize + DeserializeOwned + Clone> Keyed<S> {
             let state_row = rows::state(self.processor, key, j.state.into_bytes(), now_ms);
             self.states.insert(key.to_owned(), state);
             self.replayed += 1;
-            metrics::counter!(crate::metrics::PROCESSOR_JOURNAL_REPLAYS, "processor" => self.processor).increment(1);
             return Ok(Effects {
                 records,
                 writes: vec![state_row],
+                measures: vec![Measure::count(
+                    crate::metrics::PROCESSOR_JOURNAL_REPLAYS,
+                    &[("processor", self.processor.to_owned())],
+                )],
             });
         }
         let step = f(self.states.get(key))?;
@@ -258,7 +262,7 @@ mod tests {
                 Ok(Step {
                     effects: Effects {
                         records: vec![out(1)],
-                        writes: vec![],
+                        ..Effects::default()
                     },
                     state: Some(1),
                 })

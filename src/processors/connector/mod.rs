@@ -1,5 +1,5 @@
 //! `connector`: the edge where provider calls happen. For each `ProviderRequest` of a batch, `load`
-//! performs the HTTP call (bounded concurrency, per-connector timeout, the attempt id as the
+//! performs the HTTP call through `connectors::transport` (bounded concurrency, per-connector timeout, the attempt id as the
 //! provider's idempotency key, bounded response size); `process` turns the answer into a
 //! `ProviderResponse` through the connector's pure parser and appends the call's health to the
 //! connector's time set (read by routing's circuit breaker).
@@ -9,106 +9,40 @@
 //! is `UNKNOWN`: the payment processor then asks once for a status check (`STATUS`), and otherwise
 //! waits for the provider's webhook; nothing is guessed.
 
-use crate::connectors::config::{ConnectorConfig, ConnectorsConfig};
-use crate::connectors::{self, HttpMethod, Normalized};
+use crate::connectors::config::ConnectorsConfig;
+use crate::connectors::transport::{Answer, Transport};
+use crate::connectors::{self, Normalized};
 use crate::events::provider::DeclineClass;
 use crate::events::provider::{
     ProviderOperation, ProviderOutcome, ProviderRequest, ProviderResponse,
 };
 use crate::events::{symbol, Codec, CodecError, TimestampMillis};
-use crate::metrics as m;
+use crate::metrics::{self as m, Measure};
 use crate::processors::routing::{health_set, HEALTH_SET_OWNER};
 use crate::processors::{Context, Decoded, Effects, Io, ProcessError, Processor, RecordMeta};
 use crate::store::state::{rows, SetMember};
 use futures::future::BoxFuture;
 use futures::StreamExt;
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const NAME: &str = "connector";
 const HEALTH_TTL_S: u32 = 24 * 3_600;
 
-/// What came back from one call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Answer {
-    /// `None`: no HTTP answer (timeout, connection refused, body too large).
-    pub status: Option<u16>,
-    pub body: Vec<u8>,
-    pub latency_ms: i64,
-    pub at_ms: i64,
-}
-
 pub struct Connector {
     config: ConnectorsConfig,
-    http: reqwest::Client,
+    transport: Transport,
     output_topic: String,
 }
 
 impl Connector {
     pub fn new(config: ConnectorsConfig, output_topic: &str) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(config.calls_in_flight_max)
-            .build()
-            .map_err(|e| format!("HTTP client: {e}"))?;
+        let transport = Transport::new(config.calls_in_flight_max, config.response_bytes_max)?;
         Ok(Self {
             config,
-            http,
+            transport,
             output_topic: output_topic.to_owned(),
         })
-    }
-
-    async fn call(
-        &self,
-        c: &ConnectorConfig,
-        r: &ProviderRequest,
-        clock: &dyn crate::domain::clock::Clock,
-    ) -> Answer {
-        let started = Instant::now();
-        let at_ms = clock.now_millis();
-        let done = |status: Option<u16>, body: Vec<u8>| Answer {
-            status,
-            body,
-            latency_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
-            at_ms,
-        };
-        let built = match r.operation {
-            ProviderOperation::Status => Ok(connectors::build_status(c.kind, r)),
-            _ => connectors::build_authorize(c.kind, r),
-        };
-        let req = match built {
-            Ok(req) => req,
-            Err(e) => return done(None, e.to_string().into_bytes()),
-        };
-        let url = format!("{}{}", c.base_url, req.path);
-        let mut builder = match req.method {
-            HttpMethod::Get => self.http.get(&url),
-            HttpMethod::Post => self.http.post(&url),
-        }
-        .timeout(Duration::from_millis(c.timeout_ms))
-        .header("content-type", req.content_type)
-        .body(req.body);
-        for (k, v) in req.headers {
-            builder = builder.header(k, v);
-        }
-        let mut resp = match builder.send().await {
-            Ok(resp) => resp,
-            Err(_) => return done(None, vec![]),
-        };
-        let status = resp.status().as_u16();
-        let mut body = Vec::new();
-        loop {
-            match resp.chunk().await {
-                Ok(Some(chunk)) => {
-                    if body.len().saturating_add(chunk.len()) > self.config.response_bytes_max {
-                        return done(None, b"response too large".to_vec());
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(None) => break,
-                Err(_) => return done(None, vec![]),
-            }
-        }
-        done(Some(status), body)
     }
 }
 
@@ -148,7 +82,10 @@ impl Processor for Connector {
                 if let Some(c) = self.config.get(&r.connector) {
                     if supported(r.operation) {
                         calls.push(Box::pin(async move {
-                            (r.request_id.clone(), self.call(c, r, io.clock).await)
+                            (
+                                r.request_id.clone(),
+                                self.transport.call(c, r, io.clock).await,
+                            )
                         }));
                     }
                 }
@@ -184,10 +121,21 @@ impl Processor for Connector {
         })?;
         let n: Normalized =
             connectors::parse_authorize(c.kind, answer.status, &answer.body, &r.currency);
-        metrics::counter!(m::CONNECTOR_CALLS, "provider" => c.name.clone(), "outcome" => symbol(&n.outcome)).increment(1);
-        metrics::histogram!(m::CONNECTOR_CALL_SECONDS, "provider" => c.name.clone()).record(
-            Duration::from_millis(u64::try_from(answer.latency_ms).unwrap_or(0)),
-        );
+        let provider = [("provider", c.name.clone())];
+        let measures = vec![
+            Measure::count(
+                m::CONNECTOR_CALLS,
+                &[
+                    ("provider", c.name.clone()),
+                    ("outcome", symbol(&n.outcome)),
+                ],
+            ),
+            Measure::duration(
+                m::CONNECTOR_CALL_SECONDS,
+                &provider,
+                Duration::from_millis(u64::try_from(answer.latency_ms).unwrap_or(0)),
+            ),
+        ];
         let healthy = n.outcome != ProviderOutcome::Unknown;
         let response = ProviderResponse {
             response_id: format!("{}:resp", r.request_id),
@@ -219,6 +167,7 @@ impl Processor for Connector {
                 &member,
                 HEALTH_TTL_S,
             )],
+            measures,
         })
     }
 }

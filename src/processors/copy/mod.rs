@@ -64,7 +64,7 @@ impl Processor for Copy {
                 key: key.clone(),
                 payload: value.clone(),
             }],
-            writes: vec![],
+            ..Effects::default()
         })
     }
 }

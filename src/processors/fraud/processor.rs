@@ -12,7 +12,7 @@ use super::{assess, FailureMode, Input as Scored, Velocity};
 use crate::events::fraud_assessment::FraudAssessment;
 use crate::events::payment_event::{PaymentEvent, RiskContext};
 use crate::events::{symbol, Codec, CodecError, TimestampMillis};
-use crate::metrics as m;
+use crate::metrics::{self as m, Measure};
 use crate::processors::{Context, Decoded, Effects, Io, ProcessError, Processor, RecordMeta};
 use crate::store::state::{rows, SetMember};
 use futures::future::BoxFuture;
@@ -199,7 +199,10 @@ impl Processor for Fraud {
             velocity.as_ref(),
             self.failure_mode(&e.merchant_id),
         );
-        metrics::counter!(m::FRAUD_DECISIONS, "decision" => symbol(&a.decision), "mode" => symbol(&a.mode)).increment(1);
+        let decided = Measure::count(
+            m::FRAUD_DECISIONS,
+            &[("decision", symbol(&a.decision)), ("mode", symbol(&a.mode))],
+        );
         let assessment = FraudAssessment {
             assessment_id: format!("{}:fraud:{}", e.payment_id, e.sequence),
             payment_id: e.payment_id.clone(),
@@ -213,6 +216,7 @@ impl Processor for Fraud {
         let mut effects = Effects {
             records: vec![ctx.record(&self.output_topic, &assessment)?],
             writes: vec![],
+            measures: vec![decided],
         };
         let member = SetMember {
             at_ms: at,

@@ -12,7 +12,7 @@
 use crate::domain::{Money, MoneyError};
 use crate::events::payment_command::{CaptureMethod, PaymentCommand, PaymentCommandKind};
 use crate::events::payment_event::{AttemptStatus, IntentStatus};
-use crate::events::provider::{DeclineClass, ProviderOutcome};
+use crate::events::provider::{DeclineClass, ProviderOperation, ProviderOutcome};
 
 /// What the state machine knows about one payment.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -135,6 +135,67 @@ pub fn is_final(s: IntentStatus) -> bool {
             | IntentStatus::Canceled
             | IntentStatus::Expired
     )
+}
+
+/// A fraud allow starts the first attempt: only while the payment is processing without one.
+pub fn may_start_first_attempt(state: Option<&PaymentState>) -> Result<(), Rejection> {
+    match state {
+        Some(s) if s.status == IntentStatus::Processing && s.attempt.is_none() => Ok(()),
+        other => Err(Rejection {
+            code: RejectCode::IllegalTransition,
+            reason: format!(
+                "a fraud allow only starts an attempt for a processing payment without one; it is {:?}",
+                other.map(|s| s.status)
+            ),
+        }),
+    }
+}
+
+/// A provider's answer about an attempt, from a response or a webhook; one that names no attempt
+/// is stale.
+pub fn provider_answer(
+    state: Option<&PaymentState>,
+    attempt_id: Option<&str>,
+    outcome: ProviderOutcome,
+    decline_class: Option<DeclineClass>,
+) -> Outcome {
+    match attempt_id {
+        Some(attempt_id) => apply(
+            state,
+            &Signal::Provider {
+                attempt_id,
+                outcome,
+                decline_class,
+            },
+        ),
+        None => reject(RejectCode::StaleAttempt, "webhook names no attempt"),
+    }
+}
+
+/// An authorization whose outcome is unknown gets one status check. The check's own unknown answer
+/// does not ask again (bounded); the provider's webhook settles it later.
+pub fn needs_status_check(
+    state: &PaymentState,
+    attempt_id: &str,
+    operation: ProviderOperation,
+    outcome: ProviderOutcome,
+) -> bool {
+    outcome == ProviderOutcome::Unknown
+        && operation == ProviderOperation::Authorize
+        && state
+            .attempt
+            .as_ref()
+            .is_some_and(|a| a.attempt_id == attempt_id && a.status == AttemptStatus::Unknown)
+}
+
+/// A retryable decline or a failure leaves the intent processing with a closed attempt: the next
+/// connector may be tried.
+pub fn should_cascade(state: &PaymentState) -> bool {
+    state.status == IntentStatus::Processing
+        && state
+            .attempt
+            .as_ref()
+            .is_some_and(|a| matches!(a.status, AttemptStatus::Declined | AttemptStatus::Failed))
 }
 
 /// Applies one signal to the current state (`None`: the payment does not exist yet).

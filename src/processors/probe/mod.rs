@@ -116,6 +116,7 @@ impl Processor for Probe {
         Ok(Effects {
             records: vec![ctx.record(&self.output_topic, &event)?],
             writes: vec![write],
+            ..Effects::default()
         })
     }
 }

@@ -1,0 +1,303 @@
+//! What a payment input produces: transitions (events on the audit trail and the state topic, query
+//! rows), rejections, and the measures of both. Built here, emitted by the signal handlers.
+
+use super::state_machine::{Outcome, PaymentState, Rejection, Transition};
+use super::{Stored, Topics};
+use crate::events::payment_event::{IntentStatus, PaymentEvent, RiskContext};
+use crate::events::transition_rejected::TransitionRejected;
+use crate::events::{symbol, Event, TimestampMillis};
+use crate::metrics::{self as m, Measure};
+use crate::processors::{Context, Effects, ProcessError};
+use crate::store::writer::{Cql, StoreWrite};
+
+/// Accumulates one input's effects.
+pub(super) struct Out<'c> {
+    pub ctx: &'c Context<'c>,
+    pub topics: &'c Topics,
+    pub effects: Effects,
+    pub now_ms: i64,
+}
+
+/// The input a transition or rejection is caused by.
+pub(super) struct Cause<'a> {
+    pub id: &'a str,
+    pub payment_id: &'a str,
+    /// What the input tried, for a rejection (`CONFIRM`, `PROVIDER_DECLINED`, ...).
+    pub attempted: String,
+    /// The merchant, when the input names one (commands do).
+    pub merchant_id: Option<&'a str>,
+}
+
+/// What a transition's event carries besides the new state.
+#[derive(Default)]
+pub(super) struct Detail {
+    pub fee_minor: Option<i64>,
+    /// The payment's risk context, for the fraud processor: on the confirm that starts processing.
+    pub with_risk: bool,
+    /// Set by the CREATE: the payment's creation time, for the by-merchant and owner rows.
+    pub created_ms: Option<i64>,
+    /// Why, in words (routing's reason when it exhausts the connectors).
+    pub reason: Option<String>,
+}
+
+impl<'c> Out<'c> {
+    pub fn new(ctx: &'c Context<'c>, topics: &'c Topics) -> Self {
+        Self {
+            ctx,
+            topics,
+            effects: Effects::default(),
+            now_ms: ctx.clock.now_millis(),
+        }
+    }
+
+    pub fn emit<E: Event>(&mut self, topic: &str, e: &E) -> Result<(), ProcessError> {
+        let r = self.ctx.record(topic, e)?;
+        self.effects.records.push(r);
+        Ok(())
+    }
+
+    /// Records the state machine's outcome: a transition becomes the new state (`current`, or
+    /// `fresh` for a new payment) and its event; a rejection is recorded and leaves the state as it
+    /// was (`None`).
+    pub fn settle(
+        &mut self,
+        outcome: Outcome,
+        current: Option<Stored>,
+        cause: &Cause<'_>,
+        detail: Detail,
+        fresh: impl FnOnce(PaymentState) -> Stored,
+    ) -> Result<Option<Stored>, ProcessError> {
+        match outcome {
+            Outcome::Rejected(r) => {
+                self.reject(current.as_ref(), &r, cause)?;
+                Ok(None)
+            }
+            Outcome::Applied { state, transition } => {
+                let next = match current {
+                    Some(mut s) => {
+                        s.machine = *state;
+                        s
+                    }
+                    None => fresh(*state),
+                };
+                self.record(&next, &transition, cause, detail)?;
+                Ok(Some(next))
+            }
+        }
+    }
+
+    /// Records the transition that led to `next`.
+    pub fn record(
+        &mut self,
+        next: &Stored,
+        transition: &Transition,
+        cause: &Cause<'_>,
+        detail: Detail,
+    ) -> Result<(), ProcessError> {
+        let mut event = event(next, transition.previous_status, cause.id, self.now_ms);
+        event.reason_code = transition.reason_code.clone();
+        event.reason = detail.reason;
+        event.provider_fee_minor = detail.fee_minor;
+        event.risk = detail.with_risk.then(|| risk_of(next));
+        self.transition(&event, detail.created_ms)
+    }
+
+    /// The event on the audit trail and the state topic, and the query rows.
+    fn transition(
+        &mut self,
+        event: &PaymentEvent,
+        created_ms: Option<i64>,
+    ) -> Result<(), ProcessError> {
+        self.emit(&self.topics.events.clone(), event)?;
+        self.emit(&self.topics.state.clone(), event)?;
+        let writes = &mut self.effects.writes;
+        writes.push(payment_row(event));
+        writes.push(event_row(event));
+        if let Some(created_ms) = created_ms {
+            writes.push(by_merchant_row(event, created_ms));
+            writes.push(owner_row(event, created_ms));
+        }
+        self.effects.measures.push(Measure::count(
+            m::PAYMENTS_TRANSITIONS,
+            &[("status", symbol(&event.status))],
+        ));
+        Ok(())
+    }
+
+    /// A refused signal: its reason on the rejections topic; the state is unchanged.
+    pub fn reject(
+        &mut self,
+        current: Option<&Stored>,
+        r: &Rejection,
+        cause: &Cause<'_>,
+    ) -> Result<(), ProcessError> {
+        self.refused(r);
+        let rejected = TransitionRejected {
+            rejection_id: self.ctx.derived_id("rej"),
+            merchant_id: current
+                .map(|s| s.machine.merchant_id.clone())
+                .or_else(|| cause.merchant_id.map(str::to_owned))
+                .unwrap_or_default(),
+            payment_id: cause.payment_id.to_owned(),
+            current_status: current.map(|s| symbol(&s.machine.status)),
+            attempted: cause.attempted.clone(),
+            reason_code: r.code.as_str().to_owned(),
+            reason: r.reason.clone(),
+            cause_id: cause.id.to_owned(),
+            occurred_at: TimestampMillis(self.now_ms),
+        };
+        self.emit(&self.topics.rejections.clone(), &rejected)
+    }
+
+    /// Counts a signal the state machine refused.
+    pub fn refused(&mut self, r: &Rejection) {
+        self.effects.measures.push(Measure::count(
+            m::PAYMENTS_SIGNALS_REJECTED,
+            &[("code", r.code.as_str().to_owned())],
+        ));
+    }
+}
+
+/// The event of the payment's latest transition.
+fn event(
+    s: &Stored,
+    previous_status: Option<IntentStatus>,
+    cause: &str,
+    now_ms: i64,
+) -> PaymentEvent {
+    let p = &s.machine;
+    PaymentEvent {
+        event_id: format!("{}:{}", p.payment_id, p.sequence),
+        payment_id: p.payment_id.clone(),
+        merchant_id: p.merchant_id.clone(),
+        sequence: p.sequence,
+        status: p.status,
+        previous_status,
+        attempt_id: p.attempt.as_ref().map(|a| a.attempt_id.clone()),
+        attempt_status: p.attempt.as_ref().map(|a| a.status),
+        amount_minor: p.amount.amount.get(),
+        amount_captured_minor: p.captured_minor,
+        currency: p.amount.currency.code().to_owned(),
+        connector: p.attempt.as_ref().map(|a| a.connector.clone()),
+        reason_code: None,
+        reason: None,
+        cause_id: cause.to_owned(),
+        occurred_at: TimestampMillis(now_ms),
+        provider_fee_minor: None,
+        risk: None,
+    }
+}
+
+fn risk_of(s: &Stored) -> RiskContext {
+    let m = s.method.as_ref();
+    RiskContext {
+        method_type: m.map(|m| symbol(&m.method_type)).unwrap_or_default(),
+        customer_id: s.customer_id.clone(),
+        card_token: m.and_then(|m| m.card_token.clone()),
+        card_issuer_country: m.and_then(|m| m.card_issuer_country.clone()),
+        vpa: m.and_then(|m| m.vpa.clone()),
+        customer_ip: s.customer_ip.clone(),
+        customer_country: s.customer_country.clone(),
+    }
+}
+
+/// The payment's query row, versioned by its sequence: an older event written after a newer one (a
+/// replay) never takes the row back.
+pub fn payment_row(e: &PaymentEvent) -> StoreWrite {
+    StoreWrite::upsert(
+        "payments",
+        &e.payment_id,
+        vec![
+            ("payment_id", Cql::text(&e.payment_id)),
+            ("merchant_id", Cql::text(&e.merchant_id)),
+            ("status", Cql::Text(symbol(&e.status))),
+            ("amount_minor", Cql::BigInt(e.amount_minor)),
+            (
+                "amount_captured_minor",
+                Cql::BigInt(e.amount_captured_minor),
+            ),
+            ("currency", Cql::text(&e.currency)),
+            ("connector", Cql::opt_text(e.connector.as_deref())),
+            ("reason_code", Cql::opt_text(e.reason_code.as_deref())),
+            ("sequence", Cql::BigInt(e.sequence)),
+            ("last_event_id", Cql::text(&e.event_id)),
+            ("updated_at", Cql::Timestamp(e.occurred_at.0)),
+        ],
+    )
+    .versioned(e.sequence)
+}
+
+fn by_merchant_row(e: &PaymentEvent, created_ms: i64) -> StoreWrite {
+    StoreWrite::upsert(
+        "payments_by_merchant",
+        &e.payment_id,
+        vec![
+            ("merchant_id", Cql::text(&e.merchant_id)),
+            ("created_day", Cql::Text(day_of(created_ms))),
+            ("created_at", Cql::Timestamp(created_ms)),
+            ("payment_id", Cql::text(&e.payment_id)),
+        ],
+    )
+}
+
+/// One transition of the queryable audit trail, keyed by (payment, sequence): a replay rewrites it.
+/// Absent values are left out rather than written as nulls: the row is written once, and a null
+/// would only leave a tombstone for every read of the trail to skip.
+fn event_row(e: &PaymentEvent) -> StoreWrite {
+    let columns: Vec<(&'static str, Cql)> = vec![
+        ("payment_id", Cql::text(&e.payment_id)),
+        ("sequence", Cql::BigInt(e.sequence)),
+        ("event_id", Cql::text(&e.event_id)),
+        ("status", Cql::Text(symbol(&e.status))),
+        ("attempt_id", Cql::opt_text(e.attempt_id.as_deref())),
+        (
+            "attempt_status",
+            Cql::opt_text(e.attempt_status.map(|a| symbol(&a)).as_deref()),
+        ),
+        ("amount_minor", Cql::BigInt(e.amount_minor)),
+        (
+            "amount_captured_minor",
+            Cql::BigInt(e.amount_captured_minor),
+        ),
+        ("currency", Cql::text(&e.currency)),
+        ("connector", Cql::opt_text(e.connector.as_deref())),
+        ("reason_code", Cql::opt_text(e.reason_code.as_deref())),
+        ("cause_id", Cql::text(&e.cause_id)),
+        ("occurred_at", Cql::Timestamp(e.occurred_at.0)),
+    ];
+    let present = columns
+        .into_iter()
+        .filter(|(_, v)| !matches!(v, Cql::Null))
+        .collect();
+    StoreWrite::upsert("payment_events", &e.event_id, present)
+}
+
+/// Who owns the payment, from the applied CREATE: a payment created over Kafka is its merchant's
+/// over REST too.
+fn owner_row(e: &PaymentEvent, created_ms: i64) -> StoreWrite {
+    StoreWrite::upsert(
+        "intent_owners",
+        &e.payment_id,
+        vec![
+            ("payment_id", Cql::text(&e.payment_id)),
+            ("merchant_id", Cql::text(&e.merchant_id)),
+            ("created_at", Cql::Timestamp(created_ms)),
+        ],
+    )
+}
+
+/// `YYYY-MM-DD` (UTC) of a Unix-millisecond instant: civil-from-days, integer arithmetic only.
+pub fn day_of(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = if month <= 2 { y + 1 } else { y };
+    format!("{year:04}-{month:02}-{d:02}")
+}

@@ -1,0 +1,157 @@
+//! Routing and attempt building: which connector the next attempt goes to, the attempt's
+//! transition, and the provider requests (authorization, status check).
+
+use super::output::{Cause, Detail, Out};
+use super::state_machine::{self, Outcome, PaymentState, Signal};
+use super::{Payments, Stored};
+use crate::events::payment_command::PaymentMethod;
+use crate::events::provider::{ProviderOperation, ProviderRequest};
+use crate::events::routing_decision::RoutingDecision;
+use crate::events::{symbol, TimestampMillis};
+use crate::processors::routing::{self, Breaker};
+use crate::processors::ProcessError;
+use std::collections::BTreeMap;
+
+/// Chooses a connector and starts an attempt, or fails the payment when none is eligible. Returns
+/// the new state (`None` when the state machine refused, which is counted, not recorded).
+pub(super) fn route(
+    p: &Payments,
+    current: Option<Stored>,
+    health: &BTreeMap<String, Breaker>,
+    cause: &Cause<'_>,
+    out: &mut Out<'_>,
+) -> Result<Option<Stored>, ProcessError> {
+    let Some(mut s) = current else {
+        return Ok(None);
+    };
+    let method =
+        s.method.as_ref().map(|m| m.method_type).ok_or_else(|| {
+            ProcessError::Invalid("processing payment has no payment method".into())
+        })?;
+    let request = routing::Request {
+        payment_id: &s.machine.payment_id,
+        merchant_id: &s.machine.merchant_id,
+        method,
+        currency: s.machine.amount.currency.code(),
+        amount_minor: s.machine.amount.amount.get(),
+        tried: &s.tried,
+    };
+    let decision = routing::route(
+        &p.config.routing,
+        health,
+        &request,
+        out.now_ms,
+        p.config.cascade_max,
+    );
+    let attempt_no = s.tried.len().saturating_add(1);
+    let attempt_id = format!("{}_att{attempt_no}", s.machine.payment_id);
+    let routed = RoutingDecision {
+        decision_id: format!("{}_route{attempt_no}", s.machine.payment_id),
+        payment_id: s.machine.payment_id.clone(),
+        attempt_id: attempt_id.clone(),
+        merchant_id: s.machine.merchant_id.clone(),
+        connector: decision.connector.clone(),
+        rule: decision.rule.clone(),
+        reason: decision.reason.clone(),
+        candidates: decision.candidates.clone(),
+        cascade_depth: i32::try_from(decision.cascade_depth).unwrap_or(i32::MAX),
+        decided_at: TimestampMillis(out.now_ms),
+    };
+    out.emit(&out.topics.routing.clone(), &routed)?;
+    let (signal, reason) = match &decision.connector {
+        Some(c) => (
+            Signal::AttemptStarted {
+                attempt_id: &attempt_id,
+                connector: c,
+            },
+            None,
+        ),
+        None => (Signal::RoutingExhausted, Some(decision.reason.clone())),
+    };
+    let transition = match state_machine::apply(Some(&s.machine), &signal) {
+        Outcome::Applied { state, transition } => {
+            s.machine = *state;
+            transition
+        }
+        Outcome::Rejected(r) => {
+            out.refused(&r);
+            return Ok(None);
+        }
+    };
+    if let Some(c) = &decision.connector {
+        s.tried.push(c.clone());
+    }
+    let detail = Detail {
+        reason,
+        ..Detail::default()
+    };
+    out.record(&s, &transition, cause, detail)?;
+    if let Some(c) = &decision.connector {
+        let req = authorize(&s, &attempt_id, c, out.now_ms);
+        out.emit(&out.topics.requests.clone(), &req)?;
+    }
+    Ok(Some(s))
+}
+
+/// The authorization request of a new attempt.
+fn authorize(s: &Stored, attempt_id: &str, connector: &str, now_ms: i64) -> ProviderRequest {
+    ProviderRequest {
+        request_id: format!("{attempt_id}_authorize"),
+        method_type: s.method.as_ref().map(|m| symbol(&m.method_type)),
+        method_reference: s.method.as_ref().and_then(method_reference),
+        ..request(
+            &s.machine,
+            attempt_id,
+            connector,
+            ProviderOperation::Authorize,
+            now_ms,
+        )
+    }
+}
+
+/// The one status check of an attempt whose authorization outcome is unknown.
+pub(super) fn status_check(
+    s: &PaymentState,
+    attempt_id: &str,
+    connector: &str,
+    provider_reference: Option<String>,
+    now_ms: i64,
+) -> ProviderRequest {
+    ProviderRequest {
+        request_id: format!("{attempt_id}_status"),
+        provider_reference,
+        ..request(s, attempt_id, connector, ProviderOperation::Status, now_ms)
+    }
+}
+
+fn request(
+    s: &PaymentState,
+    attempt_id: &str,
+    connector: &str,
+    operation: ProviderOperation,
+    now_ms: i64,
+) -> ProviderRequest {
+    ProviderRequest {
+        request_id: String::new(),
+        attempt_id: attempt_id.to_owned(),
+        payment_id: s.payment_id.clone(),
+        merchant_id: s.merchant_id.clone(),
+        connector: connector.to_owned(),
+        operation,
+        amount_minor: s.amount.amount.get(),
+        currency: s.amount.currency.code().to_owned(),
+        method_type: None,
+        method_reference: None,
+        provider_reference: None,
+        requested_at: TimestampMillis(now_ms),
+    }
+}
+
+/// What the provider needs to find the instrument: a token, a VPA, a bank code or a wallet. Never a PAN.
+fn method_reference(m: &PaymentMethod) -> Option<String> {
+    m.card_token
+        .clone()
+        .or_else(|| m.vpa.clone())
+        .or_else(|| m.bank_code.clone())
+        .or_else(|| m.wallet.clone())
+}

@@ -1,0 +1,294 @@
+//! The exactly-once consume-transform-produce loop, generic over a [`Processor`].
+//!
+//! One instance = one read_committed consumer in the processor's group (cooperative-sticky) and one
+//! transactional producer with the stable id `<consumer_group>-<instance_id>` (KIP-447: one
+//! producer serves every partition the instance owns). Each transaction:
+//!
+//! 1. collects a batch from the consumer (at most `batch_records_max` records, at most
+//!    `batch_linger_ms` after the first);
+//! 2. decodes each record (poison becomes a dead letter), asks the processor's `load` edge for the
+//!    batch's view once, and processes each record over it;
+//! 3. performs the store writes (idempotent, keyed by event or transaction id; staged data, journal,
+//!    state) with bounded retries;
+//! 4. produces the outputs and dead letters, sends the next offsets with the consumer's group
+//!    metadata, and commits.
+//!
+//! A transaction never spans a poll of the consumer, so a rebalance (which librdkafka delivers only
+//! while polling) always finds no transaction open: revoked partitions' buffered records are dropped
+//! and their new owner starts from the committed offsets. Failures:
+//! - abortable (including a generation change caught by `send_offsets_to_transaction`): abort, then
+//!   seek every assigned partition back to its committed offset;
+//! - indeterminate (a commit that failed or timed out without saying "abort") and fatal: the producer is
+//!   recreated, whose `init_transactions` settles the open transaction, then the consumer rewinds;
+//! - fenced: another instance owns this transactional id, so this one is the zombie and stops
+//!   (recreating the producer would fence the legitimate instance in turn);
+//! - `batch_failures_max` consecutive failed transactions: stop with the last error, never loop forever.
+
+mod consumer;
+mod failure;
+mod transaction;
+
+use super::config::{KafkaConfig, RuntimeConfig};
+use crate::domain::clock::now_millis;
+use crate::events::Codec;
+use crate::metrics as m;
+use crate::processors::Processor;
+use crate::runtime::dead_letter;
+use crate::runtime::health::Health;
+use crate::runtime::kafka;
+use crate::store::state::StateReader;
+use crate::store::writer::StoreWriter;
+use crate::topology::Topology;
+use consumer::{EosConsumer, EosContext};
+pub use failure::Backoff;
+use failure::{blocking, classify, fenced_by, Failure};
+use rdkafka::consumer::Consumer;
+use rdkafka::producer::{FutureProducer, Producer};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+const HEALTH_COMPONENT: &str = "processor";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("processor '{processor}' stopped: {message}")]
+    Fatal { processor: String, message: String },
+}
+
+/// Totals of one run, for tests and the benchmark.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RunStats {
+    pub transactions_committed: u64,
+    pub transactions_aborted: u64,
+    pub records_in: u64,
+    pub records_out: u64,
+    pub dead_lettered: u64,
+    pub producer_resets: u64,
+}
+
+/// Everything the loop needs besides the processor.
+pub struct Deps {
+    pub kafka: KafkaConfig,
+    pub runtime: RuntimeConfig,
+    pub topology: Arc<Topology>,
+    pub codec: Arc<Codec>,
+    pub writer: Arc<StoreWriter>,
+    pub health: Arc<Health>,
+    pub shutdown: CancellationToken,
+}
+
+struct Loop<P: Processor> {
+    processor: Arc<P>,
+    name: String,
+    deps: Deps,
+    transactional_id: String,
+    writable: BTreeSet<String>,
+    dead_letter_topics: BTreeMap<String, String>,
+    call_timeout: Duration,
+    stats: RunStats,
+    rng: u64,
+    state: StateReader,
+}
+
+/// Runs `processor` until shutdown (Ok) or a fatal error.
+pub async fn run<P: Processor>(processor: Arc<P>, deps: Deps) -> Result<RunStats, RuntimeError> {
+    let name = processor.name().to_owned();
+    let fatal = |message: String| RuntimeError::Fatal {
+        processor: name.clone(),
+        message,
+    };
+    let spec = deps.topology.processor(&name).cloned().ok_or_else(|| {
+        fatal(format!(
+            "not declared in {}/processors.toml",
+            deps.topology.dir.display()
+        ))
+    })?;
+    let mut dead_letter_topics = BTreeMap::new();
+    for input in &spec.inputs {
+        let dlq = deps.topology.topic(input).and_then(|t| t.dead_letter.clone()).ok_or_else(|| {
+            fatal(format!("input topic '{input}' has no dead_letter topic: poison records would have nowhere to go"))
+        })?;
+        dead_letter_topics.insert(input.clone(), dlq);
+    }
+    // The group is unique per processor and deployment (topology check enforces it), so two deployments
+    // sharing a cluster never fence each other.
+    let transactional_id = format!("{}-{}", spec.consumer_group, deps.runtime.instance_id);
+    let state = StateReader::prepare(deps.writer.store())
+        .await
+        .map_err(|e| fatal(format!("prepare state reads: {e}")))?;
+    let mut l = Loop {
+        state,
+        processor,
+        writable: deps.topology.writable_topics(&name),
+        call_timeout: Duration::from_millis(deps.runtime.kafka_call_timeout_ms),
+        name: name.clone(),
+        transactional_id,
+        dead_letter_topics,
+        deps,
+        stats: RunStats::default(),
+        rng: u64::try_from(now_millis()).unwrap_or(1) | 1,
+    };
+    l.deps.health.register(HEALTH_COMPONENT);
+    let result = l.run(&spec.consumer_group, &spec.inputs).await;
+    l.deps.health.set(HEALTH_COMPONENT, false);
+    result.map(|()| l.stats.clone()).map_err(fatal)
+}
+
+impl<P: Processor> Loop<P> {
+    async fn run(&mut self, group: &str, inputs: &[String]) -> Result<(), String> {
+        let ctx = EosContext {
+            processor: self.name.clone(),
+            generation: AtomicU64::new(0),
+            health: self.deps.health.clone(),
+        };
+        let cc = kafka::processor_consumer(
+            &self.deps.kafka,
+            group,
+            &self.transactional_id,
+            self.deps.runtime.group_membership,
+        );
+        let consumer: Arc<EosConsumer> = Arc::new(
+            cc.create_with_context(ctx)
+                .map_err(|e| format!("consumer: {e}"))?,
+        );
+        let topics: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        consumer
+            .subscribe(&topics)
+            .map_err(|e| format!("subscribe to {topics:?}: {e}"))?;
+        let mut producer = self.new_producer().await?;
+        info!(processor = %self.name, transactional_id = %self.transactional_id, ?topics, "processing");
+
+        let mut failures_in_a_row = 0u32;
+        while !self.deps.shutdown.is_cancelled() {
+            let batch = self.collect_batch(&consumer).await?;
+            if batch.is_empty() {
+                continue;
+            }
+            match self.transaction(&producer, &consumer, &batch).await {
+                Ok(()) => failures_in_a_row = 0,
+                Err(failure) => {
+                    failures_in_a_row += 1;
+                    let reason = self.recover(failure, &mut producer).await?;
+                    if failures_in_a_row >= self.deps.runtime.batch_failures_max {
+                        return Err(format!(
+                            "{failures_in_a_row} transactions in a row failed; last: {reason}"
+                        ));
+                    }
+                    self.rewind(&consumer).await?;
+                }
+            }
+        }
+        info!(processor = %self.name, committed = self.stats.transactions_committed, "shutting down: no transaction open");
+        consumer.unsubscribe();
+        let p = producer.clone();
+        let t = self.call_timeout;
+        let _ = blocking(move || p.flush(t)).await;
+        Ok(())
+    }
+
+    /// Ends a failed transaction as its class demands. Returns the reason when the loop may go on
+    /// (after a rewind), or the error that stops it (fenced, fatal, a producer that cannot be made).
+    async fn recover(
+        &mut self,
+        failure: Failure,
+        producer: &mut FutureProducer,
+    ) -> Result<String, String> {
+        self.stats.transactions_aborted += 1;
+        metrics::counter!(m::PROCESSOR_TRANSACTIONS, "processor" => self.name.clone(), "outcome" => "aborted").increment(1);
+        // An error that looks abortable (a purged produce, say) may hide a fence: recreating
+        // the producer then would fence the legitimate instance in turn.
+        let failure = match (failure, fenced_by(producer)) {
+            (Failure::Fatal(r), _) => Failure::Fatal(r),
+            (_, Some(why)) => Failure::Fenced(why),
+            (f, None) => f,
+        };
+        let fenced = |why: &str| {
+            format!(
+                "fenced: another instance uses transactional.id {} ({why}); this one stops",
+                self.transactional_id
+            )
+        };
+        let t = self.call_timeout;
+        match failure {
+            Failure::Abortable(reason) => {
+                warn!(processor = %self.name, %reason, "aborting transaction");
+                let p = producer.clone();
+                if let Err(e) = blocking(move || p.abort_transaction(t)).await {
+                    if let Failure::Fenced(why) = classify("abort_transaction", &e) {
+                        return Err(fenced(&why));
+                    }
+                    warn!(processor = %self.name, error = %e, "abort failed; recreating the producer");
+                    *producer = self.reset_producer().await?;
+                }
+                Ok(reason)
+            }
+            Failure::ResetProducer(reason) => {
+                warn!(processor = %self.name, %reason, "transaction outcome unknown; recreating the producer");
+                *producer = self.reset_producer().await?;
+                Ok(reason)
+            }
+            Failure::Fenced(reason) => Err(fenced(&reason)),
+            Failure::Fatal(reason) => {
+                let p = producer.clone();
+                let _ = blocking(move || p.abort_transaction(t)).await;
+                Err(reason)
+            }
+        }
+    }
+
+    async fn new_producer(&self) -> Result<FutureProducer, String> {
+        let producer: FutureProducer =
+            kafka::transactional_producer(&self.deps.kafka, &self.transactional_id)
+                .create()
+                .map_err(|e| format!("producer: {e}"))?;
+        let p = producer.clone();
+        let t = self.call_timeout;
+        // Bounded: init can fail while the coordinator is still settling a previous incarnation.
+        let mut backoff = self.backoff();
+        loop {
+            let p2 = p.clone();
+            match blocking(move || p2.init_transactions(t)).await {
+                Ok(()) => return Ok(producer),
+                Err(e) => match backoff.next() {
+                    Some(wait) => {
+                        warn!(processor = %self.name, error = %e, "init_transactions failed; retrying");
+                        metrics::counter!(m::PROCESSOR_RETRIES, "processor" => self.name.clone(), "op" => "kafka").increment(1);
+                        tokio::time::sleep(wait).await;
+                    }
+                    None => {
+                        return Err(format!(
+                            "init_transactions for {} failed: {e}",
+                            self.transactional_id
+                        ))
+                    }
+                },
+            }
+        }
+    }
+
+    async fn reset_producer(&mut self) -> Result<FutureProducer, String> {
+        self.stats.producer_resets += 1;
+        metrics::counter!(m::PROCESSOR_PRODUCER_RESETS, "processor" => self.name.clone())
+            .increment(1);
+        self.new_producer().await
+    }
+
+    fn backoff(&self) -> Backoff {
+        Backoff::new(&self.deps.runtime)
+    }
+
+    /// A pseudo-random draw in 0..1000 for fault injection (xorshift; no crate needed for a test knob).
+    fn permille_hit(&mut self, permille: u16) -> bool {
+        if permille == 0 {
+            return false;
+        }
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng % 1000 < u64::from(permille)
+    }
+}
