@@ -8,10 +8,8 @@ mod common;
 
 use common::eos;
 use futures::future::BoxFuture;
-use paystream::events::{Codec, CodecError, PaymentCommand};
-use paystream::processors::{
-    no_view, Context, Decoded, Effects, Io, ProcessError, Processor, RecordMeta,
-};
+use paystream::events::PaymentCommand;
+use paystream::processors::{no_view, Context, Decoded, Effects, Io, ProcessError, Processor};
 use paystream::runtime::eos::RuntimeError;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -24,18 +22,11 @@ struct Rogue {
 impl Processor for Rogue {
     type Input = PaymentCommand;
     type View = ();
+    const OUTPUTS: &'static [&'static str] = &["out"];
+    const INPUT_SCHEMAS: &'static [&'static str] = &[];
 
     fn name(&self) -> &str {
         "probe"
-    }
-
-    fn decode(
-        &self,
-        codec: &Codec,
-        _: &RecordMeta,
-        payload: &[u8],
-    ) -> Result<PaymentCommand, CodecError> {
-        codec.decode_sync(payload)
     }
 
     fn load<'a>(

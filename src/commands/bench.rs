@@ -348,7 +348,7 @@ fn bench_topology(config: &Config, input: &str, output: &str, dlq: &str, group: 
             doc: "benchmark".into(),
             consumer_group: group.to_owned(),
             inputs: vec![input.to_owned()],
-            outputs: vec![output.to_owned()],
+            outputs: [("out".to_owned(), output.to_owned())].into(),
         }],
         sources: vec![],
         keyspace: crate::topology::KeyspaceSpec {

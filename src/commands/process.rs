@@ -8,27 +8,61 @@ use crate::processors::connector::{self, Connector};
 use crate::processors::copy::{self, Copy};
 use crate::processors::fraud::processor::{self as fraud, Fraud};
 use crate::processors::ledger::{self, Ledger};
+use crate::processors::payments::config::PaymentsSetup;
 use crate::processors::payments::{self, Payments};
 use crate::processors::probe::{self, Probe};
-use crate::runtime::eos::{self, Deps, RunStats};
+use crate::runtime::eos::{self, Deps, RunStats, RuntimeError};
 use crate::runtime::health::Health;
 use crate::runtime::service::Service;
 use crate::store::writer::StoreWriter;
 use crate::store::Store;
 use crate::topology::Topology;
+use futures::future::BoxFuture;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-/// Processors this binary can run, by their topology name.
-pub const PROCESSORS: &[&str] = &[
-    payments::NAME,
-    fraud::NAME,
-    connector::NAME,
-    ledger::NAME,
-    probe::NAME,
-    copy::NAME,
+/// How a processor of this binary starts: built from its own section of the configuration.
+type Start = fn(&Config, Deps) -> BoxFuture<'static, Result<RunStats, RuntimeError>>;
+
+/// Every processor this binary runs, by its topology name. Each builds itself (`Build`) from its
+/// section; this table only says which section that is.
+const REGISTRY: &[(&str, Start)] = &[
+    (payments::NAME, |c, d| {
+        let setup = PaymentsSetup {
+            payments: c.payments.clone(),
+            connectors: c
+                .connectors
+                .providers
+                .iter()
+                .map(|p| p.name.clone())
+                .collect(),
+        };
+        Box::pin(async move { eos::start::<Payments>(payments::NAME, &setup, d).await })
+    }),
+    (fraud::NAME, |c, d| {
+        let config = c.fraud.clone();
+        Box::pin(async move { eos::start::<Fraud>(fraud::NAME, &config, d).await })
+    }),
+    (connector::NAME, |c, d| {
+        let config = c.connectors.clone();
+        Box::pin(async move { eos::start::<Connector>(connector::NAME, &config, d).await })
+    }),
+    (ledger::NAME, |_, d| {
+        Box::pin(eos::start::<Ledger>(ledger::NAME, &(), d))
+    }),
+    (probe::NAME, |_, d| {
+        Box::pin(eos::start::<Probe>(probe::NAME, &(), d))
+    }),
+    (copy::NAME, |_, d| {
+        Box::pin(eos::start::<Copy>(copy::NAME, &(), d))
+    }),
 ];
+
+/// Processors this binary can run, by their topology name.
+pub fn processors() -> Vec<&'static str> {
+    REGISTRY.iter().map(|(name, _)| *name).collect()
+}
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ProcessArgs {
@@ -49,11 +83,11 @@ pub async fn process(mut config: Config, args: ProcessArgs) -> Result<RunStats, 
             })
         })?;
     }
-    if !PROCESSORS.contains(&args.name.as_str()) {
+    if !processors().contains(&args.name.as_str()) {
         return Err(CommandError::Failed(format!(
             "unknown processor '{}': this binary runs {}",
             args.name,
-            PROCESSORS.join(", ")
+            processors().join(", ")
         )));
     }
     let service = Service::start(&config.service, &["store"])
@@ -61,10 +95,10 @@ pub async fn process(mut config: Config, args: ProcessArgs) -> Result<RunStats, 
         .map_err(CommandError::Failed)?;
     tracing::info!(processor = %args.name, instance = %config.runtime.instance_id, "starting");
     let shared = Shared::open(&config, &service.health).await?;
-    let spec = shared.spec(&args.name)?;
+    shared.spec(&args.name)?;
     let deps = shared.deps(&config, &service.health, service.shutdown.clone());
     let (token, grace) = (service.shutdown.clone(), service.grace());
-    let run = run_named(&args.name, &spec, deps, &config);
+    let run = run_named(&args.name, deps, &config);
     let result = tokio::select! {
         r = run => r,
         () = async { token.cancelled().await; tokio::time::sleep(grace).await } => {
@@ -86,48 +120,15 @@ pub async fn process(mut config: Config, args: ProcessArgs) -> Result<RunStats, 
     result
 }
 
-pub async fn run_named(
-    name: &str,
-    spec: &crate::topology::ProcessorSpec,
-    deps: Deps,
-    config: &Config,
-) -> Result<RunStats, CommandError> {
-    let first_output = |spec: &crate::topology::ProcessorSpec| {
-        spec.outputs
-            .first()
-            .cloned()
-            .ok_or_else(|| CommandError::Failed(format!("processor '{name}' declares no output")))
-    };
-    let stats = match name {
-        probe::NAME => eos::run(Arc::new(Probe::new(&first_output(spec)?)), deps).await,
-        copy::NAME => eos::run(Arc::new(Copy::new(&first_output(spec)?)), deps).await,
-        ledger::NAME => eos::run(Arc::new(Ledger::new(&first_output(spec)?)), deps).await,
-        payments::NAME => {
-            let connectors = config
-                .connectors
-                .providers
-                .iter()
-                .map(|c| c.name.clone())
-                .collect();
-            let p = Payments::new(spec, &deps.topology, config.payments.clone(), connectors)
-                .map_err(CommandError::Failed)?;
-            eos::run(Arc::new(p), deps).await
-        }
-        fraud::NAME => {
-            eos::run(
-                Arc::new(Fraud::new(config.fraud.clone(), &first_output(spec)?)),
-                deps,
-            )
-            .await
-        }
-        connector::NAME => {
-            let c = Connector::new(config.connectors.clone(), &first_output(spec)?)
-                .map_err(CommandError::Failed)?;
-            eos::run(Arc::new(c), deps).await
-        }
-        other => return Err(CommandError::Failed(format!("unknown processor '{other}'"))),
-    };
-    stats.map_err(|e| CommandError::Failed(e.to_string()))
+pub async fn run_named(name: &str, deps: Deps, config: &Config) -> Result<RunStats, CommandError> {
+    let start = REGISTRY
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, start)| *start)
+        .ok_or_else(|| CommandError::Failed(format!("unknown processor '{name}'")))?;
+    start(config, deps)
+        .await
+        .map_err(|e| CommandError::Failed(e.to_string()))
 }
 
 /// Loads a topology for tests and benchmarks that run processors in-process.
@@ -222,14 +223,14 @@ pub async fn spawn_all(
     let shared = Shared::open(config, health).await?;
     let mut running = Vec::new();
     for name in &set.0 {
-        let spec = shared.spec(name)?;
+        shared.spec(name)?;
         let deps = shared.deps(config, health, stop.clone());
         let config = config.clone();
         let name = (*name).to_owned();
         let n2 = name.clone();
         running.push((
             name,
-            tokio::spawn(async move { run_named(&n2, &spec, deps, &config).await }),
+            tokio::spawn(async move { run_named(&n2, deps, &config).await }),
         ));
     }
     Ok(running)

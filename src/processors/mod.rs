@@ -6,8 +6,11 @@
 //! calls `process` for each record in order, performs the store writes, produces the records and
 //! commits the input offsets, all in one Kafka transaction.
 
+#[cfg(test)]
+mod binding_tests;
 pub mod connector;
 pub mod copy;
+mod decode;
 pub mod fraud;
 pub mod ledger;
 pub mod payments;
@@ -20,8 +23,11 @@ use crate::events::{Codec, CodecError, Event};
 use crate::metrics::Measure;
 use crate::store::state::StateReader;
 use crate::store::writer::StoreWrite;
+use crate::topology::{ProcessorSpec, Topology};
+pub use decode::{Decode, Raw};
 use futures::future::BoxFuture;
 use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Where an input record came from; identifies it uniquely and stably across replays.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,26 +120,86 @@ pub struct Decoded<I> {
     pub input: I,
 }
 
-/// Refuses ids the store cannot key or the topics should not carry (empty, too long, odd characters):
-/// poison, dead-lettered with the field and the reason instead of stalling the processor on a write
-/// Cassandra refuses.
-pub fn check_ids(ids: &[(&str, &str)]) -> Result<(), CodecError> {
-    for (field, value) in ids {
-        crate::domain::ids::validate(value)
-            .map_err(|e| CodecError::Invalid(format!("{field}: {e}")))?;
-    }
-    Ok(())
+/// A processor's topics, as `processors.toml` binds them: outputs by role, inputs with the record
+/// each carries.
+#[derive(Debug, Clone)]
+pub struct Binding {
+    pub processor: String,
+    /// Role → topic.
+    pub outputs: BTreeMap<String, String>,
+    /// Input topic → the full name of the Avro record its values carry.
+    pub inputs: BTreeMap<String, String>,
 }
 
-/// Refuses an input that carries a card number anywhere (an upstream producer's mistake): it must
-/// not reach state, events or tables. The reason names the field, never the number.
-pub fn check_no_card_number<E: Event>(event: &E) -> Result<(), CodecError> {
-    match crate::domain::pan::find_in(event) {
-        Some(field) => Err(CodecError::Invalid(format!(
-            "a card number in {field}: paystream carries card tokens only, never a PAN"
-        ))),
-        None => Ok(()),
+impl Binding {
+    /// Binds `spec`'s topics, resolving each input's value schema in `topology`.
+    pub fn of(spec: &ProcessorSpec, topology: &Topology) -> Result<Self, String> {
+        let mut inputs = BTreeMap::new();
+        for t in &spec.inputs {
+            let schema = topology
+                .topic(t)
+                .map(|s| s.value_schema.clone())
+                .ok_or_else(|| format!("input topic '{t}' is not in topics.toml"))?;
+            inputs.insert(t.clone(), schema);
+        }
+        Ok(Self {
+            processor: spec.name.clone(),
+            outputs: spec.outputs.clone(),
+            inputs,
+        })
     }
+
+    /// The topic bound to `role`.
+    pub fn output(&self, role: &str) -> Result<String, String> {
+        self.outputs
+            .get(role)
+            .cloned()
+            .ok_or_else(|| self.unbound(role))
+    }
+
+    fn unbound(&self, role: &str) -> String {
+        format!(
+            "processor '{}' needs output '{role}' in processors.toml: add {role} = \"<topic>\" to its outputs",
+            self.processor
+        )
+    }
+
+    /// Checks that the roles are exactly those `P` writes and that it reads every input's record:
+    /// the topology graph then tells the truth.
+    pub fn check<P: Processor>(&self) -> Result<(), String> {
+        let declared: BTreeSet<&str> = self.outputs.keys().map(String::as_str).collect();
+        let written: BTreeSet<&str> = P::OUTPUTS.iter().copied().collect();
+        if let Some(extra) = declared.difference(&written).next() {
+            return Err(format!(
+                "processor '{}' declares output '{extra}' in processors.toml but never writes it: remove it (it writes {:?})",
+                self.processor,
+                P::OUTPUTS
+            ));
+        }
+        if let Some(missing) = written.difference(&declared).next() {
+            return Err(self.unbound(missing));
+        }
+        if P::INPUT_SCHEMAS.is_empty() {
+            return Ok(());
+        }
+        for (topic, schema) in &self.inputs {
+            if !P::INPUT_SCHEMAS.contains(&schema.as_str()) {
+                return Err(format!(
+                    "processor '{}' reads topic '{topic}', which carries {schema}; it reads only {:?}: remove the input",
+                    self.processor,
+                    P::INPUT_SCHEMAS
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A processor built from its own configuration and its binding. `Config` is the processor's section
+/// (or `()`): the processor knows nothing of the rest of the configuration.
+pub trait Build: Processor + Sized {
+    type Config;
+    fn build(config: &Self::Config, binding: &Binding) -> Result<Self, String>;
 }
 
 /// What a processor's `load` edge may read.
@@ -152,22 +218,18 @@ pub fn no_view<'a>() -> BoxFuture<'a, Result<(), ProcessError>> {
 /// A stream processor. `process` is pure: no I/O, no global state, no wall clock but the context's.
 /// I/O happens in `load`, once per batch, before any `process` call.
 pub trait Processor: Send + Sync + 'static {
-    type Input: Send + Sync;
+    type Input: Decode;
     /// The batch's view: what `load` read, plus the batch's own updates so that a record sees the
     /// effects of the records before it in the same batch.
     type View: Send;
 
+    /// The output roles it writes, bound by name from `processors.toml`.
+    const OUTPUTS: &'static [&'static str];
+    /// The Avro records it reads (full names); empty: any bytes.
+    const INPUT_SCHEMAS: &'static [&'static str];
+
     /// The name in `topology/processors.toml`.
     fn name(&self) -> &str;
-
-    /// Decodes one input record. A codec error here is poison (dead-lettered), except a registry
-    /// that cannot be reached, which is retried.
-    fn decode(
-        &self,
-        codec: &Codec,
-        record: &RecordMeta,
-        payload: &[u8],
-    ) -> Result<Self::Input, CodecError>;
 
     /// Reads what the batch needs. A `Retryable` error is retried with bounded backoff and then aborts
     /// the transaction; `Invalid` and `Fatal` stop the processor (a read cannot be poison).

@@ -37,8 +37,13 @@ pub fn mermaid(t: &Topology) -> String {
         for i in &p.inputs {
             let _ = writeln!(out, "    {} --> {}", node_id("t", i), node_id("p", &p.name));
         }
-        for o in &p.outputs {
-            let _ = writeln!(out, "    {} --> {}", node_id("p", &p.name), node_id("t", o));
+        for (role, o) in &p.outputs {
+            let _ = writeln!(
+                out,
+                "    {} -- {role} --> {}",
+                node_id("p", &p.name),
+                node_id("t", o)
+            );
         }
         for i in &p.inputs {
             if let Some(dlq) = t.topic(i).and_then(|x| x.dead_letter.as_ref()) {
@@ -65,7 +70,7 @@ mod tests {
         let m = mermaid(&t);
         assert!(m.starts_with("flowchart LR\n"));
         assert!(m.contains("t_payments_commands --> p_payments"));
-        assert!(m.contains("p_ledger --> t_ledger_entries"));
+        assert!(m.contains("p_ledger -- entries --> t_ledger_entries"));
         assert!(m.contains("p_connector -. poison .-> t_providers_requests_dlq"));
         assert!(m.contains("s_bridge --> t_providers_webhooks"));
         let edges = m

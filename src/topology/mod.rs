@@ -60,7 +60,9 @@ pub struct ProcessorSpec {
     pub doc: String,
     pub consumer_group: String,
     pub inputs: Vec<String>,
-    pub outputs: Vec<String>,
+    /// Output topics by role (`events = "payments.events"`): the processor binds each role by name,
+    /// and the runtime refuses to start when the roles differ from those it writes.
+    pub outputs: BTreeMap<String, String>,
 }
 
 /// Something outside the processors that writes to topics (the HTTP bridge, upstream systems).
@@ -339,7 +341,7 @@ impl Topology {
                     &processors_file,
                     &entry,
                     "has no outputs",
-                    "list the topics it writes in outputs",
+                    "bind each topic it writes to a role in outputs, e.g. outputs = { events = \"payments.events\" }",
                 ));
             }
             for input in &p.inputs {
@@ -352,7 +354,8 @@ impl Topology {
                     ));
                 }
             }
-            for (kind, topics) in [("input", &p.inputs), ("output", &p.outputs)] {
+            let outputs: Vec<String> = p.outputs.values().cloned().collect();
+            for (kind, topics) in [("input", &p.inputs), ("output", &outputs)] {
                 for t in topics {
                     if self.topic(t).is_none() {
                         errors.push(err(
@@ -388,7 +391,7 @@ impl Topology {
     pub fn writable_topics(&self, processor: &str) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
         if let Some(p) = self.processor(processor) {
-            out.extend(p.outputs.iter().cloned());
+            out.extend(p.outputs.values().cloned());
             for input in &p.inputs {
                 if let Some(dlq) = self.topic(input).and_then(|t| t.dead_letter.clone()) {
                     out.insert(dlq);
@@ -560,7 +563,9 @@ mod tests {
         t.topics[0].value_schema = "io.paystream.Nope".into();
         t.topics[1].key = "no_such_field".into();
         t.topics[2].dead_letter = Some("missing.dlq".into());
-        t.processors[0].outputs.push("ghost.topic".into());
+        t.processors[0]
+            .outputs
+            .insert("ghost".into(), "ghost.topic".into());
         t.processors[1].consumer_group = t.processors[0].consumer_group.clone();
         let errors = t.check(&catalog).unwrap_err();
         let want = [

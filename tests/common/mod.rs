@@ -205,7 +205,7 @@ name = "{processor_name}"
 doc = "the processor under test"
 consumer_group = "{prefix}-{processor_name}"
 inputs = ["{input}"]
-outputs = ["{output}"]
+outputs = {{ out = "{output}" }}
 "#
         );
         let append = |file: &str, text: &str| {

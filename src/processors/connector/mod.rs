@@ -16,10 +16,11 @@ use crate::events::provider::DeclineClass;
 use crate::events::provider::{
     ProviderOperation, ProviderOutcome, ProviderRequest, ProviderResponse,
 };
-use crate::events::{symbol, Codec, CodecError, TimestampMillis};
+use crate::events::Event;
+use crate::events::{symbol, TimestampMillis};
 use crate::metrics::{self as m, Measure};
 use crate::processors::routing::{health_set, HEALTH_SET_OWNER};
-use crate::processors::{Context, Decoded, Effects, Io, ProcessError, Processor, RecordMeta};
+use crate::processors::{Binding, Build, Context, Decoded, Effects, Io, ProcessError, Processor};
 use crate::store::state::{rows, SetMember};
 use futures::future::BoxFuture;
 use futures::StreamExt;
@@ -46,6 +47,14 @@ impl Connector {
     }
 }
 
+impl Build for Connector {
+    type Config = ConnectorsConfig;
+
+    fn build(config: &ConnectorsConfig, binding: &Binding) -> Result<Self, String> {
+        Self::new(config.clone(), &binding.output("responses")?)
+    }
+}
+
 /// Operations this edge performs: authorizations, and status checks of unknown attempts.
 fn supported(op: ProviderOperation) -> bool {
     matches!(op, ProviderOperation::Authorize | ProviderOperation::Status)
@@ -54,20 +63,11 @@ fn supported(op: ProviderOperation) -> bool {
 impl Processor for Connector {
     type Input = ProviderRequest;
     type View = BTreeMap<String, Answer>;
+    const OUTPUTS: &'static [&'static str] = &["responses"];
+    const INPUT_SCHEMAS: &'static [&'static str] = &[ProviderRequest::FULL_NAME];
 
     fn name(&self) -> &str {
         NAME
-    }
-
-    fn decode(
-        &self,
-        codec: &Codec,
-        _record: &RecordMeta,
-        payload: &[u8],
-    ) -> Result<ProviderRequest, CodecError> {
-        let r: ProviderRequest = codec.decode_sync(payload)?;
-        super::check_ids(&[("payment_id", &r.payment_id), ("request_id", &r.request_id)])?;
-        Ok(r)
     }
 
     fn load<'a>(

@@ -2,9 +2,8 @@
 //! unchanged to its output topic, so the benchmark measures the runtime's cost, not a processor's.
 
 use super::{
-    no_view, Context, Decoded, Effects, Io, OutRecord, ProcessError, Processor, RecordMeta,
+    no_view, Binding, Build, Context, Decoded, Effects, Io, OutRecord, ProcessError, Processor, Raw,
 };
-use crate::events::{Codec, CodecError};
 use futures::future::BoxFuture;
 
 pub const NAME: &str = "copy";
@@ -21,27 +20,22 @@ impl Copy {
     }
 }
 
+impl Build for Copy {
+    type Config = ();
+
+    fn build(_: &(), binding: &Binding) -> Result<Self, String> {
+        Ok(Self::new(&binding.output("out")?))
+    }
+}
+
 impl Processor for Copy {
-    /// (key, value) bytes.
-    type Input = (String, Vec<u8>);
+    type Input = Raw;
     type View = ();
+    const OUTPUTS: &'static [&'static str] = &["out"];
+    const INPUT_SCHEMAS: &'static [&'static str] = &[];
 
     fn name(&self) -> &str {
         NAME
-    }
-
-    fn decode(
-        &self,
-        _codec: &Codec,
-        record: &RecordMeta,
-        payload: &[u8],
-    ) -> Result<Self::Input, CodecError> {
-        let key = record
-            .key
-            .as_deref()
-            .map(|k| String::from_utf8_lossy(k).into_owned())
-            .unwrap_or_default();
-        Ok((key, payload.to_vec()))
     }
 
     fn load<'a>(
@@ -54,7 +48,7 @@ impl Processor for Copy {
 
     fn process(
         &self,
-        (key, value): &Self::Input,
+        Raw { key, value }: &Raw,
         _view: &mut (),
         _ctx: &Context<'_>,
     ) -> Result<Effects, ProcessError> {
@@ -72,6 +66,8 @@ impl Processor for Copy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::Codec;
+    use crate::processors::{Decode, RecordMeta};
 
     #[test]
     fn forwards_key_and_bytes() {
@@ -89,7 +85,7 @@ mod tests {
             codec: &codec,
         };
         let c = Copy::new("out");
-        let input = c.decode(&codec, &meta, b"\x00\x01").unwrap();
+        let input = Raw::decode(&codec, "", &meta, b"\x00\x01").unwrap();
         let out = c.process(&input, &mut (), &ctx).unwrap();
         assert_eq!(
             out.records,

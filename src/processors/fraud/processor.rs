@@ -11,9 +11,9 @@ use super::config::FraudConfig;
 use super::{assess, FailureMode, Input as Scored, Velocity};
 use crate::events::fraud_assessment::FraudAssessment;
 use crate::events::payment_event::{PaymentEvent, RiskContext};
-use crate::events::{symbol, Codec, CodecError, TimestampMillis};
+use crate::events::{symbol, Event, TimestampMillis};
 use crate::metrics::{self as m, Measure};
-use crate::processors::{Context, Decoded, Effects, Io, ProcessError, Processor, RecordMeta};
+use crate::processors::{Binding, Build, Context, Decoded, Effects, Io, ProcessError, Processor};
 use crate::store::state::{rows, SetMember};
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
@@ -39,7 +39,17 @@ impl Fraud {
             output_topic: output_topic.to_owned(),
         }
     }
+}
 
+impl Build for Fraud {
+    type Config = FraudConfig;
+
+    fn build(config: &FraudConfig, binding: &Binding) -> Result<Self, String> {
+        Ok(Self::new(config.clone(), &binding.output("assessments")?))
+    }
+}
+
+impl Fraud {
     fn failure_mode(&self, merchant: &str) -> FailureMode {
         self.config
             .merchant_failure_mode
@@ -81,20 +91,11 @@ fn to_score(e: &PaymentEvent) -> Option<&RiskContext> {
 impl Processor for Fraud {
     type Input = PaymentEvent;
     type View = View;
+    const OUTPUTS: &'static [&'static str] = &["assessments"];
+    const INPUT_SCHEMAS: &'static [&'static str] = &[PaymentEvent::FULL_NAME];
 
     fn name(&self) -> &str {
         NAME
-    }
-
-    fn decode(
-        &self,
-        codec: &Codec,
-        _record: &RecordMeta,
-        payload: &[u8],
-    ) -> Result<PaymentEvent, CodecError> {
-        let e: PaymentEvent = codec.decode_sync(payload)?;
-        crate::processors::check_ids(&[("payment_id", &e.payment_id), ("event_id", &e.event_id)])?;
-        Ok(e)
     }
 
     fn load<'a>(
@@ -241,7 +242,9 @@ mod tests {
     use super::*;
     use crate::domain::clock::FixedClock;
     use crate::events::fraud_assessment::{AssessmentMode, FraudDecision};
+    use crate::events::Codec;
     use crate::events::{samples, Catalog};
+    use crate::processors::RecordMeta;
 
     fn event(payment: &str, customer: &str, at: i64, amount: i64) -> PaymentEvent {
         let mut e = samples::payment_event();

@@ -8,10 +8,10 @@
 
 pub mod postings;
 
-use super::{no_view, Context, Decoded, Effects, Io, ProcessError, Processor, RecordMeta};
+use super::{no_view, Binding, Build, Context, Decoded, Effects, Io, ProcessError, Processor};
 use crate::events::journal_entry::{Direction, JournalEntry};
 use crate::events::payment_event::{IntentStatus, PaymentEvent};
-use crate::events::{symbol, Codec, CodecError};
+use crate::events::{symbol, Event};
 use crate::store::writer::{Cql, StoreWrite};
 use futures::future::BoxFuture;
 
@@ -26,6 +26,14 @@ impl Ledger {
         Self {
             output_topic: output_topic.to_owned(),
         }
+    }
+}
+
+impl Build for Ledger {
+    type Config = ();
+
+    fn build(_: &(), binding: &Binding) -> Result<Self, String> {
+        Ok(Self::new(&binding.output("entries")?))
     }
 }
 
@@ -89,20 +97,11 @@ pub fn entry_writes(e: &JournalEntry) -> Vec<StoreWrite> {
 impl Processor for Ledger {
     type Input = PaymentEvent;
     type View = ();
+    const OUTPUTS: &'static [&'static str] = &["entries"];
+    const INPUT_SCHEMAS: &'static [&'static str] = &[PaymentEvent::FULL_NAME];
 
     fn name(&self) -> &str {
         NAME
-    }
-
-    fn decode(
-        &self,
-        codec: &Codec,
-        _record: &RecordMeta,
-        payload: &[u8],
-    ) -> Result<PaymentEvent, CodecError> {
-        let e: PaymentEvent = codec.decode_sync(payload)?;
-        super::check_ids(&[("payment_id", &e.payment_id), ("event_id", &e.event_id)])?;
-        Ok(e)
     }
 
     fn load<'a>(

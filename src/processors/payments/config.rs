@@ -63,6 +63,14 @@ impl Default for PaymentsConfig {
     }
 }
 
+/// What the payment processor is built from: its section, and the names of the configured
+/// connectors, whose health routing reads.
+#[derive(Debug, Clone)]
+pub struct PaymentsSetup {
+    pub payments: PaymentsConfig,
+    pub connectors: Vec<String>,
+}
+
 impl PaymentsConfig {
     /// `connector_defined` says whether a connector of that name is configured.
     pub fn validate(&self, connector_defined: impl Fn(&str) -> bool, c: &mut Checks<'_>) {

@@ -25,15 +25,13 @@ mod state_machine_props;
 use super::routing::{health_set, Breaker, HEALTH_SET_OWNER};
 use super::state::{Keyed, Step};
 use super::{
-    check_ids, check_no_card_number, Context, Decoded, Effects, Io, ProcessError, Processor,
-    RecordMeta,
+    Binding, Build, Context, Decode, Decoded, Effects, Io, ProcessError, Processor, RecordMeta,
 };
 use crate::events::fraud_assessment::FraudAssessment;
 use crate::events::payment_command::{PaymentCommand, PaymentMethod};
 use crate::events::provider::{ProviderOperation, ProviderResponse, ProviderWebhook};
 use crate::events::{from_symbol, Codec, CodecError, Event};
-use crate::topology::{ProcessorSpec, Topology};
-use config::PaymentsConfig;
+use config::{PaymentsConfig, PaymentsSetup};
 use futures::future::BoxFuture;
 use output::Out;
 pub use output::{day_of, payment_row};
@@ -42,6 +40,7 @@ use state_machine::PaymentState;
 use std::collections::BTreeMap;
 
 pub const NAME: &str = "payments";
+
 /// One input of the payment processor.
 #[derive(Debug, Clone)]
 pub enum Input {
@@ -100,7 +99,7 @@ pub struct View {
     pub health: BTreeMap<String, Breaker>,
 }
 
-/// Output topics, by role (processors.toml lists them in this order).
+/// Output topics, bound by role from processors.toml.
 #[derive(Debug, Clone)]
 struct Topics {
     events: String,
@@ -114,77 +113,43 @@ pub struct Payments {
     config: PaymentsConfig,
     connectors: Vec<String>,
     topics: Topics,
-    /// Input topic → the Avro record it carries.
-    inputs: BTreeMap<String, String>,
 }
 
-impl Payments {
-    /// Binds the processor to its topics: inputs by their value schema, outputs by position
-    /// (`events, state, rejections, requests, routing`).
-    pub fn new(
-        spec: &ProcessorSpec,
-        topology: &Topology,
-        config: PaymentsConfig,
-        connectors: Vec<String>,
-    ) -> Result<Self, String> {
-        let out = |i: usize, role: &str| {
-            spec.outputs.get(i).cloned().ok_or_else(|| {
-                format!("processor '{NAME}' needs output #{i} ({role}) in processors.toml")
-            })
-        };
+impl Build for Payments {
+    type Config = PaymentsSetup;
+
+    fn build(setup: &PaymentsSetup, binding: &Binding) -> Result<Self, String> {
         let topics = Topics {
-            events: out(0, "payment events")?,
-            state: out(1, "payment state")?,
-            rejections: out(2, "rejections")?,
-            requests: out(3, "provider requests")?,
-            routing: out(4, "routing decisions")?,
+            events: binding.output("events")?,
+            state: binding.output("state")?,
+            rejections: binding.output("rejections")?,
+            requests: binding.output("requests")?,
+            routing: binding.output("routing")?,
         };
-        let mut inputs = BTreeMap::new();
-        for t in &spec.inputs {
-            let schema = topology
-                .topic(t)
-                .map(|s| s.value_schema.clone())
-                .ok_or_else(|| format!("input topic '{t}' is not in topics.toml"))?;
-            inputs.insert(t.clone(), schema);
-        }
         Ok(Self {
-            config,
-            connectors,
+            config: setup.payments.clone(),
+            connectors: setup.connectors.clone(),
             topics,
-            inputs,
         })
     }
 }
 
-impl Processor for Payments {
-    type Input = Input;
-    type View = View;
-
-    fn name(&self) -> &str {
-        NAME
-    }
-
+impl Decode for Input {
     fn decode(
-        &self,
         codec: &Codec,
+        schema: &str,
         record: &RecordMeta,
         payload: &[u8],
     ) -> Result<Input, CodecError> {
-        let schema = self.inputs.get(&record.topic).map(String::as_str);
-        let input = match schema {
-            Some(PaymentCommand::FULL_NAME) => {
-                let c: PaymentCommand = codec.decode_sync(payload)?;
-                check_ids(&[
-                    ("command_id", &c.command_id),
-                    ("payment_id", &c.payment_id),
-                    ("merchant_id", &c.merchant_id),
-                ])?;
-                check_no_card_number(&c)?;
-                Input::Command(c)
+        Ok(match schema {
+            PaymentCommand::FULL_NAME => {
+                Input::Command(Decode::decode(codec, schema, record, payload)?)
             }
-            Some(FraudAssessment::FULL_NAME) => Input::Fraud(codec.decode_sync(payload)?),
-            Some(ProviderResponse::FULL_NAME) => {
-                let response: ProviderResponse = codec.decode_sync(payload)?;
+            FraudAssessment::FULL_NAME => {
+                Input::Fraud(Decode::decode(codec, schema, record, payload)?)
+            }
+            ProviderResponse::FULL_NAME => {
+                let response: ProviderResponse = Decode::decode(codec, schema, record, payload)?;
                 let operation = from_symbol(&response.operation).ok_or_else(|| {
                     CodecError::Invalid(format!(
                         "operation: '{}' is not a ProviderOperation symbol",
@@ -196,16 +161,33 @@ impl Processor for Payments {
                     operation,
                 })
             }
-            Some(ProviderWebhook::FULL_NAME) => Input::Webhook(codec.decode_sync(payload)?),
+            ProviderWebhook::FULL_NAME => {
+                Input::Webhook(Decode::decode(codec, schema, record, payload)?)
+            }
             other => {
                 return Err(CodecError::Invalid(format!(
-                    "topic '{}' carries {other:?}, which the payment processor does not read",
+                    "topic '{}' carries {other}, which the payment processor does not read",
                     record.topic
                 )))
             }
-        };
-        check_ids(&[("payment_id", input.payment_id())])?;
-        Ok(input)
+        })
+    }
+}
+
+impl Processor for Payments {
+    type Input = Input;
+    type View = View;
+    const OUTPUTS: &'static [&'static str] =
+        &["events", "state", "rejections", "requests", "routing"];
+    const INPUT_SCHEMAS: &'static [&'static str] = &[
+        PaymentCommand::FULL_NAME,
+        FraudAssessment::FULL_NAME,
+        ProviderResponse::FULL_NAME,
+        ProviderWebhook::FULL_NAME,
+    ];
+
+    fn name(&self) -> &str {
+        NAME
     }
 
     fn load<'a>(
@@ -281,6 +263,7 @@ mod tests {
     use crate::events::routing_decision::RoutingDecision;
     use crate::events::transition_rejected::TransitionRejected;
     use crate::events::{samples, Catalog};
+    use crate::topology::Topology;
     use std::path::Path;
 
     struct Harness {
@@ -294,14 +277,13 @@ mod tests {
         fn new() -> Self {
             let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("topology");
             let topology = Topology::load(&dir).unwrap();
-            let spec = topology.processor(NAME).unwrap().clone();
-            let p = Payments::new(
-                &spec,
-                &topology,
-                PaymentsConfig::default(),
-                vec!["acme".into(), "bolt".into()],
-            )
-            .unwrap();
+            let binding = Binding::of(topology.processor(NAME).unwrap(), &topology).unwrap();
+            binding.check::<Payments>().unwrap();
+            let setup = PaymentsSetup {
+                payments: PaymentsConfig::default(),
+                connectors: vec!["acme".into(), "bolt".into()],
+            };
+            let p = Payments::build(&setup, &binding).unwrap();
             Self {
                 p,
                 view: View {
@@ -528,16 +510,15 @@ mod tests {
         let mut r = samples::provider_response();
         r.operation = "STATUS".into();
         let payload = h.codec.encode_sync(&r).unwrap();
-        match h.p.decode(&h.codec, &meta, &payload).unwrap() {
+        match Input::decode(&h.codec, ProviderResponse::FULL_NAME, &meta, &payload).unwrap() {
             Input::Response(d) => assert_eq!(d.operation, ProviderOperation::Status),
             other => panic!("decoded as {other:?}"),
         }
         r.operation = "TELEPORT".into();
         let payload = h.codec.encode_sync(&r).unwrap();
-        let err =
-            h.p.decode(&h.codec, &meta, &payload)
-                .unwrap_err()
-                .to_string();
+        let err = Input::decode(&h.codec, ProviderResponse::FULL_NAME, &meta, &payload)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("'TELEPORT' is not a ProviderOperation"),
             "{err}"

@@ -5,10 +5,10 @@
 //! sequence is the command's `seq` metadata), so a replay reproduces them bit for bit. Commands whose
 //! amount or currency is invalid are poison.
 
-use super::{no_view, Context, Decoded, Effects, Io, ProcessError, Processor, RecordMeta};
+use super::{no_view, Binding, Build, Context, Decoded, Effects, Io, ProcessError, Processor};
 use crate::domain::Money;
 use crate::events::payment_event::IntentStatus;
-use crate::events::{Codec, CodecError, PaymentCommand, PaymentEvent};
+use crate::events::{Event, PaymentCommand, PaymentEvent};
 use crate::store::writer::{Cql, StoreWrite};
 use futures::future::BoxFuture;
 
@@ -28,21 +28,22 @@ impl Probe {
     }
 }
 
+impl Build for Probe {
+    type Config = ();
+
+    fn build(_: &(), binding: &Binding) -> Result<Self, String> {
+        Ok(Self::new(&binding.output("out")?))
+    }
+}
+
 impl Processor for Probe {
     type Input = PaymentCommand;
     type View = ();
+    const OUTPUTS: &'static [&'static str] = &["out"];
+    const INPUT_SCHEMAS: &'static [&'static str] = &[PaymentCommand::FULL_NAME];
 
     fn name(&self) -> &str {
         NAME
-    }
-
-    fn decode(
-        &self,
-        codec: &Codec,
-        _record: &RecordMeta,
-        payload: &[u8],
-    ) -> Result<PaymentCommand, CodecError> {
-        codec.decode_sync(payload)
     }
 
     fn load<'a>(
@@ -126,6 +127,8 @@ mod tests {
     use super::*;
     use crate::domain::clock::SystemClock;
     use crate::events::Catalog;
+    use crate::events::Codec;
+    use crate::processors::RecordMeta;
 
     fn ctx_parts() -> (RecordMeta, Codec) {
         let meta = RecordMeta {

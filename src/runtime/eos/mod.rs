@@ -32,7 +32,7 @@ use super::config::{KafkaConfig, RuntimeConfig};
 use crate::domain::clock::now_millis;
 use crate::events::Codec;
 use crate::metrics as m;
-use crate::processors::Processor;
+use crate::processors::{Binding, Build, Processor};
 use crate::runtime::dead_letter;
 use crate::runtime::health::Health;
 use crate::runtime::kafka;
@@ -88,10 +88,43 @@ struct Loop<P: Processor> {
     transactional_id: String,
     writable: BTreeSet<String>,
     dead_letter_topics: BTreeMap<String, String>,
+    /// Input topic → the record its values carry, for `Decode`.
+    input_schemas: BTreeMap<String, String>,
     call_timeout: Duration,
     stats: RunStats,
     rng: u64,
     state: StateReader,
+}
+
+/// The processor `name`'s binding in the topology, checked against what `P` reads and writes.
+pub fn bind<P: Processor>(name: &str, topology: &Topology) -> Result<Binding, RuntimeError> {
+    let fatal = |message: String| RuntimeError::Fatal {
+        processor: name.to_owned(),
+        message,
+    };
+    let spec = topology.processor(name).ok_or_else(|| {
+        fatal(format!(
+            "not declared in {}/processors.toml",
+            topology.dir.display()
+        ))
+    })?;
+    let binding = Binding::of(spec, topology).map_err(fatal)?;
+    binding.check::<P>().map_err(fatal)?;
+    Ok(binding)
+}
+
+/// Builds the processor `name` from its configuration and binding, then runs it.
+pub async fn start<P: Build>(
+    name: &str,
+    config: &P::Config,
+    deps: Deps,
+) -> Result<RunStats, RuntimeError> {
+    let binding = bind::<P>(name, &deps.topology)?;
+    let processor = P::build(config, &binding).map_err(|message| RuntimeError::Fatal {
+        processor: name.to_owned(),
+        message,
+    })?;
+    run(Arc::new(processor), deps).await
 }
 
 /// Runs `processor` until shutdown (Ok) or a fatal error.
@@ -101,6 +134,7 @@ pub async fn run<P: Processor>(processor: Arc<P>, deps: Deps) -> Result<RunStats
         processor: name.clone(),
         message,
     };
+    let binding = bind::<P>(&name, &deps.topology)?;
     let spec = deps.topology.processor(&name).cloned().ok_or_else(|| {
         fatal(format!(
             "not declared in {}/processors.toml",
@@ -128,6 +162,7 @@ pub async fn run<P: Processor>(processor: Arc<P>, deps: Deps) -> Result<RunStats
         name: name.clone(),
         transactional_id,
         dead_letter_topics,
+        input_schemas: binding.inputs,
         deps,
         stats: RunStats::default(),
         rng: u64::try_from(now_millis()).unwrap_or(1) | 1,

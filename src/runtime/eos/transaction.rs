@@ -6,7 +6,7 @@ use super::{blocking, dead_letter, EosConsumer, Loop};
 use crate::domain::clock::{now_millis, SystemClock};
 use crate::metrics::{self as m, Measure};
 use crate::processors::{
-    Context, Decoded, Effects, Io, OutRecord, ProcessError, Processor, RecordMeta,
+    Context, Decode, Decoded, Effects, Io, OutRecord, ProcessError, Processor, RecordMeta,
 };
 use crate::store::StoreError;
 use rdkafka::consumer::Consumer;
@@ -217,9 +217,14 @@ impl<P: Processor> Loop<P> {
                 "record has no value (tombstone)",
             );
         };
+        let schema = self
+            .input_schemas
+            .get(msg.topic())
+            .cloned()
+            .unwrap_or_default();
         let mut backoff = self.backoff();
         loop {
-            match self.processor.decode(&self.deps.codec, &meta, payload) {
+            match P::Input::decode(&self.deps.codec, &schema, &meta, payload) {
                 Ok(input) => return Ok(Ok(Decoded { meta, input })),
                 Err(e) => match dead_letter::kind_of_codec_error(&e) {
                     Some(kind) => return letter(self, kind, &e.to_string()),

@@ -1,0 +1,62 @@
+//! The binding check: a processor starts only when processors.toml binds exactly the roles it
+//! writes and every input carries a record it reads.
+
+use super::ledger::Ledger;
+use super::Binding;
+use crate::events::{Event, PaymentCommand, PaymentEvent};
+use std::collections::BTreeMap;
+
+fn binding(outputs: &[(&str, &str)], input_schema: &str) -> Binding {
+    Binding {
+        processor: "ledger".into(),
+        outputs: outputs
+            .iter()
+            .map(|(r, t)| ((*r).to_owned(), (*t).to_owned()))
+            .collect(),
+        inputs: BTreeMap::from([("in".to_owned(), input_schema.to_owned())]),
+    }
+}
+
+#[test]
+fn exact_roles_and_read_inputs_bind() {
+    let b = binding(&[("entries", "ledger.entries")], PaymentEvent::FULL_NAME);
+    b.check::<Ledger>().unwrap();
+    assert_eq!(b.output("entries").unwrap(), "ledger.entries");
+}
+
+#[test]
+fn a_missing_role_is_named_with_the_fix() {
+    let err = binding(&[], PaymentEvent::FULL_NAME)
+        .check::<Ledger>()
+        .unwrap_err();
+    assert!(
+        err.contains("needs output 'entries'") && err.contains("entries = "),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_role_never_written_is_refused() {
+    let b = binding(
+        &[
+            ("entries", "ledger.entries"),
+            ("notes", "notifications.merchant"),
+        ],
+        PaymentEvent::FULL_NAME,
+    );
+    let err = b.check::<Ledger>().unwrap_err();
+    assert!(
+        err.contains("declares output 'notes'") && err.contains("never writes it"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_input_of_a_record_it_does_not_read_is_refused() {
+    let b = binding(&[("entries", "ledger.entries")], PaymentCommand::FULL_NAME);
+    let err = b.check::<Ledger>().unwrap_err();
+    assert!(
+        err.contains(PaymentCommand::FULL_NAME) && err.contains("remove the input"),
+        "{err}"
+    );
+}

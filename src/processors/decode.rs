@@ -1,0 +1,127 @@
+//! How each input type is decoded from a record: once per type, with the checks every reader of that
+//! record needs. A codec error here is poison (dead-lettered), except a registry that cannot be
+//! reached, which the runtime retries.
+
+use super::RecordMeta;
+use crate::events::fraud_assessment::FraudAssessment;
+use crate::events::provider::{ProviderRequest, ProviderResponse, ProviderWebhook};
+use crate::events::{Codec, CodecError, Event, PaymentCommand, PaymentEvent};
+
+/// An input a processor reads, decoded from one record of a topic whose values carry `schema` (the
+/// runtime has checked, at start, that the processor reads that schema).
+pub trait Decode: Sized + Send + Sync {
+    fn decode(
+        codec: &Codec,
+        schema: &str,
+        record: &RecordMeta,
+        payload: &[u8],
+    ) -> Result<Self, CodecError>;
+}
+
+/// One record's key and value, undecoded (the runtime benchmark's `copy`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Raw {
+    pub key: String,
+    pub value: Vec<u8>,
+}
+
+impl Decode for Raw {
+    fn decode(_: &Codec, _: &str, record: &RecordMeta, payload: &[u8]) -> Result<Self, CodecError> {
+        let key = record
+            .key
+            .as_deref()
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .unwrap_or_default();
+        Ok(Raw {
+            key,
+            value: payload.to_vec(),
+        })
+    }
+}
+
+/// Decodes `E` and refuses the ids `ids` names when the store could not key them.
+fn checked<E: Event>(
+    codec: &Codec,
+    payload: &[u8],
+    ids: impl Fn(&E) -> Vec<(&'static str, &str)>,
+) -> Result<E, CodecError> {
+    let e: E = codec.decode_sync(payload)?;
+    check_ids(&ids(&e))?;
+    Ok(e)
+}
+
+impl Decode for PaymentCommand {
+    fn decode(codec: &Codec, _: &str, _: &RecordMeta, payload: &[u8]) -> Result<Self, CodecError> {
+        let c: PaymentCommand = checked(codec, payload, |c: &PaymentCommand| {
+            vec![
+                ("command_id", &c.command_id),
+                ("payment_id", &c.payment_id),
+                ("merchant_id", &c.merchant_id),
+            ]
+        })?;
+        check_no_card_number(&c)?;
+        Ok(c)
+    }
+}
+
+impl Decode for PaymentEvent {
+    fn decode(codec: &Codec, _: &str, _: &RecordMeta, payload: &[u8]) -> Result<Self, CodecError> {
+        checked(codec, payload, |e: &PaymentEvent| {
+            vec![("payment_id", &e.payment_id), ("event_id", &e.event_id)]
+        })
+    }
+}
+
+impl Decode for ProviderRequest {
+    fn decode(codec: &Codec, _: &str, _: &RecordMeta, payload: &[u8]) -> Result<Self, CodecError> {
+        checked(codec, payload, |r: &ProviderRequest| {
+            vec![("payment_id", &r.payment_id), ("request_id", &r.request_id)]
+        })
+    }
+}
+
+impl Decode for FraudAssessment {
+    fn decode(codec: &Codec, _: &str, _: &RecordMeta, payload: &[u8]) -> Result<Self, CodecError> {
+        checked(codec, payload, |f: &FraudAssessment| {
+            vec![("payment_id", &f.payment_id)]
+        })
+    }
+}
+
+impl Decode for ProviderResponse {
+    fn decode(codec: &Codec, _: &str, _: &RecordMeta, payload: &[u8]) -> Result<Self, CodecError> {
+        checked(codec, payload, |r: &ProviderResponse| {
+            vec![("payment_id", &r.payment_id)]
+        })
+    }
+}
+
+impl Decode for ProviderWebhook {
+    fn decode(codec: &Codec, _: &str, _: &RecordMeta, payload: &[u8]) -> Result<Self, CodecError> {
+        checked(codec, payload, |w: &ProviderWebhook| {
+            vec![("payment_id", &w.payment_id)]
+        })
+    }
+}
+
+/// Refuses ids the store cannot key or the topics should not carry (empty, too long, odd characters):
+/// poison, dead-lettered with the field and the reason instead of stalling the processor on a write
+/// Cassandra refuses.
+fn check_ids(ids: &[(&str, &str)]) -> Result<(), CodecError> {
+    for (field, value) in ids {
+        crate::domain::ids::validate(value)
+            .map_err(|e| CodecError::Invalid(format!("{field}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Refuses an input that carries a card number anywhere (an upstream producer's mistake): it must
+/// not reach state, events or tables. The reason names the field, never the number.
+fn check_no_card_number<E: Event>(event: &E) -> Result<(), CodecError> {
+    match crate::domain::pan::find_in(event) {
+        Some(field) => Err(CodecError::Invalid(format!(
+            "a card number in {field}: paystream carries card tokens only, never a PAN"
+        ))),
+        None => Ok(()),
+    }
+}
