@@ -176,7 +176,11 @@ async fn broker_killed_during_requests_each_key_is_exactly_one_payment() {
     }
 
     // Exactly one payment per key, each succeeded, each trail 1..n with no duplicate.
-    let expected: BTreeSet<String> = keys.iter().map(|k| payment_id("m_demo", Some(k))).collect();
+    let merchant = paystream::domain::ids::MerchantId::parse("m_demo").unwrap();
+    let expected: BTreeSet<String> = keys
+        .iter()
+        .map(|k| payment_id(&merchant, Some(k)).unwrap().to_string())
+        .collect();
     for id in &expected {
         f.wait_status(id, "succeeded").await;
     }

@@ -11,6 +11,7 @@ use super::validation::Limits;
 use super::{intents, webhooks};
 use crate::connectors::config::{ConnectorKind, ConnectorsConfig};
 use crate::connectors::webhook_signature::WebhookSecret;
+use crate::domain::ids::MerchantId;
 use crate::domain::pan;
 use crate::events::{Codec, Event};
 use crate::store::bridge::BridgeStore;
@@ -29,7 +30,8 @@ use std::time::Duration;
 
 pub struct Bridge {
     pub config: BridgeConfig,
-    merchants: BTreeMap<String, String>,
+    /// SHA-256 (hex) of an API key → its merchant.
+    merchants: BTreeMap<String, MerchantId>,
     pub(super) providers: BTreeMap<String, (ConnectorKind, WebhookSecret)>,
     pub(super) store: BridgeStore,
     pub(super) payments: PaymentsTable,
@@ -127,7 +129,7 @@ pub fn router(b: Arc<Bridge>) -> Router {
 }
 
 /// The merchant whose API key authorizes the request.
-pub(super) fn merchant(b: &Bridge, headers: &HeaderMap) -> Result<String, ApiError> {
+pub(super) fn merchant(b: &Bridge, headers: &HeaderMap) -> Result<MerchantId, ApiError> {
     let key = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

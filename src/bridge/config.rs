@@ -1,5 +1,6 @@
 //! The HTTP bridge's configuration: listen address, merchants and request bounds.
 
+use crate::domain::ids::MerchantId;
 use crate::domain::problem::Checks;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -7,7 +8,7 @@ use std::net::SocketAddr;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MerchantConfig {
-    pub id: String,
+    pub id: MerchantId,
     /// SHA-256 (hex) of the merchant's API key: the key itself is never stored.
     pub api_key_sha256: String,
 }
@@ -37,15 +38,21 @@ pub struct BridgeConfig {
 
 /// SHA-256 of `sk_test_demo`, the demo merchant's key (README).
 pub const DEMO_MERCHANT_KEY: &str = "sk_test_demo";
+/// The demo merchant, whose key is `DEMO_MERCHANT_KEY`.
+pub const DEMO_MERCHANT_ID: &str = "m_demo";
 
 impl Default for BridgeConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8090)),
-            merchants: vec![MerchantConfig {
-                id: "m_demo".into(),
-                api_key_sha256: hex::encode(sha2::Sha256::digest_str(DEMO_MERCHANT_KEY)),
-            }],
+            // A valid id by construction; `parse` only because an id has no const constructor.
+            merchants: MerchantId::parse(DEMO_MERCHANT_ID)
+                .into_iter()
+                .map(|id| MerchantConfig {
+                    id,
+                    api_key_sha256: hex::encode(sha2::Sha256::digest_str(DEMO_MERCHANT_KEY)),
+                })
+                .collect(),
             body_bytes_max: 16 * 1024,
             amount_minor_min: 1,
             amount_minor_max: 10_000_000_000,

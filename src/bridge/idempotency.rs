@@ -14,6 +14,7 @@
 //! Keys are scoped per merchant by the caller (the storage key is (merchant, key)). The store claims a
 //! key with a conditional insert, so two concurrent first requests cannot both proceed.
 
+use crate::domain::ids::{IdError, MerchantId, PaymentId};
 pub use crate::store::bridge::Stored;
 use sha2::{Digest, Sha256};
 
@@ -104,20 +105,32 @@ pub fn decide(
 
 /// The payment id a create request names: derived from (merchant, key) when a key is given, so that a
 /// retry after any failure names the same payment; random otherwise.
-pub fn payment_id(merchant_id: &str, key: Option<&str>) -> String {
-    match key {
-        Some(k) => format!("pay_{}", derived(&["payment", merchant_id, k])),
+pub fn payment_id(merchant_id: &MerchantId, key: Option<&str>) -> Result<PaymentId, IdError> {
+    let id = match key {
+        Some(k) => format!("pay_{}", derived(&["payment", merchant_id.as_str(), k])),
         None => format!("pay_{}", uuid::Uuid::now_v7().simple()),
-    }
+    };
+    PaymentId::parse(&id)
 }
 
 /// The command id of a request: derived from (merchant, key, what the command does) when a key is
 /// given, so a retried request publishes the very command it published before.
-pub fn command_id(merchant_id: &str, key: Option<&str>, payment_id: &str, kind: &str) -> String {
+pub fn command_id(
+    merchant_id: &MerchantId,
+    key: Option<&str>,
+    payment_id: &PaymentId,
+    kind: &str,
+) -> String {
     match key {
         Some(k) => format!(
             "cmd_{}",
-            derived(&["command", merchant_id, k, payment_id, kind])
+            derived(&[
+                "command",
+                merchant_id.as_str(),
+                k,
+                payment_id.as_str(),
+                kind
+            ])
         ),
         None => format!("cmd_{}", uuid::Uuid::now_v7().simple()),
     }
@@ -269,16 +282,20 @@ mod tests {
 
     #[test]
     fn ids_derived_from_a_key_are_stable_and_scoped_per_merchant() {
-        let a = payment_id("m_a", Some("order-1"));
-        assert_eq!(a, payment_id("m_a", Some("order-1")));
-        assert_ne!(a, payment_id("m_b", Some("order-1")));
-        assert_ne!(a, payment_id("m_a", Some("order-2")));
-        assert_ne!(payment_id("m_a", None), payment_id("m_a", None));
-        assert!(crate::domain::ids::PaymentId::parse(&a).is_ok());
-        assert_eq!(a.len(), "pay_".len() + 32);
-        let confirm = command_id("m_a", Some("k"), &a, "CONFIRM");
-        assert_eq!(confirm, command_id("m_a", Some("k"), &a, "CONFIRM"));
-        assert_ne!(confirm, command_id("m_a", Some("k"), &a, "CANCEL"));
+        let (m_a, m_b) = (
+            MerchantId::parse("m_a").unwrap(),
+            MerchantId::parse("m_b").unwrap(),
+        );
+        let id = |m: &MerchantId, key: Option<&str>| payment_id(m, key).unwrap();
+        let a = id(&m_a, Some("order-1"));
+        assert_eq!(a, id(&m_a, Some("order-1")));
+        assert_ne!(a, id(&m_b, Some("order-1")));
+        assert_ne!(a, id(&m_a, Some("order-2")));
+        assert_ne!(id(&m_a, None), id(&m_a, None));
+        assert_eq!(a.as_str().len(), "pay_".len() + 32);
+        let confirm = command_id(&m_a, Some("k"), &a, "CONFIRM");
+        assert_eq!(confirm, command_id(&m_a, Some("k"), &a, "CONFIRM"));
+        assert_ne!(confirm, command_id(&m_a, Some("k"), &a, "CANCEL"));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use super::idempotency::{self, request_hash};
 use super::replay::{run_once, Keyed};
 use super::validation;
 use crate::domain::clock::now_millis;
-use crate::domain::ids::ID_LEN_MAX;
+use crate::domain::ids::{MerchantId, PaymentId};
 use crate::events::payment_command::{
     CaptureMethod, PaymentCommand, PaymentCommandKind, PaymentMethod, PaymentMethodType,
 };
@@ -79,7 +79,7 @@ struct ActIn {
 
 /// What every intent request carries once authenticated and checked.
 struct Checked {
-    merchant_id: String,
+    merchant_id: MerchantId,
     key: Option<String>,
 }
 
@@ -139,14 +139,14 @@ fn method(m: MethodIn) -> Result<PaymentMethod, ApiError> {
 
 fn command(
     kind: PaymentCommandKind,
-    payment_id: &str,
-    merchant_id: &str,
+    payment_id: &PaymentId,
+    merchant_id: &MerchantId,
     key: Option<&str>,
 ) -> PaymentCommand {
     PaymentCommand {
         command_id: idempotency::command_id(merchant_id, key, payment_id, &symbol(&kind)),
-        payment_id: payment_id.to_owned(),
-        merchant_id: merchant_id.to_owned(),
+        payment_id: payment_id.to_string(),
+        merchant_id: merchant_id.to_string(),
         kind,
         amount_minor: None,
         currency: None,
@@ -178,7 +178,7 @@ fn accepted(cmd: &PaymentCommand) -> (StatusCode, Vec<u8>) {
 fn create_command(
     b: &Bridge,
     input: CreateIn,
-    merchant_id: &str,
+    merchant_id: &MerchantId,
     key: Option<&str>,
 ) -> Result<PaymentCommand, ApiError> {
     let currency = validation::amount(input.amount, &input.currency, &b.limits)?;
@@ -202,7 +202,13 @@ fn create_command(
             "confirm: true needs a payment_method",
         ));
     }
-    let payment_id = idempotency::payment_id(merchant_id, key);
+    let payment_id = idempotency::payment_id(merchant_id, key).map_err(|e| {
+        err(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("derived payment id: {e}"),
+        )
+    })?;
     let mut create = command(PaymentCommandKind::Create, &payment_id, merchant_id, key);
     create.amount_minor = Some(input.amount);
     create.currency = Some(currency.code().to_owned());
@@ -236,7 +242,7 @@ pub async fn create(State(b): State<Arc<Bridge>>, headers: HeaderMap, body: Byte
         // Read-your-writes: the merchant may act on the intent before the processor applies the
         // CREATE (which writes the owner again, from the committed event).
         b.store
-            .set_owner(&cmd.payment_id, &c.merchant_id, now_millis())
+            .set_owner(&cmd.payment_id, c.merchant_id.as_str(), now_millis())
             .await
             .map_err(store_unavailable)?;
         b.publish(&b.commands_topic, &cmd).await?;
@@ -257,8 +263,8 @@ fn action_kind(action: &str) -> Option<PaymentCommandKind> {
 fn act_command(
     kind: PaymentCommandKind,
     input: ActIn,
-    id: &str,
-    merchant_id: &str,
+    id: &PaymentId,
+    merchant_id: &MerchantId,
     key: Option<&str>,
 ) -> Result<PaymentCommand, ApiError> {
     let mut cmd = command(kind, id, merchant_id, key);
@@ -304,6 +310,10 @@ pub async fn act(
         Ok(c) => c,
         Err(e) => return e.respond(route),
     };
+    let id = match payment_id_of(&id) {
+        Ok(id) => id,
+        Err(e) => return e.respond(route),
+    };
     if let Err(e) = owned(&b, &id, &c.merchant_id).await {
         return e.respond(route);
     }
@@ -337,21 +347,25 @@ fn not_found() -> ApiError {
 
 /// The intent exists and belongs to `merchant_id`; another merchant's is indistinguishable from a
 /// missing one.
-async fn owned(b: &Bridge, id: &str, merchant_id: &str) -> Result<(), ApiError> {
-    if id.len() > ID_LEN_MAX {
-        return Err(not_found());
-    }
-    match b.store.owner(id).await {
-        Ok(Some(owner)) if owner == merchant_id => Ok(()),
+async fn owned(b: &Bridge, id: &PaymentId, merchant_id: &MerchantId) -> Result<(), ApiError> {
+    match b.store.owner(id.as_str()).await {
+        Ok(Some(owner)) if merchant_id == owner.as_str() => Ok(()),
         Ok(_) => Err(not_found()),
         Err(e) => Err(store_unavailable(e)),
     }
 }
 
 /// The caller's API key names the merchant that owns the intent.
-async fn owned_by_caller(b: &Bridge, headers: &HeaderMap, id: &str) -> Result<(), ApiError> {
+async fn owned_by_caller(b: &Bridge, headers: &HeaderMap, id: &str) -> Result<PaymentId, ApiError> {
     let merchant_id = merchant(b, headers)?;
-    owned(b, id, &merchant_id).await
+    let id = payment_id_of(id)?;
+    owned(b, &id, &merchant_id).await?;
+    Ok(id)
+}
+
+/// The payment id a path names; one that cannot be an id names no intent.
+fn payment_id_of(raw: &str) -> Result<PaymentId, ApiError> {
+    PaymentId::parse(raw).map_err(|_| not_found())
 }
 
 fn ok_json(route: &'static str, result: Result<serde_json::Value, ApiError>) -> Response {

@@ -5,6 +5,7 @@ use super::api::Bridge;
 use super::errors::{err, respond, store_unavailable, ApiError, Effect};
 use super::idempotency::{self, Decision, Stored};
 use crate::domain::clock::now_millis;
+use crate::domain::ids::MerchantId;
 use crate::metrics as m;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -16,7 +17,7 @@ const IDEMPOTENCY_LOCK_TIMEOUT_MS: i64 = 30_000;
 /// A request as the key names it.
 pub struct Keyed<'a> {
     pub route: &'static str,
-    pub merchant_id: &'a str,
+    pub merchant_id: &'a MerchantId,
     pub key: Option<&'a str>,
     /// [`idempotency::request_hash`] of method, path and body.
     pub request_sha256: String,
@@ -34,7 +35,7 @@ where
         return answer(route, f().await);
     };
     let now = now_millis();
-    let stored = match b.store.idempotency(req.merchant_id, key).await {
+    let stored = match b.store.idempotency(req.merchant_id.as_str(), key).await {
         Ok(s) => s,
         Err(e) => return store_unavailable(e).respond(route),
     };
@@ -61,7 +62,7 @@ where
         Err(e) => return e.respond(route),
     }
     let result = f().await;
-    settle(b, req.merchant_id, key, &result).await;
+    settle(b, req.merchant_id.as_str(), key, &result).await;
     answer(route, result)
 }
 
@@ -72,7 +73,7 @@ async fn claim(
     stored: Option<&Stored>,
     now: i64,
 ) -> Result<bool, ApiError> {
-    let (merchant, hash) = (req.merchant_id, req.request_sha256.as_str());
+    let (merchant, hash) = (req.merchant_id.as_str(), req.request_sha256.as_str());
     let claimed = match stored {
         None => b.store.claim(merchant, key, hash, now).await,
         Some(Stored::InFlight { started_ms, .. } | Stored::Unknown { started_ms, .. }) => {

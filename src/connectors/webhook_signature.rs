@@ -6,6 +6,7 @@
 //! several signatures (so secrets can rotate), and rejects a timestamp more than the tolerance away
 //! from now, in either direction, which bounds replays. Every input is bounded before it is used.
 
+use crate::domain::ids::ID_LEN_MAX;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -15,7 +16,6 @@ type HmacSha256 = Hmac<Sha256>;
 
 pub const TOLERANCE_S_DEFAULT: i64 = 300;
 const SIGNATURE_HEADER_LEN_MAX: usize = 2_048;
-const ID_LEN_MAX: usize = 256;
 
 /// A secret, held as the keyed HMAC so that a bad key is an error at parse time, not per delivery.
 #[derive(Clone)]

@@ -3,6 +3,7 @@
 //! reached, which the runtime retries.
 
 use super::RecordMeta;
+use crate::domain::ids::PaymentId;
 use crate::events::fraud_assessment::FraudAssessment;
 use crate::events::provider::{ProviderRequest, ProviderResponse, ProviderWebhook};
 use crate::events::{Codec, CodecError, Event, PaymentCommand, PaymentEvent};
@@ -39,26 +40,34 @@ impl Decode for Raw {
     }
 }
 
-/// Decodes `E` and refuses the ids `ids` names when the store could not key them.
+/// Decodes `E` and refuses its payment id and the other ids `ids` names when the store could not
+/// key them (a payment id also leaves room for the ids derived from it).
 fn checked<E: Event>(
     codec: &Codec,
     payload: &[u8],
+    payment_id: impl Fn(&E) -> &str,
     ids: impl Fn(&E) -> Vec<(&'static str, &str)>,
 ) -> Result<E, CodecError> {
     let e: E = codec.decode_sync(payload)?;
+    PaymentId::parse(payment_id(&e))
+        .map_err(|err| CodecError::Invalid(format!("payment_id: {err}")))?;
     check_ids(&ids(&e))?;
     Ok(e)
 }
 
 impl Decode for PaymentCommand {
     fn decode(codec: &Codec, _: &str, _: &RecordMeta, payload: &[u8]) -> Result<Self, CodecError> {
-        let c: PaymentCommand = checked(codec, payload, |c: &PaymentCommand| {
-            vec![
-                ("command_id", &c.command_id),
-                ("payment_id", &c.payment_id),
-                ("merchant_id", &c.merchant_id),
-            ]
-        })?;
+        let c: PaymentCommand = checked(
+            codec,
+            payload,
+            |c: &PaymentCommand| &c.payment_id,
+            |c| {
+                vec![
+                    ("command_id", &c.command_id),
+                    ("merchant_id", &c.merchant_id),
+                ]
+            },
+        )?;
         check_no_card_number(&c)?;
         Ok(c)
     }
@@ -66,41 +75,56 @@ impl Decode for PaymentCommand {
 
 impl Decode for PaymentEvent {
     fn decode(codec: &Codec, _: &str, _: &RecordMeta, payload: &[u8]) -> Result<Self, CodecError> {
-        checked(codec, payload, |e: &PaymentEvent| {
-            vec![("payment_id", &e.payment_id), ("event_id", &e.event_id)]
-        })
+        checked(
+            codec,
+            payload,
+            |e: &PaymentEvent| &e.payment_id,
+            |e| vec![("event_id", &e.event_id)],
+        )
     }
 }
 
 impl Decode for ProviderRequest {
     fn decode(codec: &Codec, _: &str, _: &RecordMeta, payload: &[u8]) -> Result<Self, CodecError> {
-        checked(codec, payload, |r: &ProviderRequest| {
-            vec![("payment_id", &r.payment_id), ("request_id", &r.request_id)]
-        })
+        checked(
+            codec,
+            payload,
+            |r: &ProviderRequest| &r.payment_id,
+            |r| vec![("request_id", &r.request_id)],
+        )
     }
 }
 
 impl Decode for FraudAssessment {
     fn decode(codec: &Codec, _: &str, _: &RecordMeta, payload: &[u8]) -> Result<Self, CodecError> {
-        checked(codec, payload, |f: &FraudAssessment| {
-            vec![("payment_id", &f.payment_id)]
-        })
+        checked(
+            codec,
+            payload,
+            |f: &FraudAssessment| &f.payment_id,
+            |_| vec![],
+        )
     }
 }
 
 impl Decode for ProviderResponse {
     fn decode(codec: &Codec, _: &str, _: &RecordMeta, payload: &[u8]) -> Result<Self, CodecError> {
-        checked(codec, payload, |r: &ProviderResponse| {
-            vec![("payment_id", &r.payment_id)]
-        })
+        checked(
+            codec,
+            payload,
+            |r: &ProviderResponse| &r.payment_id,
+            |_| vec![],
+        )
     }
 }
 
 impl Decode for ProviderWebhook {
     fn decode(codec: &Codec, _: &str, _: &RecordMeta, payload: &[u8]) -> Result<Self, CodecError> {
-        checked(codec, payload, |w: &ProviderWebhook| {
-            vec![("payment_id", &w.payment_id)]
-        })
+        checked(
+            codec,
+            payload,
+            |w: &ProviderWebhook| &w.payment_id,
+            |_| vec![],
+        )
     }
 }
 

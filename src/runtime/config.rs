@@ -189,16 +189,12 @@ impl RuntimeConfig {
     /// `transaction_timeout_ms` is the Kafka section's: an injected stall must stay well inside it.
     pub fn validate(&self, transaction_timeout_ms: u64, c: &mut Checks<'_>) {
         c.check(
-            !self.instance_id.is_empty()
-                && self.instance_id.len() <= 64
-                && self
-                    .instance_id
-                    .chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_'),
+            crate::domain::ids::validate(&self.instance_id).is_ok(),
             "instance_id",
             format!(
-                "'{}' is not 1..=64 letters, digits, '-' or '_'",
-                self.instance_id
+                "'{}' is not 1..={} letters, digits, '_', '.', ':' or '-'",
+                self.instance_id,
+                crate::domain::ids::ID_LEN_MAX
             ),
             "use a stable name such as the pod ordinal (\"0\", \"1\", …)",
         );

@@ -79,7 +79,7 @@ pub fn with_other_merchant(c: &mut Config) {
     c.bridge
         .merchants
         .push(paystream::bridge::config::MerchantConfig {
-            id: OTHER_MERCHANT.into(),
+            id: paystream::domain::ids::MerchantId::parse(OTHER_MERCHANT).unwrap(),
             api_key_sha256: hex::encode(sha2::Sha256::digest(OTHER_KEY.as_bytes())),
         });
 }

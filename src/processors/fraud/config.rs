@@ -2,6 +2,7 @@
 
 use super::{FailureMode, Rules, Velocity};
 use crate::domain::problem::Checks;
+use crate::domain::MinorUnits;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -24,11 +25,18 @@ impl Default for FraudConfig {
         Self {
             rules: Rules {
                 amount_thresholds: [
-                    ("INR".to_owned(), (5_000_000, 20_000_000)),
-                    ("USD".to_owned(), (500_000, 2_000_000)),
-                    ("EUR".to_owned(), (500_000, 2_000_000)),
+                    ("INR", 5_000_000, 20_000_000),
+                    ("USD", 500_000, 2_000_000),
+                    ("EUR", 500_000, 2_000_000),
                 ]
-                .into(),
+                .into_iter()
+                .map(|(c, review, block)| {
+                    (
+                        c.to_owned(),
+                        (MinorUnits::new(review), MinorUnits::new(block)),
+                    )
+                })
+                .collect(),
                 velocity_limit: Velocity {
                     customer: 20,
                     card: 10,

@@ -8,6 +8,7 @@
 pub mod config;
 pub mod processor;
 
+use crate::domain::MinorUnits;
 use crate::events::fraud_assessment::{AssessmentMode, FraudDecision, FraudReason};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -34,7 +35,7 @@ pub struct Velocity {
 #[serde(deny_unknown_fields)]
 pub struct Rules {
     /// Per currency: (review at or above, block at or above), in minor units.
-    pub amount_thresholds: BTreeMap<String, (i64, i64)>,
+    pub amount_thresholds: BTreeMap<String, (MinorUnits, MinorUnits)>,
     /// Count above which a velocity rule fires, per dimension; score added when it does.
     pub velocity_limit: Velocity,
     pub velocity_score: i32,
@@ -51,7 +52,7 @@ pub struct Rules {
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Input<'a> {
-    pub amount_minor: i64,
+    pub amount_minor: MinorUnits,
     pub currency: &'a str,
     pub customer_id: Option<&'a str>,
     pub card_token: Option<&'a str>,
@@ -119,16 +120,17 @@ pub fn assess(
         }
     }
     if let Some((review, block)) = rules.amount_thresholds.get(input.currency) {
+        let (amount, currency) = (input.amount_minor.get(), input.currency);
         if input.amount_minor >= *block {
             fire(
                 "amount_block",
-                format!("{} >= {block} {}", input.amount_minor, input.currency),
+                format!("{amount} >= {} {currency}", block.get()),
                 rules.block_at,
             );
         } else if input.amount_minor >= *review {
             fire(
                 "amount_review",
-                format!("{} >= {review} {}", input.amount_minor, input.currency),
+                format!("{amount} >= {} {currency}", review.get()),
                 rules.review_at,
             );
         }
@@ -195,7 +197,11 @@ mod tests {
 
     fn rules() -> Rules {
         Rules {
-            amount_thresholds: [("INR".to_owned(), (5_000_000, 20_000_000))].into(),
+            amount_thresholds: [(
+                "INR".to_owned(),
+                (MinorUnits::new(5_000_000), MinorUnits::new(20_000_000)),
+            )]
+            .into(),
             velocity_limit: Velocity {
                 customer: 5,
                 card: 3,
@@ -216,7 +222,7 @@ mod tests {
 
     fn input<'a>() -> Input<'a> {
         Input {
-            amount_minor: 49_900,
+            amount_minor: MinorUnits::new(49_900),
             currency: "INR",
             customer_id: Some("cus_1"),
             card_token: Some("tok_ok"),
@@ -255,7 +261,7 @@ mod tests {
             (
                 "large amount reviews",
                 Input {
-                    amount_minor: 6_000_000,
+                    amount_minor: MinorUnits::new(6_000_000),
                     ..input()
                 },
                 quiet,
@@ -266,7 +272,7 @@ mod tests {
             (
                 "huge amount blocks",
                 Input {
-                    amount_minor: 25_000_000,
+                    amount_minor: MinorUnits::new(25_000_000),
                     ..input()
                 },
                 quiet,
@@ -354,7 +360,7 @@ mod tests {
         let a = assess(
             &r,
             &Input {
-                amount_minor: 25_000_000,
+                amount_minor: MinorUnits::new(25_000_000),
                 ..input()
             },
             Some(&Velocity::default()),

@@ -9,6 +9,7 @@
 
 use super::config::FraudConfig;
 use super::{assess, FailureMode, Input as Scored, Velocity};
+use crate::domain::MinorUnits;
 use crate::events::fraud_assessment::FraudAssessment;
 use crate::events::payment_event::{PaymentEvent, RiskContext};
 use crate::events::{symbol, Event, TimestampMillis};
@@ -185,7 +186,7 @@ impl Processor for Fraud {
             v
         });
         let input = Scored {
-            amount_minor: e.amount_minor,
+            amount_minor: MinorUnits::new(e.amount_minor),
             currency: &e.currency,
             customer_id: risk.customer_id.as_deref(),
             card_token: risk.card_token.as_deref(),

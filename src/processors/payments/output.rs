@@ -135,7 +135,7 @@ impl<'c> Out<'c> {
         let rejected = TransitionRejected {
             rejection_id: self.ctx.derived_id("rej"),
             merchant_id: current
-                .map(|s| s.machine.merchant_id.clone())
+                .map(|s| s.machine.merchant_id.to_string())
                 .or_else(|| cause.merchant_id.map(str::to_owned))
                 .unwrap_or_default(),
             payment_id: cause.payment_id.to_owned(),
@@ -168,15 +168,15 @@ fn event(
     let p = &s.machine;
     PaymentEvent {
         event_id: format!("{}:{}", p.payment_id, p.sequence),
-        payment_id: p.payment_id.clone(),
-        merchant_id: p.merchant_id.clone(),
+        payment_id: p.payment_id.to_string(),
+        merchant_id: p.merchant_id.to_string(),
         sequence: p.sequence,
         status: p.status,
         previous_status,
-        attempt_id: p.attempt.as_ref().map(|a| a.attempt_id.clone()),
+        attempt_id: p.attempt.as_ref().map(|a| a.attempt_id.to_string()),
         attempt_status: p.attempt.as_ref().map(|a| a.status),
         amount_minor: p.amount.amount.get(),
-        amount_captured_minor: p.captured_minor,
+        amount_captured_minor: p.captured_minor.get(),
         currency: p.amount.currency.code().to_owned(),
         connector: p.attempt.as_ref().map(|a| a.connector.clone()),
         reason_code: None,

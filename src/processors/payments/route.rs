@@ -4,6 +4,7 @@
 use super::output::{Cause, Detail, Out};
 use super::state_machine::{self, Outcome, PaymentState, Signal};
 use super::{Payments, Stored};
+use crate::domain::ids::AttemptId;
 use crate::events::payment_command::PaymentMethod;
 use crate::events::provider::{ProviderOperation, ProviderRequest};
 use crate::events::routing_decision::RoutingDecision;
@@ -29,11 +30,11 @@ pub(super) fn route(
             ProcessError::Invalid("processing payment has no payment method".into())
         })?;
     let request = routing::Request {
-        payment_id: &s.machine.payment_id,
-        merchant_id: &s.machine.merchant_id,
+        payment_id: s.machine.payment_id.as_str(),
+        merchant_id: s.machine.merchant_id.as_str(),
         method,
         currency: s.machine.amount.currency.code(),
-        amount_minor: s.machine.amount.amount.get(),
+        amount_minor: s.machine.amount.amount,
         tried: &s.tried,
     };
     let decision = routing::route(
@@ -44,12 +45,13 @@ pub(super) fn route(
         p.config.cascade_max,
     );
     let attempt_no = s.tried.len().saturating_add(1);
-    let attempt_id = format!("{}_att{attempt_no}", s.machine.payment_id);
+    let attempt_id = AttemptId::parse(&format!("{}_att{attempt_no}", s.machine.payment_id))
+        .map_err(|e| ProcessError::Fatal(format!("derived attempt id: {e}")))?;
     let routed = RoutingDecision {
         decision_id: format!("{}_route{attempt_no}", s.machine.payment_id),
-        payment_id: s.machine.payment_id.clone(),
-        attempt_id: attempt_id.clone(),
-        merchant_id: s.machine.merchant_id.clone(),
+        payment_id: s.machine.payment_id.to_string(),
+        attempt_id: attempt_id.to_string(),
+        merchant_id: s.machine.merchant_id.to_string(),
         connector: decision.connector.clone(),
         rule: decision.rule.clone(),
         reason: decision.reason.clone(),
@@ -87,7 +89,7 @@ pub(super) fn route(
     };
     out.record(&s, &transition, cause, detail)?;
     if let Some(c) = &decision.connector {
-        let req = authorize(&s, &attempt_id, c, out.now_ms);
+        let req = authorize(&s, attempt_id.as_str(), c, out.now_ms);
         out.emit(&out.topics.requests.clone(), &req)?;
     }
     Ok(Some(s))
@@ -134,8 +136,8 @@ fn request(
     ProviderRequest {
         request_id: String::new(),
         attempt_id: attempt_id.to_owned(),
-        payment_id: s.payment_id.clone(),
-        merchant_id: s.merchant_id.clone(),
+        payment_id: s.payment_id.to_string(),
+        merchant_id: s.merchant_id.to_string(),
         connector: connector.to_owned(),
         operation,
         amount_minor: s.amount.amount.get(),

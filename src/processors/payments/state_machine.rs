@@ -9,7 +9,8 @@
 //! signal is illegal, late or a duplicate: an illegal transition is never applied. Amounts use checked
 //! minor-unit arithmetic; a capture can never exceed what was authorized.
 
-use crate::domain::{Money, MoneyError};
+use crate::domain::ids::{AttemptId, MerchantId, PaymentId};
+use crate::domain::{MinorUnits, Money};
 use crate::events::payment_command::{CaptureMethod, PaymentCommand, PaymentCommandKind};
 use crate::events::payment_event::{AttemptStatus, IntentStatus};
 use crate::events::provider::{DeclineClass, ProviderOperation, ProviderOutcome};
@@ -17,11 +18,11 @@ use crate::events::provider::{DeclineClass, ProviderOperation, ProviderOutcome};
 /// What the state machine knows about one payment.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PaymentState {
-    pub payment_id: String,
-    pub merchant_id: String,
+    pub payment_id: PaymentId,
+    pub merchant_id: MerchantId,
     pub status: IntentStatus,
     pub amount: Money,
-    pub captured_minor: i64,
+    pub captured_minor: MinorUnits,
     pub capture_method: CaptureMethod,
     pub has_payment_method: bool,
     pub attempt: Option<Attempt>,
@@ -31,7 +32,7 @@ pub struct PaymentState {
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Attempt {
-    pub attempt_id: String,
+    pub attempt_id: AttemptId,
     pub connector: String,
     pub status: AttemptStatus,
 }
@@ -42,7 +43,7 @@ pub enum Signal<'a> {
     Command(&'a PaymentCommand),
     /// Routing started an attempt with a connector.
     AttemptStarted {
-        attempt_id: &'a str,
+        attempt_id: &'a AttemptId,
         connector: &'a str,
     },
     /// A provider answer, from a response or a webhook (both untrusted, both go through here).
@@ -67,7 +68,7 @@ pub struct Transition {
     pub status: IntentStatus,
     pub previous_status: Option<IntentStatus>,
     pub attempt: Option<Attempt>,
-    pub captured_minor: i64,
+    pub captured_minor: MinorUnits,
     pub reason_code: Option<String>,
     pub sequence: i64,
 }
@@ -185,7 +186,7 @@ pub fn needs_status_check(
         && state
             .attempt
             .as_ref()
-            .is_some_and(|a| a.attempt_id == attempt_id && a.status == AttemptStatus::Unknown)
+            .is_some_and(|a| a.attempt_id == *attempt_id && a.status == AttemptStatus::Unknown)
 }
 
 /// A retryable decline or a failure leaves the intent processing with a closed attempt: the next
@@ -234,7 +235,7 @@ fn next(
     s: &PaymentState,
     status: IntentStatus,
     attempt: Option<Attempt>,
-    captured_minor: i64,
+    captured_minor: MinorUnits,
     reason_code: Option<&str>,
 ) -> Outcome {
     let sequence = s.sequence + 1;
@@ -275,6 +276,13 @@ fn create(c: &PaymentCommand) -> Outcome {
             )
         }
     };
+    let (payment_id, merchant_id) = match (
+        PaymentId::parse(&c.payment_id),
+        MerchantId::parse(&c.merchant_id),
+    ) {
+        (Ok(p), Ok(m)) => (p, m),
+        (Err(e), _) | (_, Err(e)) => return reject(RejectCode::InvalidCommand, e.to_string()),
+    };
     let has_payment_method = c.payment_method.is_some();
     let status = if has_payment_method {
         IntentStatus::RequiresConfirmation
@@ -282,11 +290,11 @@ fn create(c: &PaymentCommand) -> Outcome {
         IntentStatus::RequiresPaymentMethod
     };
     let state = PaymentState {
-        payment_id: c.payment_id.clone(),
-        merchant_id: c.merchant_id.clone(),
+        payment_id,
+        merchant_id,
         status,
         amount,
-        captured_minor: 0,
+        captured_minor: MinorUnits::ZERO,
         capture_method: c.capture_method.unwrap_or(CaptureMethod::Automatic),
         has_payment_method,
         attempt: None,
@@ -298,7 +306,7 @@ fn create(c: &PaymentCommand) -> Outcome {
             status,
             previous_status: None,
             attempt: None,
-            captured_minor: 0,
+            captured_minor: MinorUnits::ZERO,
             reason_code: None,
             sequence: 1,
         },
@@ -356,24 +364,26 @@ fn command(s: &PaymentState, c: &PaymentCommand) -> Outcome {
 }
 
 fn capture(s: &PaymentState, c: &PaymentCommand) -> Outcome {
-    let authorized = s.amount.amount.get();
-    let requested = c.amount_minor.unwrap_or(authorized);
-    if requested <= 0 {
+    let authorized = s.amount.amount;
+    let requested = c.amount_minor.map_or(authorized, MinorUnits::new);
+    if !requested.is_positive() {
         return reject(
             RejectCode::InvalidCommand,
-            format!("capture amount {requested} is not positive"),
+            format!("capture amount {} is not positive", requested.get()),
         );
     }
     let captured = match s.captured_minor.checked_add(requested) {
-        Some(v) => v,
-        None => return reject(RejectCode::InvalidCommand, MoneyError::Overflow.to_string()),
+        Ok(v) => v,
+        Err(e) => return reject(RejectCode::InvalidCommand, e.to_string()),
     };
     if captured > authorized {
         return reject(
             RejectCode::AmountExceedsAuthorized,
             format!(
-                "capture of {requested} exceeds the authorized {authorized} (already captured {})",
-                s.captured_minor
+                "capture of {} exceeds the authorized {} (already captured {})",
+                requested.get(),
+                authorized.get(),
+                s.captured_minor.get()
             ),
         );
     }
@@ -391,7 +401,7 @@ fn capture(s: &PaymentState, c: &PaymentCommand) -> Outcome {
     )
 }
 
-fn attempt_started(s: &PaymentState, attempt_id: &str, connector: &str) -> Outcome {
+fn attempt_started(s: &PaymentState, attempt_id: &AttemptId, connector: &str) -> Outcome {
     if s.status != IntentStatus::Processing {
         return reject(
             RejectCode::IllegalTransition,
@@ -399,7 +409,7 @@ fn attempt_started(s: &PaymentState, attempt_id: &str, connector: &str) -> Outco
         );
     }
     if let Some(a) = &s.attempt {
-        if a.attempt_id == attempt_id {
+        if a.attempt_id == *attempt_id {
             return reject(RejectCode::DuplicateSignal, "attempt already started");
         }
         // A new attempt only replaces one that definitively failed (a cascade after a retryable decline).
@@ -411,7 +421,7 @@ fn attempt_started(s: &PaymentState, attempt_id: &str, connector: &str) -> Outco
         }
     }
     let attempt = Attempt {
-        attempt_id: attempt_id.to_owned(),
+        attempt_id: attempt_id.clone(),
         connector: connector.to_owned(),
         status: AttemptStatus::Started,
     };
@@ -438,7 +448,7 @@ fn provider(
             format!("no attempt is open; {attempt_id} is unknown"),
         );
     };
-    if current.attempt_id != attempt_id {
+    if current.attempt_id != *attempt_id {
         return reject(
             RejectCode::StaleAttempt,
             format!(
@@ -491,13 +501,9 @@ fn provider(
                 s.captured_minor,
                 None,
             ),
-            CaptureMethod::Automatic => next(
-                s,
-                I::Succeeded,
-                with(A::Captured),
-                s.amount.amount.get(),
-                None,
-            ),
+            CaptureMethod::Automatic => {
+                next(s, I::Succeeded, with(A::Captured), s.amount.amount, None)
+            }
         },
         ProviderOutcome::Pending => next(
             s,
@@ -666,10 +672,15 @@ mod tests {
             .fold(start, |s, sig| applied(apply(Some(&s), sig)))
     }
 
-    const ATT: Signal<'static> = Signal::AttemptStarted {
-        attempt_id: "att_1",
-        connector: "psp_a",
-    };
+    static ATT_1: std::sync::LazyLock<AttemptId> =
+        std::sync::LazyLock::new(|| AttemptId::parse("att_1").unwrap());
+
+    fn att() -> Signal<'static> {
+        Signal::AttemptStarted {
+            attempt_id: &ATT_1,
+            connector: "psp_a",
+        }
+    }
 
     fn provider(outcome: ProviderOutcome, class: Option<DeclineClass>) -> Signal<'static> {
         Signal::Provider {
@@ -693,7 +704,7 @@ mod tests {
                 create(CaptureMethod::Automatic, true),
                 vec![
                     Signal::Command(&confirm),
-                    ATT,
+                    att(),
                     provider(ProviderOutcome::Succeeded, None),
                 ],
                 I::Succeeded,
@@ -705,7 +716,7 @@ mod tests {
                 create(CaptureMethod::Manual, true),
                 vec![
                     Signal::Command(&confirm),
-                    ATT,
+                    att(),
                     provider(ProviderOutcome::Succeeded, None),
                     Signal::Command(&capture),
                 ],
@@ -718,7 +729,7 @@ mod tests {
                 create(CaptureMethod::Manual, true),
                 vec![
                     Signal::Command(&confirm),
-                    ATT,
+                    att(),
                     provider(ProviderOutcome::Succeeded, None),
                     Signal::Command(&partial),
                 ],
@@ -731,7 +742,7 @@ mod tests {
                 create(CaptureMethod::Automatic, true),
                 vec![
                     Signal::Command(&confirm),
-                    ATT,
+                    att(),
                     provider(ProviderOutcome::Pending, None),
                     provider(ProviderOutcome::Succeeded, None),
                 ],
@@ -744,7 +755,7 @@ mod tests {
                 create(CaptureMethod::Automatic, true),
                 vec![
                     Signal::Command(&confirm),
-                    ATT,
+                    att(),
                     provider(ProviderOutcome::Pending, None),
                     provider(ProviderOutcome::Failed, None),
                 ],
@@ -757,7 +768,7 @@ mod tests {
                 create(CaptureMethod::Automatic, true),
                 vec![
                     Signal::Command(&confirm),
-                    ATT,
+                    att(),
                     provider(ProviderOutcome::Unknown, None),
                     provider(ProviderOutcome::Succeeded, None),
                 ],
@@ -770,7 +781,7 @@ mod tests {
                 create(CaptureMethod::Automatic, true),
                 vec![
                     Signal::Command(&confirm),
-                    ATT,
+                    att(),
                     provider(
                         ProviderOutcome::Declined,
                         Some(DeclineClass::InsufficientFunds),
@@ -785,7 +796,7 @@ mod tests {
                 create(CaptureMethod::Automatic, true),
                 vec![
                     Signal::Command(&confirm),
-                    ATT,
+                    att(),
                     provider(
                         ProviderOutcome::Declined,
                         Some(DeclineClass::IssuerUnavailable),
@@ -800,7 +811,7 @@ mod tests {
                 create(CaptureMethod::Manual, true),
                 vec![
                     Signal::Command(&confirm),
-                    ATT,
+                    att(),
                     provider(ProviderOutcome::Succeeded, None),
                     Signal::Command(&cancel),
                 ],
@@ -829,7 +840,7 @@ mod tests {
             let end = run(start, &signals);
             assert_eq!(end.status, status, "{name}");
             assert_eq!(end.attempt.map(|a| a.status), attempt, "{name}");
-            assert_eq!(end.captured_minor, captured, "{name}");
+            assert_eq!(end.captured_minor.get(), captured, "{name}");
             assert_eq!(
                 end.sequence,
                 i64::try_from(signals.len()).unwrap() + 1,
@@ -851,7 +862,7 @@ mod tests {
             create(CaptureMethod::Automatic, true),
             &[
                 Signal::Command(&confirm),
-                ATT,
+                att(),
                 provider(ProviderOutcome::Succeeded, None),
             ],
         );
@@ -859,13 +870,13 @@ mod tests {
             create(CaptureMethod::Manual, true),
             &[
                 Signal::Command(&confirm),
-                ATT,
+                att(),
                 provider(ProviderOutcome::Succeeded, None),
             ],
         );
         let processing = run(
             create(CaptureMethod::Automatic, true),
-            &[Signal::Command(&confirm), ATT],
+            &[Signal::Command(&confirm), att()],
         );
         let fresh = create(CaptureMethod::Automatic, true);
         let no_method = create(CaptureMethod::Automatic, false);
@@ -991,12 +1002,13 @@ mod tests {
             create(CaptureMethod::Automatic, true),
             &[
                 Signal::Command(&confirm),
-                ATT,
+                att(),
                 provider(ProviderOutcome::Declined, Some(DeclineClass::RateLimited)),
             ],
         );
+        let att_2 = AttemptId::parse("att_2").unwrap();
         let second = Signal::AttemptStarted {
-            attempt_id: "att_2",
+            attempt_id: &att_2,
             connector: "psp_b",
         };
         let after = applied(apply(Some(&declined), &second));
@@ -1011,7 +1023,7 @@ mod tests {
             create(CaptureMethod::Automatic, true),
             &[
                 Signal::Command(&confirm),
-                ATT,
+                att(),
                 provider(ProviderOutcome::Pending, None),
             ],
         );

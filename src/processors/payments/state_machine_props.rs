@@ -3,6 +3,8 @@
 //! the captured amount never exceeds the authorized one nor shrinks.
 
 use super::state_machine::{apply, Outcome, PaymentState, Signal};
+use crate::domain::ids::AttemptId;
+use crate::domain::MinorUnits;
 use crate::events::payment_command::{
     CaptureMethod, PaymentCommand, PaymentCommandKind, PaymentMethod, PaymentMethodType,
 };
@@ -133,7 +135,7 @@ fn run(state: Option<&PaymentState>, s: &Step) -> Outcome {
         Step::Started { attempt } => apply(
             state,
             &Signal::AttemptStarted {
-                attempt_id: &attempt_id(*attempt),
+                attempt_id: &AttemptId::parse(&attempt_id(*attempt)).unwrap(),
                 connector: "acme",
             },
         ),
@@ -191,8 +193,8 @@ proptest! {
                     prop_assert!(legal(from, next.status), "{:?} -> {:?} by {:?}", from, next.status, s);
                     prop_assert_eq!(transition.status, next.status);
                     prop_assert_eq!(next.sequence, before.as_ref().map_or(0, |b| b.sequence) + 1);
-                    prop_assert!(next.captured_minor <= next.amount.amount.get(), "captured above the amount");
-                    prop_assert!(next.captured_minor >= before.as_ref().map_or(0, |b| b.captured_minor), "captured shrank");
+                    prop_assert!(next.captured_minor <= next.amount.amount, "captured above the amount");
+                    prop_assert!(next.captured_minor >= before.as_ref().map_or(MinorUnits::ZERO, |b| b.captured_minor), "captured shrank");
                     state = Some(*next);
                 }
                 Outcome::Rejected(_) => {}

@@ -6,6 +6,7 @@
 //! and connectors already tried for this payment drop out; the rest follow in weight order as the
 //! fallback chain, bounded by the cascade limit. Everything here is pure: health comes in as data.
 
+use crate::domain::MinorUnits;
 use crate::events::payment_command::PaymentMethodType;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, VecDeque};
@@ -26,8 +27,8 @@ pub struct Rule {
     pub methods: Vec<PaymentMethodType>,
     /// ISO 4217 codes; empty: any.
     pub currencies: Vec<String>,
-    pub amount_min_minor: Option<i64>,
-    pub amount_max_minor: Option<i64>,
+    pub amount_min_minor: Option<MinorUnits>,
+    pub amount_max_minor: Option<MinorUnits>,
     /// Empty: any merchant.
     pub merchants: Vec<String>,
     /// Higher wins among matching rules.
@@ -42,7 +43,7 @@ pub struct Request<'a> {
     pub merchant_id: &'a str,
     pub method: PaymentMethodType,
     pub currency: &'a str,
-    pub amount_minor: i64,
+    pub amount_minor: MinorUnits,
     /// Connectors this payment already tried (a cascade never goes back to one).
     pub tried: &'a [String],
 }
@@ -288,7 +289,7 @@ mod tests {
                 vec![PaymentMethodType::Upi],
                 &["INR"],
                 None,
-                Some(10_000_000),
+                Some(MinorUnits::new(10_000_000)),
                 &[],
                 10,
                 &[("psp_b", 1)],
@@ -297,7 +298,7 @@ mod tests {
                 "big_cards",
                 vec![PaymentMethodType::Card],
                 &["INR"],
-                Some(5_000_000),
+                Some(MinorUnits::new(5_000_000)),
                 None,
                 &[],
                 20,
@@ -328,7 +329,7 @@ mod tests {
             merchant_id: merchant,
             method,
             currency: "INR",
-            amount_minor: amount,
+            amount_minor: MinorUnits::new(amount),
             tried,
         }
     }
