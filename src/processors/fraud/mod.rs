@@ -78,33 +78,64 @@ pub fn assess(
     failure: FailureMode,
 ) -> Assessment {
     let Some(v) = velocity else {
-        let (decision, mode) = match failure {
-            FailureMode::Open => (FraudDecision::Allow, AssessmentMode::FailOpen),
-            FailureMode::Closed => (FraudDecision::Block, AssessmentMode::FailClosed),
-        };
-        let reason = FraudReason {
-            rule: "scoring_unavailable".into(),
-            detail: "velocity state unavailable".into(),
-            score: 0,
-            shadow: false,
-        };
-        return Assessment {
-            score: 0,
-            decision,
-            mode,
-            reasons: vec![reason],
-        };
+        return unavailable(failure);
     };
-    let mut reasons = Vec::new();
-    let mut fire = |rule: &str, detail: String, score: i32| {
-        reasons.push(FraudReason {
+    let mut fired = Fired {
+        rules,
+        reasons: Vec::new(),
+    };
+    blocklists(input, &mut fired);
+    amount(input, &mut fired);
+    velocity_limits(input, v, &mut fired);
+    if let (Some(c), Some(i)) = (input.customer_country, input.card_issuer_country) {
+        if !c.eq_ignore_ascii_case(i) {
+            let detail = format!("customer in {c}, card issued in {i}");
+            fired.fire("country_mismatch", detail, rules.country_mismatch_score);
+        }
+    }
+    decide(rules, fired.reasons)
+}
+
+/// The rules that fired so far; a shadow rule is recorded but does not score.
+struct Fired<'r> {
+    rules: &'r Rules,
+    reasons: Vec<FraudReason>,
+}
+
+impl Fired<'_> {
+    fn fire(&mut self, rule: &str, detail: String, score: i32) {
+        self.reasons.push(FraudReason {
             rule: rule.to_owned(),
             detail,
             score,
-            shadow: rules.shadow.contains(rule),
+            shadow: self.rules.shadow.contains(rule),
         });
+    }
+}
+
+/// No velocity state: allow or block as the merchant's failure mode says, and say why.
+fn unavailable(failure: FailureMode) -> Assessment {
+    let (decision, mode) = match failure {
+        FailureMode::Open => (FraudDecision::Allow, AssessmentMode::FailOpen),
+        FailureMode::Closed => (FraudDecision::Block, AssessmentMode::FailClosed),
     };
-    let blocklists = [
+    let reason = FraudReason {
+        rule: "scoring_unavailable".into(),
+        detail: "velocity state unavailable".into(),
+        score: 0,
+        shadow: false,
+    };
+    Assessment {
+        score: 0,
+        decision,
+        mode,
+        reasons: vec![reason],
+    }
+}
+
+fn blocklists(input: &Input<'_>, fired: &mut Fired<'_>) {
+    let rules = fired.rules;
+    let lists = [
         ("blocklist_card", input.card_token, &rules.blocked_cards),
         ("blocklist_vpa", input.vpa, &rules.blocked_vpas),
         ("blocklist_ip", input.ip, &rules.blocked_ips),
@@ -114,28 +145,30 @@ pub fn assess(
             &rules.blocked_customers,
         ),
     ];
-    for (rule, value, list) in blocklists {
+    for (rule, value, list) in lists {
         if let Some(x) = value.filter(|x| list.contains(*x)) {
-            fire(rule, format!("{x} is blocklisted"), SCORE_MAX);
+            fired.fire(rule, format!("{x} is blocklisted"), SCORE_MAX);
         }
     }
-    if let Some((review, block)) = rules.amount_thresholds.get(input.currency) {
-        let (amount, currency) = (input.amount_minor.get(), input.currency);
-        if input.amount_minor >= *block {
-            fire(
-                "amount_block",
-                format!("{amount} >= {} {currency}", block.get()),
-                rules.block_at,
-            );
-        } else if input.amount_minor >= *review {
-            fire(
-                "amount_review",
-                format!("{amount} >= {} {currency}", review.get()),
-                rules.review_at,
-            );
-        }
+}
+
+fn amount(input: &Input<'_>, fired: &mut Fired<'_>) {
+    let rules = fired.rules;
+    let Some((review, block)) = rules.amount_thresholds.get(input.currency) else {
+        return;
+    };
+    let (amount, currency) = (input.amount_minor.get(), input.currency);
+    if input.amount_minor >= *block {
+        let detail = format!("{amount} >= {} {currency}", block.get());
+        fired.fire("amount_block", detail, rules.block_at);
+    } else if input.amount_minor >= *review {
+        let detail = format!("{amount} >= {} {currency}", review.get());
+        fired.fire("amount_review", detail, rules.review_at);
     }
-    let limits = rules.velocity_limit;
+}
+
+fn velocity_limits(input: &Input<'_>, v: &Velocity, fired: &mut Fired<'_>) {
+    let (limits, score) = (fired.rules.velocity_limit, fired.rules.velocity_score);
     let dims = [
         (
             "velocity_customer",
@@ -154,22 +187,14 @@ pub fn assess(
     ];
     for (rule, present, count, limit) in dims {
         if present && limit > 0 && count > limit {
-            fire(
-                rule,
-                format!("{count} payments in the window; limit {limit}"),
-                rules.velocity_score,
-            );
+            let detail = format!("{count} payments in the window; limit {limit}");
+            fired.fire(rule, detail, score);
         }
     }
-    if let (Some(c), Some(i)) = (input.customer_country, input.card_issuer_country) {
-        if !c.eq_ignore_ascii_case(i) {
-            fire(
-                "country_mismatch",
-                format!("customer in {c}, card issued in {i}"),
-                rules.country_mismatch_score,
-            );
-        }
-    }
+}
+
+/// The score of the scoring (not shadow) rules, capped, and the decision its thresholds give.
+fn decide(rules: &Rules, reasons: Vec<FraudReason>) -> Assessment {
     let score = reasons
         .iter()
         .filter(|r| !r.shadow)

@@ -157,33 +157,10 @@ impl Processor for Fraud {
             return Ok(Effects::default());
         };
         let at = e.occurred_at.0;
-        let window_start = at.saturating_sub(self.config.velocity_window_ms);
         let dims = dimensions(risk);
         let velocity = view.sets.as_ref().map(|sets| {
-            let mut v = Velocity::default();
-            for (dim, key) in &dims {
-                let seen: BTreeSet<&str> = sets
-                    .get(key)
-                    .map(|ms| {
-                        ms.iter()
-                            .filter(|m| {
-                                m.at_ms > window_start && m.at_ms <= at && m.member != e.payment_id
-                            })
-                            .map(|m| m.member.as_str())
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let count = u32::try_from(seen.len())
-                    .unwrap_or(u32::MAX)
-                    .saturating_add(1);
-                match *dim {
-                    "customer" => v.customer = count,
-                    "card" => v.card = count,
-                    "vpa" => v.vpa = count,
-                    _ => v.ip = count,
-                }
-            }
-            v
+            let window = (at.saturating_sub(self.config.velocity_window_ms), at);
+            velocity_of(sets, &dims, window, &e.payment_id)
         });
         let input = Scored {
             amount_minor: MinorUnits::new(e.amount_minor),
@@ -236,6 +213,38 @@ impl Processor for Fraud {
         }
         Ok(effects)
     }
+}
+
+/// Payments per dimension within `(start, end]`, this one included (counted once, however often
+/// it was seen).
+fn velocity_of(
+    sets: &BTreeMap<String, Vec<SetMember>>,
+    dims: &[(&'static str, String)],
+    (start, end): (i64, i64),
+    payment_id: &str,
+) -> Velocity {
+    let mut v = Velocity::default();
+    for (dim, key) in dims {
+        let seen: BTreeSet<&str> = sets
+            .get(key)
+            .map(|ms| {
+                ms.iter()
+                    .filter(|m| m.at_ms > start && m.at_ms <= end && m.member != payment_id)
+                    .map(|m| m.member.as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let count = u32::try_from(seen.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(1);
+        match *dim {
+            "customer" => v.customer = count,
+            "card" => v.card = count,
+            "vpa" => v.vpa = count,
+            _ => v.ip = count,
+        }
+    }
+    v
 }
 
 #[cfg(test)]

@@ -25,40 +25,11 @@ pub(super) fn route(
     let Some(mut s) = current else {
         return Ok(None);
     };
-    let method =
-        s.method.as_ref().map(|m| m.method_type).ok_or_else(|| {
-            ProcessError::Invalid("processing payment has no payment method".into())
-        })?;
-    let request = routing::Request {
-        payment_id: s.machine.payment_id.as_str(),
-        merchant_id: s.machine.merchant_id.as_str(),
-        method,
-        currency: s.machine.amount.currency.code(),
-        amount_minor: s.machine.amount.amount,
-        tried: &s.tried,
-    };
-    let decision = routing::route(
-        &p.config.routing,
-        health,
-        &request,
-        out.now_ms,
-        p.config.cascade_max,
-    );
+    let decision = decide(p, &s, health, out.now_ms)?;
     let attempt_no = s.tried.len().saturating_add(1);
     let attempt_id = AttemptId::parse(&format!("{}_att{attempt_no}", s.machine.payment_id))
         .map_err(|e| ProcessError::Fatal(format!("derived attempt id: {e}")))?;
-    let routed = RoutingDecision {
-        decision_id: format!("{}_route{attempt_no}", s.machine.payment_id),
-        payment_id: s.machine.payment_id.to_string(),
-        attempt_id: attempt_id.to_string(),
-        merchant_id: s.machine.merchant_id.to_string(),
-        connector: decision.connector.clone(),
-        rule: decision.rule.clone(),
-        reason: decision.reason.clone(),
-        candidates: decision.candidates.clone(),
-        cascade_depth: i32::try_from(decision.cascade_depth).unwrap_or(i32::MAX),
-        decided_at: TimestampMillis(out.now_ms),
-    };
+    let routed = decision_event(&s.machine, &decision, &attempt_id, attempt_no, out.now_ms);
     out.emit(&out.topics.routing.clone(), &routed)?;
     let (signal, reason) = match &decision.connector {
         Some(c) => (
@@ -93,6 +64,55 @@ pub(super) fn route(
         out.emit(&out.topics.requests.clone(), &req)?;
     }
     Ok(Some(s))
+}
+
+/// Routing's choice for the payment's next attempt.
+fn decide(
+    p: &Payments,
+    s: &Stored,
+    health: &BTreeMap<String, Breaker>,
+    now_ms: i64,
+) -> Result<routing::Decision, ProcessError> {
+    let method =
+        s.method.as_ref().map(|m| m.method_type).ok_or_else(|| {
+            ProcessError::Invalid("processing payment has no payment method".into())
+        })?;
+    let request = routing::Request {
+        payment_id: s.machine.payment_id.as_str(),
+        merchant_id: s.machine.merchant_id.as_str(),
+        method,
+        currency: s.machine.amount.currency.code(),
+        amount_minor: s.machine.amount.amount,
+        tried: &s.tried,
+    };
+    Ok(routing::route(
+        &p.config.routing,
+        health,
+        &request,
+        now_ms,
+        p.config.cascade_max,
+    ))
+}
+
+fn decision_event(
+    s: &PaymentState,
+    decision: &routing::Decision,
+    attempt_id: &AttemptId,
+    attempt_no: usize,
+    now_ms: i64,
+) -> RoutingDecision {
+    RoutingDecision {
+        decision_id: format!("{}_route{attempt_no}", s.payment_id),
+        payment_id: s.payment_id.to_string(),
+        attempt_id: attempt_id.to_string(),
+        merchant_id: s.merchant_id.to_string(),
+        connector: decision.connector.clone(),
+        rule: decision.rule.clone(),
+        reason: decision.reason.clone(),
+        candidates: decision.candidates.clone(),
+        cascade_depth: i32::try_from(decision.cascade_depth).unwrap_or(i32::MAX),
+        decided_at: TimestampMillis(now_ms),
+    }
 }
 
 /// The authorization request of a new attempt.

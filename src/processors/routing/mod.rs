@@ -110,40 +110,8 @@ pub fn route(
     }
     let total: u64 = rule.connectors.iter().map(|(_, w)| u64::from(*w)).sum();
     let b = bucket(r.payment_id, total);
-    // The connector whose weight range holds the bucket comes first; the others follow by weight.
-    let mut acc = 0u64;
-    let mut primary = None;
-    for (c, w) in &rule.connectors {
-        acc += u64::from(*w);
-        if b < acc {
-            primary = Some(c.clone());
-            break;
-        }
-    }
-    let mut ordered: Vec<&(String, u32)> = rule.connectors.iter().collect();
-    ordered.sort_by_key(|(c, w)| {
-        (
-            Some(c) != primary.as_ref(),
-            std::cmp::Reverse(*w),
-            c.clone(),
-        )
-    });
-    let mut skipped = Vec::new();
-    let candidates: Vec<String> = ordered
-        .into_iter()
-        .filter(|(c, _)| {
-            if r.tried.contains(c) {
-                skipped.push(format!("{c} already tried"));
-                return false;
-            }
-            if !health.get(c).is_none_or(|h| h.allows(now_ms)) {
-                skipped.push(format!("{c} circuit open"));
-                return false;
-            }
-            true
-        })
-        .map(|(c, _)| c.clone())
-        .collect();
+    let primary = primary_of(rule, b);
+    let (candidates, skipped) = eligible(rule, primary.as_ref(), health, r.tried, now_ms);
     let connector = candidates.first().cloned();
     let mut reason = match (&connector, &primary) {
         (Some(c), Some(p)) if c == p => {
@@ -162,6 +130,48 @@ pub fn route(
         candidates,
         cascade_depth: depth,
     }
+}
+
+/// The connector whose weight range holds the bucket.
+fn primary_of(rule: &Rule, bucket: u64) -> Option<String> {
+    let mut acc = 0u64;
+    for (c, w) in &rule.connectors {
+        acc += u64::from(*w);
+        if bucket < acc {
+            return Some(c.clone());
+        }
+    }
+    None
+}
+
+/// The rule's connectors in trying order (the primary first, the others by weight), without those
+/// already tried or with an open circuit; and why each left out was.
+fn eligible(
+    rule: &Rule,
+    primary: Option<&String>,
+    health: &BTreeMap<String, Breaker>,
+    tried: &[String],
+    now_ms: i64,
+) -> (Vec<String>, Vec<String>) {
+    let mut ordered: Vec<&(String, u32)> = rule.connectors.iter().collect();
+    ordered.sort_by_key(|(c, w)| (Some(c) != primary, std::cmp::Reverse(*w), c.clone()));
+    let mut skipped = Vec::new();
+    let candidates = ordered
+        .into_iter()
+        .filter(|(c, _)| {
+            if tried.contains(c) {
+                skipped.push(format!("{c} already tried"));
+                return false;
+            }
+            if !health.get(c).is_none_or(|h| h.allows(now_ms)) {
+                skipped.push(format!("{c} circuit open"));
+                return false;
+            }
+            true
+        })
+        .map(|(c, _)| c.clone())
+        .collect();
+    (candidates, skipped)
 }
 
 /// A connector's health: a rolling window of outcomes and a circuit breaker.

@@ -127,6 +127,13 @@ pub async fn start<P: Build>(
     run(Arc::new(processor), deps).await
 }
 
+/// How long a producer waits for its broker.
+#[derive(Debug, Clone, Copy)]
+enum Patience {
+    Bounded,
+    UntilShutdown,
+}
+
 /// Runs `processor` until shutdown (Ok) or a fatal error.
 pub async fn run<P: Processor>(processor: Arc<P>, deps: Deps) -> Result<RunStats, RuntimeError> {
     let name = processor.name().to_owned();
@@ -194,7 +201,7 @@ impl<P: Processor> Loop<P> {
         consumer
             .subscribe(&topics)
             .map_err(|e| format!("subscribe to {topics:?}: {e}"))?;
-        let mut producer = self.new_producer().await?;
+        let mut producer = self.new_producer(Patience::Bounded).await?;
         info!(processor = %self.name, transactional_id = %self.transactional_id, ?topics, "processing");
 
         let mut failures_in_a_row = 0u32;
@@ -275,32 +282,47 @@ impl<P: Processor> Loop<P> {
         }
     }
 
-    async fn new_producer(&self) -> Result<FutureProducer, String> {
+    /// A transactional producer with its transactions initialised. At start (`Patience::Bounded`),
+    /// a broker that cannot be reached within the retries is a clear error: the configuration is
+    /// likely wrong. Once running (`Patience::UntilShutdown`), a broker outage is waited out, not
+    /// ready, with capped backoff: a processor task that stopped would never be restarted in-process.
+    async fn new_producer(&self, patience: Patience) -> Result<FutureProducer, String> {
         let producer: FutureProducer =
             kafka::transactional_producer(&self.deps.kafka, &self.transactional_id)
                 .create()
                 .map_err(|e| format!("producer: {e}"))?;
-        let p = producer.clone();
         let t = self.call_timeout;
-        // Bounded: init can fail while the coordinator is still settling a previous incarnation.
+        let cap = Duration::from_millis(self.deps.runtime.retry_backoff_ms_max);
         let mut backoff = self.backoff();
         loop {
-            let p2 = p.clone();
-            match blocking(move || p2.init_transactions(t)).await {
+            let p = producer.clone();
+            let e = match blocking(move || p.init_transactions(t)).await {
                 Ok(()) => return Ok(producer),
-                Err(e) => match backoff.next() {
-                    Some(wait) => {
-                        warn!(processor = %self.name, error = %e, "init_transactions failed; retrying");
-                        metrics::counter!(m::PROCESSOR_RETRIES, "processor" => self.name.clone(), "op" => "kafka").increment(1);
-                        tokio::time::sleep(wait).await;
-                    }
-                    None => {
-                        return Err(format!(
-                            "init_transactions for {} failed: {e}",
-                            self.transactional_id
-                        ))
-                    }
-                },
+                Err(e) => e,
+            };
+            if let Failure::Fenced(why) = classify("init_transactions", &e) {
+                return Err(format!(
+                    "fenced: another instance uses transactional.id {} ({why}); this one stops",
+                    self.transactional_id
+                ));
+            }
+            let wait = match (backoff.next(), patience) {
+                (Some(wait), _) => wait,
+                (None, Patience::UntilShutdown) => cap,
+                (None, Patience::Bounded) => {
+                    return Err(format!(
+                        "init_transactions for {} failed: {e}",
+                        self.transactional_id
+                    ))
+                }
+            };
+            warn!(processor = %self.name, error = %e, wait_ms = wait.as_millis(), "init_transactions failed; retrying");
+            metrics::counter!(m::PROCESSOR_RETRIES, "processor" => self.name.clone(), "op" => "kafka").increment(1);
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = self.deps.shutdown.cancelled() => {
+                    return Err(format!("shut down while waiting for the broker: {e}"));
+                }
             }
         }
     }
@@ -309,7 +331,10 @@ impl<P: Processor> Loop<P> {
         self.stats.producer_resets += 1;
         metrics::counter!(m::PROCESSOR_PRODUCER_RESETS, "processor" => self.name.clone())
             .increment(1);
-        self.new_producer().await
+        self.deps.health.set(HEALTH_COMPONENT, false);
+        let producer = self.new_producer(Patience::UntilShutdown).await?;
+        self.deps.health.set(HEALTH_COMPONENT, true);
+        Ok(producer)
     }
 
     fn backoff(&self) -> Backoff {

@@ -1,0 +1,267 @@
+//! The payment state machine, at two levels: the intent and its current attempt.
+//!
+//! Intent:  requires_payment_method → requires_confirmation → processing → requires_capture →
+//!          succeeded | failed | canceled | expired
+//! Attempt: started → authorized | declined | pending | unknown → captured | voided | failed
+//!
+//! [`apply`] is a pure function of the current state and one signal. It returns the transitions to
+//! record (each becomes a `PaymentEvent`, the audit trail), or a rejection with its reason when the
+//! signal is illegal, late or a duplicate: an illegal transition is never applied. Amounts use checked
+//! minor-unit arithmetic; a capture can never exceed what was authorized.
+
+mod attempts;
+mod commands;
+
+use attempts::{attempt_started, expire, fraud_blocked, fraud_review, provider, routing_exhausted};
+use commands::{command, create};
+
+use crate::domain::ids::{AttemptId, MerchantId, PaymentId};
+use crate::domain::{MinorUnits, Money};
+use crate::events::payment_command::{CaptureMethod, PaymentCommand, PaymentCommandKind};
+use crate::events::payment_event::{AttemptStatus, IntentStatus};
+use crate::events::provider::{DeclineClass, ProviderOperation, ProviderOutcome};
+
+/// What the state machine knows about one payment.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PaymentState {
+    pub payment_id: PaymentId,
+    pub merchant_id: MerchantId,
+    pub status: IntentStatus,
+    pub amount: Money,
+    pub captured_minor: MinorUnits,
+    pub capture_method: CaptureMethod,
+    pub has_payment_method: bool,
+    pub attempt: Option<Attempt>,
+    /// Number of the last transition; the next one is `sequence + 1`.
+    pub sequence: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Attempt {
+    pub attempt_id: AttemptId,
+    pub connector: String,
+    pub status: AttemptStatus,
+}
+
+/// One input to the state machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signal<'a> {
+    Command(&'a PaymentCommand),
+    /// Routing started an attempt with a connector.
+    AttemptStarted {
+        attempt_id: &'a AttemptId,
+        connector: &'a str,
+    },
+    /// A provider answer, from a response or a webhook (both untrusted, both go through here).
+    Provider {
+        attempt_id: &'a str,
+        outcome: ProviderOutcome,
+        decline_class: Option<DeclineClass>,
+    },
+    /// Fraud scoring blocked the payment (the reasons are in its `FraudAssessment`).
+    FraudBlocked,
+    /// Fraud scoring wants a human to look: the payment waits in processing, with no attempt.
+    FraudReview,
+    /// Routing found no connector (none matches, all tried, all unhealthy): the payment fails.
+    RoutingExhausted,
+    /// The intent waited for the customer longer than allowed.
+    Expire,
+}
+
+/// One recorded change: the new intent status and, if it changed, the attempt's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub status: IntentStatus,
+    pub previous_status: Option<IntentStatus>,
+    pub attempt: Option<Attempt>,
+    pub captured_minor: MinorUnits,
+    pub reason_code: Option<String>,
+    pub sequence: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectCode {
+    /// The signal is not allowed in the current state.
+    IllegalTransition,
+    /// The same outcome was already applied (a second "captured", a repeated webhook).
+    DuplicateSignal,
+    /// An outcome that arrives after a final state ("pending" after "succeeded").
+    LateSignal,
+    /// A capture above the authorized, uncaptured amount.
+    AmountExceedsAuthorized,
+    /// A signal for a payment that does not exist, or a CREATE for one that does.
+    UnknownPayment,
+    /// The command itself is malformed (missing amount, bad currency).
+    InvalidCommand,
+    /// The signal names an attempt that is not the current one.
+    StaleAttempt,
+}
+
+impl RejectCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectCode::IllegalTransition => "ILLEGAL_TRANSITION",
+            RejectCode::DuplicateSignal => "DUPLICATE_SIGNAL",
+            RejectCode::LateSignal => "LATE_SIGNAL",
+            RejectCode::AmountExceedsAuthorized => "AMOUNT_EXCEEDS_AUTHORIZED",
+            RejectCode::UnknownPayment => "UNKNOWN_PAYMENT",
+            RejectCode::InvalidCommand => "INVALID_COMMAND",
+            RejectCode::StaleAttempt => "STALE_ATTEMPT",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub code: RejectCode,
+    pub reason: String,
+}
+
+/// The result of one signal: the new state with the transition to record, or a rejection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Applied {
+        state: Box<PaymentState>,
+        transition: Transition,
+    },
+    Rejected(Rejection),
+}
+
+fn reject(code: RejectCode, reason: impl Into<String>) -> Outcome {
+    Outcome::Rejected(Rejection {
+        code,
+        reason: reason.into(),
+    })
+}
+
+pub fn is_final(s: IntentStatus) -> bool {
+    matches!(
+        s,
+        IntentStatus::Succeeded
+            | IntentStatus::Failed
+            | IntentStatus::Canceled
+            | IntentStatus::Expired
+    )
+}
+
+/// A fraud allow starts the first attempt: only while the payment is processing without one.
+pub fn may_start_first_attempt(state: Option<&PaymentState>) -> Result<(), Rejection> {
+    match state {
+        Some(s) if s.status == IntentStatus::Processing && s.attempt.is_none() => Ok(()),
+        other => Err(Rejection {
+            code: RejectCode::IllegalTransition,
+            reason: format!(
+                "a fraud allow only starts an attempt for a processing payment without one; it is {:?}",
+                other.map(|s| s.status)
+            ),
+        }),
+    }
+}
+
+/// A provider's answer about an attempt, from a response or a webhook; one that names no attempt
+/// is stale.
+pub fn provider_answer(
+    state: Option<&PaymentState>,
+    attempt_id: Option<&str>,
+    outcome: ProviderOutcome,
+    decline_class: Option<DeclineClass>,
+) -> Outcome {
+    match attempt_id {
+        Some(attempt_id) => apply(
+            state,
+            &Signal::Provider {
+                attempt_id,
+                outcome,
+                decline_class,
+            },
+        ),
+        None => reject(RejectCode::StaleAttempt, "webhook names no attempt"),
+    }
+}
+
+/// An authorization whose outcome is unknown gets one status check. The check's own unknown answer
+/// does not ask again (bounded); the provider's webhook settles it later.
+pub fn needs_status_check(
+    state: &PaymentState,
+    attempt_id: &str,
+    operation: ProviderOperation,
+    outcome: ProviderOutcome,
+) -> bool {
+    outcome == ProviderOutcome::Unknown
+        && operation == ProviderOperation::Authorize
+        && state
+            .attempt
+            .as_ref()
+            .is_some_and(|a| a.attempt_id == *attempt_id && a.status == AttemptStatus::Unknown)
+}
+
+/// A retryable decline or a failure leaves the intent processing with a closed attempt: the next
+/// connector may be tried.
+pub fn should_cascade(state: &PaymentState) -> bool {
+    state.status == IntentStatus::Processing
+        && state
+            .attempt
+            .as_ref()
+            .is_some_and(|a| matches!(a.status, AttemptStatus::Declined | AttemptStatus::Failed))
+}
+
+/// Applies one signal to the current state (`None`: the payment does not exist yet).
+pub fn apply(state: Option<&PaymentState>, signal: &Signal<'_>) -> Outcome {
+    match (state, signal) {
+        (None, Signal::Command(c)) if c.kind == PaymentCommandKind::Create => create(c),
+        (Some(s), Signal::Command(c)) if c.kind == PaymentCommandKind::Create => reject(
+            RejectCode::UnknownPayment,
+            format!("payment {} already exists ({:?})", s.payment_id, s.status),
+        ),
+        (None, _) => reject(RejectCode::UnknownPayment, "no such payment"),
+        (Some(s), Signal::Command(c)) => command(s, c),
+        (
+            Some(s),
+            Signal::AttemptStarted {
+                attempt_id,
+                connector,
+            },
+        ) => attempt_started(s, attempt_id, connector),
+        (
+            Some(s),
+            Signal::Provider {
+                attempt_id,
+                outcome,
+                decline_class,
+            },
+        ) => provider(s, attempt_id, *outcome, *decline_class),
+        (Some(s), Signal::FraudBlocked) => fraud_blocked(s),
+        (Some(s), Signal::FraudReview) => fraud_review(s),
+        (Some(s), Signal::RoutingExhausted) => routing_exhausted(s),
+        (Some(s), Signal::Expire) => expire(s),
+    }
+}
+
+fn next(
+    s: &PaymentState,
+    status: IntentStatus,
+    attempt: Option<Attempt>,
+    captured_minor: MinorUnits,
+    reason_code: Option<&str>,
+) -> Outcome {
+    let sequence = s.sequence + 1;
+    let mut state = s.clone();
+    state.status = status;
+    state.attempt = attempt.clone().or_else(|| s.attempt.clone());
+    state.captured_minor = captured_minor;
+    state.sequence = sequence;
+    Outcome::Applied {
+        state: Box::new(state),
+        transition: Transition {
+            status,
+            previous_status: Some(s.status),
+            attempt,
+            captured_minor,
+            reason_code: reason_code.map(str::to_owned),
+            sequence,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests;
