@@ -162,7 +162,7 @@ fn repository_schemas_and_topology_check_clean_and_graph_draws() {
     assert!(
         out.status.success()
             && graph.starts_with("flowchart LR")
-            && graph.contains("p_ledger --> t_ledger_entries"),
+            && graph.contains("p_ledger -- entries --> t_ledger_entries"),
         "{graph}"
     );
 }

@@ -99,92 +99,115 @@ pub fn payment_method(m: &PaymentMethod) -> Result<(), Invalid> {
         }
     }
     match m.method_type {
-        PaymentMethodType::Card => {
-            let token = m.card_token.as_deref().ok_or_else(|| {
-                invalid(
-                    "card_token_missing",
-                    "payment_method.card_token",
-                    "a card payment needs card_token",
-                )
-            })?;
-            if !token_like(token) {
-                return Err(invalid(
-                    "card_token_invalid",
-                    "payment_method.card_token",
-                    "card_token is 4-64 letters, digits, '_' or '-'",
-                ));
-            }
-            if let Some(l4) = &m.card_last4 {
-                if l4.len() != 4 || !l4.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(invalid(
-                        "card_last4_invalid",
-                        "payment_method.card_last4",
-                        "card_last4 is exactly 4 digits",
-                    ));
-                }
-            }
+        PaymentMethodType::Card => card(m),
+        PaymentMethodType::Upi => upi(m),
+        PaymentMethodType::NetBanking => net_banking(m),
+        PaymentMethodType::Wallet => wallet(m),
+    }
+}
+
+/// The field a method needs, or the refusal naming it.
+fn required<'m>(
+    value: &'m Option<String>,
+    code: &'static str,
+    field: &'static str,
+    message: &'static str,
+) -> Result<&'m str, Invalid> {
+    value
+        .as_deref()
+        .ok_or_else(|| invalid(code, field, message))
+}
+
+fn card(m: &PaymentMethod) -> Result<(), Invalid> {
+    let field = "payment_method.card_token";
+    let token = required(
+        &m.card_token,
+        "card_token_missing",
+        field,
+        "a card payment needs card_token",
+    )?;
+    if !token_like(token) {
+        return Err(invalid(
+            "card_token_invalid",
+            field,
+            "card_token is 4-64 letters, digits, '_' or '-'",
+        ));
+    }
+    if let Some(l4) = &m.card_last4 {
+        if l4.len() != 4 || !l4.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid(
+                "card_last4_invalid",
+                "payment_method.card_last4",
+                "card_last4 is exactly 4 digits",
+            ));
         }
-        PaymentMethodType::Upi => {
-            let vpa = m.vpa.as_deref().ok_or_else(|| {
-                invalid(
-                    "vpa_missing",
-                    "payment_method.vpa",
-                    "a UPI payment needs vpa, e.g. name@bank",
-                )
-            })?;
-            let ok = vpa.len() <= 100
-                && vpa.split_once('@').is_some_and(|(user, handle)| {
-                    (2..=256).contains(&user.len())
-                        && user
-                            .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
-                        && (2..=64).contains(&handle.len())
-                        && handle.chars().all(|c| c.is_ascii_alphanumeric())
-                });
-            if !ok {
-                return Err(invalid(
-                    "vpa_invalid",
-                    "payment_method.vpa",
-                    format!("'{vpa}' is not a VPA: use name@bank"),
-                ));
-            }
-        }
-        PaymentMethodType::NetBanking => {
-            let code = m.bank_code.as_deref().ok_or_else(|| {
-                invalid(
-                    "bank_code_missing",
-                    "payment_method.bank_code",
-                    "net banking needs bank_code, e.g. HDFC",
-                )
-            })?;
-            if !(2..=11).contains(&code.len())
-                || !code
+    }
+    Ok(())
+}
+
+fn upi(m: &PaymentMethod) -> Result<(), Invalid> {
+    let field = "payment_method.vpa";
+    let vpa = required(
+        &m.vpa,
+        "vpa_missing",
+        field,
+        "a UPI payment needs vpa, e.g. name@bank",
+    )?;
+    let ok = vpa.len() <= 100
+        && vpa.split_once('@').is_some_and(|(user, handle)| {
+            (2..=256).contains(&user.len())
+                && user
                     .chars()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-            {
-                return Err(invalid(
-                    "bank_code_invalid",
-                    "payment_method.bank_code",
-                    "bank_code is 2-11 upper-case letters or digits",
-                ));
-            }
-        }
-        PaymentMethodType::Wallet => {
-            let w = m.wallet.as_deref().ok_or_else(|| {
-                invalid(
-                    "wallet_missing",
-                    "payment_method.wallet",
-                    "a wallet payment needs wallet, e.g. paytm",
-                )
-            })?;
-            if !token_like(w) {
-                return Err(invalid(
-                    "wallet_invalid",
-                    "payment_method.wallet",
-                    "wallet is 4-64 letters, digits, '_' or '-'",
-                ));
-            }
-        }
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+                && (2..=64).contains(&handle.len())
+                && handle.chars().all(|c| c.is_ascii_alphanumeric())
+        });
+    if !ok {
+        return Err(invalid(
+            "vpa_invalid",
+            field,
+            format!("'{vpa}' is not a VPA: use name@bank"),
+        ));
+    }
+    Ok(())
+}
+
+fn net_banking(m: &PaymentMethod) -> Result<(), Invalid> {
+    let field = "payment_method.bank_code";
+    let code = required(
+        &m.bank_code,
+        "bank_code_missing",
+        field,
+        "net banking needs bank_code, e.g. HDFC",
+    )?;
+    let ok = (2..=11).contains(&code.len())
+        && code
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    if !ok {
+        return Err(invalid(
+            "bank_code_invalid",
+            field,
+            "bank_code is 2-11 upper-case letters or digits",
+        ));
+    }
+    Ok(())
+}
+
+fn wallet(m: &PaymentMethod) -> Result<(), Invalid> {
+    let field = "payment_method.wallet";
+    let w = required(
+        &m.wallet,
+        "wallet_missing",
+        field,
+        "a wallet payment needs wallet, e.g. paytm",
+    )?;
+    if !token_like(w) {
+        return Err(invalid(
+            "wallet_invalid",
+            field,
+            "wallet is 4-64 letters, digits, '_' or '-'",
+        ));
     }
     Ok(())
 }

@@ -4,9 +4,10 @@
 //! what the webhook means.
 
 use super::api::{card_number_at, Bridge};
-use super::errors::{err, respond, store_unavailable};
-use crate::connectors;
-use crate::connectors::webhook_signature::{self, SignedHeaders};
+use super::errors::{err, respond, store_unavailable, ApiError};
+use crate::connectors::config::ConnectorKind;
+use crate::connectors::webhook_signature::{self, SignedHeaders, WebhookSecret};
+use crate::connectors::{self, WebhookEvent};
 use crate::domain::clock::now_millis;
 use crate::domain::pan;
 use crate::events::provider::ProviderWebhook;
@@ -27,75 +28,116 @@ pub async fn receive(
     body: Bytes,
 ) -> Response {
     let route = "/webhooks/{provider}";
-    let Some((kind, secret)) = b.providers.get(&provider) else {
-        return err(
+    let (label, answer) = match handle(&b, &provider, &headers, &body).await {
+        Ok((label, answer)) => (Some(label), Ok(answer)),
+        Err((label, e)) => (label, Err(e)),
+    };
+    if let Some(label) = label {
+        metrics::counter!(m::BRIDGE_WEBHOOKS, "provider" => provider, "outcome" => label)
+            .increment(1);
+    }
+    match answer {
+        Ok(body) => respond(route, StatusCode::OK, body),
+        Err(e) => e.respond(route),
+    }
+}
+
+/// The answer, or the refusal, with the outcome label it is counted under (none for a provider
+/// that is not configured or a store or broker that is not there).
+type Handled = Result<(&'static str, Vec<u8>), (Option<&'static str>, ApiError)>;
+
+/// Verifies, parses, deduplicates and publishes one webhook.
+async fn handle(b: &Bridge, provider: &str, headers: &HeaderMap, body: &[u8]) -> Handled {
+    let Some((kind, secret)) = b.providers.get(provider) else {
+        let e = err(
             StatusCode::NOT_FOUND,
             "unknown_provider",
             "no connector with this name is configured",
-        )
-        .respond(route);
+        );
+        return Err((None, e));
     };
-    let outcome = |o: &'static str| {
-        metrics::counter!(m::BRIDGE_WEBHOOKS, "provider" => provider.clone(), "outcome" => o)
-            .increment(1);
-    };
+    let id = verified(b, secret, headers, body).map_err(|e| (Some("bad_signature"), e))?;
+    let event = parsed(*kind, body).map_err(|e| (Some("invalid"), e))?;
+    match b.store.webhook_seen(provider, &id).await {
+        Ok(true) => {
+            return Ok((
+                "duplicate",
+                br#"{"received":true,"duplicate":true}"#.to_vec(),
+            ))
+        }
+        Ok(false) => {}
+        Err(e) => return Err((None, store_unavailable(e))),
+    }
+    let now = now_millis();
+    let normalized = normalized(provider, &id, event, body, now);
+    // Publish first, then remember the id: a crash in between re-publishes on the provider's retry,
+    // and the state machine rejects that duplicate. The other order could lose the webhook.
+    // A publish whose outcome is unknown is answered 503 too: the provider's retry is deduplicated
+    // by the state machine if the first copy was delivered after all.
+    b.publish(&b.webhooks_topic, &normalized)
+        .await
+        .map_err(|e| (None, e))?;
+    if let Err(e) = b.store.mark_webhook(provider, &id, now).await {
+        warn!(error = %e, "webhook id not remembered; a redelivery will be published and rejected as a duplicate");
+    }
+    Ok(("accepted", br#"{"received":true}"#.to_vec()))
+}
+
+/// The webhook id, once the Standard Webhooks signature holds within the tolerance.
+fn verified(
+    b: &Bridge,
+    secret: &WebhookSecret,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<String, ApiError> {
     let h = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let signed = SignedHeaders {
         id: h("webhook-id"),
         timestamp: h("webhook-timestamp"),
         signature: h("webhook-signature"),
     };
-    let id = match webhook_signature::verify(
+    webhook_signature::verify(
         std::slice::from_ref(secret),
         signed,
-        &body,
+        body,
         now_millis() / 1_000,
         b.config.webhook_tolerance_s,
-    ) {
-        Ok(id) => id.to_owned(),
-        Err(e) => {
-            outcome("bad_signature");
-            return err(StatusCode::UNAUTHORIZED, "signature_invalid", e.to_string())
-                .respond(route);
-        }
-    };
-    // Provider text is untrusted too: a card number in it is refused, never published or stored.
-    if pan::contains_pan(&String::from_utf8_lossy(&body)) {
-        outcome("invalid");
-        return card_number_at("(webhook body)").respond(route);
+    )
+    .map(str::to_owned)
+    .map_err(|e| err(StatusCode::UNAUTHORIZED, "signature_invalid", e.to_string()))
+}
+
+/// The connector's reading of the body. Provider text is untrusted too: a card number in it is
+/// refused, never published or stored.
+fn parsed(kind: ConnectorKind, body: &[u8]) -> Result<WebhookEvent, ApiError> {
+    if pan::contains_pan(&String::from_utf8_lossy(body)) {
+        return Err(card_number_at("(webhook body)"));
     }
-    let event = match connectors::parse_webhook(*kind, &body) {
-        Ok(ev) if !ev.payment_id.is_empty() && !ev.attempt_id.is_empty() => ev,
-        Ok(_) => {
-            outcome("invalid");
-            return err(
-                StatusCode::BAD_REQUEST,
-                "webhook_invalid",
-                "the webhook names no payment or attempt",
-            )
-            .respond(route);
-        }
-        Err(pe) => {
-            outcome("invalid");
-            return err(StatusCode::BAD_REQUEST, "webhook_invalid", pe.to_string()).respond(route);
-        }
-    };
-    match b.store.webhook_seen(&provider, &id).await {
-        Ok(true) => {
-            outcome("duplicate");
-            return respond(
-                route,
-                StatusCode::OK,
-                br#"{"received":true,"duplicate":true}"#.to_vec(),
-            );
-        }
-        Ok(false) => {}
-        Err(e) => return store_unavailable(e).respond(route),
+    match connectors::parse_webhook(kind, body) {
+        Ok(ev) if !ev.payment_id.is_empty() && !ev.attempt_id.is_empty() => Ok(ev),
+        Ok(_) => Err(err(
+            StatusCode::BAD_REQUEST,
+            "webhook_invalid",
+            "the webhook names no payment or attempt",
+        )),
+        Err(pe) => Err(err(
+            StatusCode::BAD_REQUEST,
+            "webhook_invalid",
+            pe.to_string(),
+        )),
     }
-    let now = now_millis();
-    let normalized = ProviderWebhook {
-        webhook_id: id.clone(),
-        connector: provider.clone(),
+}
+
+fn normalized(
+    provider: &str,
+    id: &str,
+    event: WebhookEvent,
+    body: &[u8],
+    now_ms: i64,
+) -> ProviderWebhook {
+    ProviderWebhook {
+        webhook_id: id.to_owned(),
+        connector: provider.to_owned(),
         payment_id: event.payment_id,
         attempt_id: Some(event.attempt_id),
         provider_reference: event.result.provider_reference,
@@ -105,19 +147,7 @@ pub async fn receive(
         amount_minor: event.amount_minor,
         currency: event.currency,
         provider_timestamp: TimestampMillis(event.created_ms),
-        received_at: TimestampMillis(now),
-        body_sha256: hex::encode(Sha256::digest(&body)),
-    };
-    // Publish first, then remember the id: a crash in between re-publishes on the provider's retry,
-    // and the state machine rejects that duplicate. The other order could lose the webhook.
-    // A publish whose outcome is unknown is answered 503 too: the provider's retry is deduplicated
-    // by the state machine if the first copy was delivered after all.
-    if let Err(e) = b.publish(&b.webhooks_topic, &normalized).await {
-        return e.respond(route);
+        received_at: TimestampMillis(now_ms),
+        body_sha256: hex::encode(Sha256::digest(body)),
     }
-    if let Err(e) = b.store.mark_webhook(&provider, &id, now).await {
-        warn!(error = %e, "webhook id not remembered; a redelivery will be published and rejected as a duplicate");
-    }
-    outcome("accepted");
-    respond(route, StatusCode::OK, br#"{"received":true}"#.to_vec())
 }

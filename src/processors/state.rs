@@ -14,6 +14,7 @@
 use super::{Context, Decoded, Effects, Io, OutRecord, ProcessError};
 use crate::metrics::Measure;
 use crate::store::state::rows;
+use crate::store::writer::StoreWrite;
 use base64::Engine as _;
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
@@ -144,43 +145,14 @@ impl<S: Serialize + DeserializeOwned + Clone> Keyed<S> {
         key: &str,
         f: impl FnOnce(Option<&S>) -> Result<Step<S>, ProcessError>,
     ) -> Result<Effects, ProcessError> {
-        let now_ms = ctx.clock.now_millis();
         let coordinates = (
             ctx.record.topic.clone(),
             ctx.record.partition,
             ctx.record.offset,
         );
         if let Some(raw) = self.journal.get(&coordinates) {
-            let j: Journaled = serde_json::from_slice(raw).map_err(|e| {
-                ProcessError::Fatal(format!("journal entry {coordinates:?} does not parse: {e}"))
-            })?;
-            let state: S = serde_json::from_str(&j.state).map_err(|e| {
-                ProcessError::Fatal(format!(
-                    "journaled state {coordinates:?} does not parse: {e}"
-                ))
-            })?;
-            let mut records = Vec::with_capacity(j.records.len());
-            for r in j.records {
-                let payload = B64.decode(&r.payload_b64).map_err(|e| {
-                    ProcessError::Fatal(format!("journaled record {coordinates:?}: {e}"))
-                })?;
-                records.push(OutRecord {
-                    topic: r.topic,
-                    key: r.key,
-                    payload,
-                });
-            }
-            let state_row = rows::state(self.processor, key, j.state.into_bytes(), now_ms);
-            self.states.insert(key.to_owned(), state);
-            self.replayed += 1;
-            return Ok(Effects {
-                records,
-                writes: vec![state_row],
-                measures: vec![Measure::count(
-                    crate::metrics::PROCESSOR_JOURNAL_REPLAYS,
-                    &[("processor", self.processor.to_owned())],
-                )],
-            });
+            let raw = raw.clone();
+            return self.replay(ctx, key, &coordinates, &raw);
         }
         let step = f(self.states.get(key))?;
         let mut effects = step.effects;
@@ -188,34 +160,87 @@ impl<S: Serialize + DeserializeOwned + Clone> Keyed<S> {
             let json = serde_json::to_string(&state).map_err(|e| {
                 ProcessError::Fatal(format!("state of '{key}' does not serialize: {e}"))
             })?;
-            let journaled = Journaled {
-                records: effects
-                    .records
-                    .iter()
-                    .map(|r| JournaledRecord {
-                        topic: r.topic.clone(),
-                        key: r.key.clone(),
-                        payload_b64: B64.encode(&r.payload),
-                    })
-                    .collect(),
-                state: json.clone(),
-            };
-            let entry = serde_json::to_vec(&journaled)
-                .map_err(|e| ProcessError::Fatal(format!("journal entry: {e}")))?;
-            effects.writes.push(rows::journal(
-                self.processor,
-                &ctx.record.topic,
-                ctx.record.partition,
-                ctx.record.offset,
-                entry,
-                self.journal_ttl_s,
-            ));
+            effects
+                .writes
+                .push(self.journal_row(ctx, &effects.records, &json)?);
+            let now_ms = ctx.clock.now_millis();
             effects
                 .writes
                 .push(rows::state(self.processor, key, json.into_bytes(), now_ms));
             self.states.insert(key.to_owned(), state);
         }
         Ok(effects)
+    }
+
+    /// The journaled outcome of an input that already ran: its records and state, as they were.
+    fn replay(
+        &mut self,
+        ctx: &Context<'_>,
+        key: &str,
+        coordinates: &(String, i32, i64),
+        raw: &[u8],
+    ) -> Result<Effects, ProcessError> {
+        let j: Journaled = serde_json::from_slice(raw).map_err(|e| {
+            ProcessError::Fatal(format!("journal entry {coordinates:?} does not parse: {e}"))
+        })?;
+        let state: S = serde_json::from_str(&j.state).map_err(|e| {
+            ProcessError::Fatal(format!(
+                "journaled state {coordinates:?} does not parse: {e}"
+            ))
+        })?;
+        let mut records = Vec::with_capacity(j.records.len());
+        for r in j.records {
+            let payload = B64.decode(&r.payload_b64).map_err(|e| {
+                ProcessError::Fatal(format!("journaled record {coordinates:?}: {e}"))
+            })?;
+            records.push(OutRecord {
+                topic: r.topic,
+                key: r.key,
+                payload,
+            });
+        }
+        let now_ms = ctx.clock.now_millis();
+        let state_row = rows::state(self.processor, key, j.state.into_bytes(), now_ms);
+        self.states.insert(key.to_owned(), state);
+        self.replayed += 1;
+        Ok(Effects {
+            records,
+            writes: vec![state_row],
+            measures: vec![Measure::count(
+                crate::metrics::PROCESSOR_JOURNAL_REPLAYS,
+                &[("processor", self.processor.to_owned())],
+            )],
+        })
+    }
+
+    /// The journal row of this input: its records and the state it left.
+    fn journal_row(
+        &self,
+        ctx: &Context<'_>,
+        records: &[OutRecord],
+        state_json: &str,
+    ) -> Result<StoreWrite, ProcessError> {
+        let journaled = Journaled {
+            records: records
+                .iter()
+                .map(|r| JournaledRecord {
+                    topic: r.topic.clone(),
+                    key: r.key.clone(),
+                    payload_b64: B64.encode(&r.payload),
+                })
+                .collect(),
+            state: state_json.to_owned(),
+        };
+        let entry = serde_json::to_vec(&journaled)
+            .map_err(|e| ProcessError::Fatal(format!("journal entry: {e}")))?;
+        Ok(rows::journal(
+            self.processor,
+            &ctx.record.topic,
+            ctx.record.partition,
+            ctx.record.offset,
+            entry,
+            self.journal_ttl_s,
+        ))
     }
 }
 

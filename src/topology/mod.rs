@@ -4,12 +4,15 @@
 //! schema catalog, [`graph::mermaid`] draws it, and [`apply`] creates it on Kafka (the keyspace half is
 //! `store::migrate`).
 
+mod check;
 pub mod config;
+mod migrations;
+
+use migrations::load_migrations;
+pub use migrations::split_cql;
 pub mod graph;
 
-use crate::events::Catalog;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -221,172 +224,6 @@ impl Topology {
         self.processors.iter().find(|p| p.name == name)
     }
 
-    /// Every rule; returns all problems at once.
-    pub fn check(&self, catalog: &Catalog) -> Result<(), Vec<TopologyError>> {
-        let mut errors = Vec::new();
-        let topics_file = self.dir.join("topics.toml").display().to_string();
-        let processors_file = self.dir.join("processors.toml").display().to_string();
-        let mut seen = BTreeSet::new();
-        for t in &self.topics {
-            let entry = format!("topic '{}'", t.name);
-            let mut e = |problem: String, fix: &str| {
-                errors.push(err(&topics_file, entry.clone(), problem, fix))
-            };
-            if !seen.insert(t.name.as_str()) {
-                e("is declared twice".into(), "remove the duplicate [[topic]]");
-            }
-            let name_ok = !t.name.is_empty()
-                && t.name.len() <= TOPIC_NAME_LEN_MAX
-                && t.name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-            if !name_ok {
-                e(
-                    "name is not a legal Kafka topic name".into(),
-                    "use letters, digits, '.', '_' and '-', at most 249",
-                );
-            }
-            if !(1..=PARTITIONS_MAX).contains(&t.partitions) {
-                e(
-                    format!(
-                        "partitions = {} is outside 1..={PARTITIONS_MAX}",
-                        t.partitions
-                    ),
-                    "set a positive partition count",
-                );
-            }
-            if t.retention_ms != -1 && t.retention_ms <= 0 {
-                e(
-                    format!(
-                        "retention_ms = {} is neither -1 nor positive",
-                        t.retention_ms
-                    ),
-                    "use -1 to keep forever, or a duration in ms",
-                );
-            }
-            if t.doc.trim().is_empty() {
-                e(
-                    "has no doc".into(),
-                    "say what the topic carries in doc = \"…\"",
-                );
-            }
-            match catalog.field_names(&t.value_schema) {
-                None => e(
-                    format!(
-                        "value_schema '{}' is not a schema in schemas/",
-                        t.value_schema
-                    ),
-                    "use the full name (namespace.name) of a record in schemas/*.avsc",
-                ),
-                Some(fields) if !fields.contains(&t.key) => e(
-                    format!("key '{}' is not a field of {}", t.key, t.value_schema),
-                    "name the value field whose content is the record key",
-                ),
-                Some(_) => {}
-            }
-            if let Some(dlq) = &t.dead_letter {
-                match self.topic(dlq) {
-                    None => e(
-                        format!("dead_letter '{dlq}' is not a declared topic"),
-                        "declare the dead-letter topic in topics.toml",
-                    ),
-                    Some(d) if d.value_schema != DEAD_LETTER_SCHEMA => e(
-                        format!(
-                            "dead_letter '{dlq}' carries {} instead of {DEAD_LETTER_SCHEMA}",
-                            d.value_schema
-                        ),
-                        "point dead_letter at a topic whose value_schema is the DeadLetter record",
-                    ),
-                    Some(d) if d.dead_letter.is_some() => e(
-                        format!("dead_letter '{dlq}' has a dead_letter of its own"),
-                        "dead-letter topics end the chain: remove their dead_letter",
-                    ),
-                    Some(_) => {}
-                }
-            }
-        }
-        let mut names = BTreeSet::new();
-        let mut groups = BTreeMap::new();
-        for p in &self.processors {
-            let entry = format!("processor '{}'", p.name);
-            if !names.insert(p.name.as_str()) {
-                errors.push(err(
-                    &processors_file,
-                    &entry,
-                    "is declared twice",
-                    "remove the duplicate [[processor]]",
-                ));
-            }
-            if let Some(other) = groups.insert(p.consumer_group.as_str(), p.name.as_str()) {
-                errors.push(err(
-                    &processors_file,
-                    &entry,
-                    format!(
-                        "consumer_group '{}' is also used by processor '{other}'",
-                        p.consumer_group
-                    ),
-                    "give each processor its own consumer group",
-                ));
-            }
-            if p.inputs.is_empty() {
-                errors.push(err(
-                    &processors_file,
-                    &entry,
-                    "has no inputs",
-                    "list the topics it consumes in inputs",
-                ));
-            }
-            if p.outputs.is_empty() {
-                errors.push(err(
-                    &processors_file,
-                    &entry,
-                    "has no outputs",
-                    "bind each topic it writes to a role in outputs, e.g. outputs = { events = \"payments.events\" }",
-                ));
-            }
-            for input in &p.inputs {
-                if self.topic(input).is_some_and(|t| t.dead_letter.is_none()) {
-                    errors.push(err(
-                        &processors_file,
-                        &entry,
-                        format!("input '{input}' has no dead_letter topic"),
-                        format!("give topic '{input}' a dead_letter in topics.toml: poison records must go somewhere"),
-                    ));
-                }
-            }
-            let outputs: Vec<String> = p.outputs.values().cloned().collect();
-            for (kind, topics) in [("input", &p.inputs), ("output", &outputs)] {
-                for t in topics {
-                    if self.topic(t).is_none() {
-                        errors.push(err(
-                            &processors_file,
-                            &entry,
-                            format!("{kind} '{t}' is not a declared topic"),
-                            "declare it in topics.toml or fix the name",
-                        ));
-                    }
-                }
-            }
-        }
-        for s in &self.sources {
-            for t in &s.outputs {
-                if self.topic(t).is_none() {
-                    errors.push(err(
-                        &processors_file,
-                        format!("source '{}'", s.name),
-                        format!("output '{t}' is not a declared topic"),
-                        "declare it in topics.toml or fix the name",
-                    ));
-                }
-            }
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
-    }
-
     /// The topics a processor may write: its outputs plus its inputs' dead-letter topics.
     pub fn writable_topics(&self, processor: &str) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
@@ -402,127 +239,10 @@ impl Topology {
     }
 }
 
-fn load_migrations(dir: &Path) -> Result<Vec<Migration>, Vec<TopologyError>> {
-    let shown = dir.display().to_string();
-    let entries = std::fs::read_dir(dir).map_err(|e| {
-        vec![err(
-            &shown,
-            "directory",
-            format!("cannot be read: {e}"),
-            "create topology/migrations with 0001_<name>.cql",
-        )]
-    })?;
-    let mut files: Vec<PathBuf> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "cql"))
-        .collect();
-    files.sort();
-    let mut errors = Vec::new();
-    let mut migrations = Vec::new();
-    for (i, path) in files.iter().enumerate() {
-        let file = path.display().to_string();
-        let stem = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let (num, name) = stem.split_once('_').unwrap_or((stem.as_str(), ""));
-        let expected = u32::try_from(i + 1).unwrap_or(u32::MAX);
-        let version = match num.parse::<u32>() {
-            Ok(v) if num.len() == 4 && !name.is_empty() => v,
-            _ => {
-                errors.push(err(
-                    &file,
-                    "file name",
-                    "is not NNNN_name.cql",
-                    format!("rename it to {expected:04}_<name>.cql"),
-                ));
-                continue;
-            }
-        };
-        if version != expected {
-            errors.push(err(
-                &file,
-                "file name",
-                format!("version {version} breaks the sequence (expected {expected})"),
-                "number migrations 0001, 0002, … without gaps or duplicates",
-            ));
-        }
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) => {
-                errors.push(err(
-                    &file,
-                    "file",
-                    format!("cannot be read: {e}"),
-                    "check permissions",
-                ));
-                continue;
-            }
-        };
-        let statements = split_cql(&text);
-        if statements.is_empty() {
-            errors.push(err(
-                &file,
-                "file",
-                "has no statements",
-                "add at least one CQL statement ending in ';'",
-            ));
-        }
-        for (n, s) in statements.iter().enumerate() {
-            let upper = s.to_ascii_uppercase();
-            if upper.starts_with("CREATE") && !upper.contains("IF NOT EXISTS") {
-                errors.push(err(
-                    &file,
-                    format!("statement {}", n + 1),
-                    "CREATE without IF NOT EXISTS is not idempotent",
-                    "write CREATE … IF NOT EXISTS so a re-run after a crash is harmless",
-                ));
-            }
-            if upper.starts_with("DROP") || upper.starts_with("TRUNCATE") {
-                errors.push(err(
-                    &file,
-                    format!("statement {}", n + 1),
-                    "destroys data",
-                    "never drop in a migration; add a new table and migrate readers instead",
-                ));
-            }
-        }
-        migrations.push(Migration {
-            version,
-            name: name.to_owned(),
-            file,
-            statements,
-            checksum: hex::encode(Sha256::digest(text.as_bytes())),
-        });
-    }
-    if errors.is_empty() {
-        Ok(migrations)
-    } else {
-        Err(errors)
-    }
-}
-
-/// Statements of a CQL file: `--` comments dropped, split on `;`. DDL has no `;` inside literals.
-pub fn split_cql(text: &str) -> Vec<String> {
-    let without_comments: String = text
-        .lines()
-        .map(|l| match l.find("--") {
-            Some(i) => &l[..i],
-            None => l,
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    without_comments
-        .split(';')
-        .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::Catalog;
 
     fn repo_topology() -> Topology {
         Topology::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("topology"))

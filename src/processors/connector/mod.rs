@@ -137,23 +137,7 @@ impl Processor for Connector {
             ),
         ];
         let healthy = n.outcome != ProviderOutcome::Unknown;
-        let response = ProviderResponse {
-            response_id: format!("{}:resp", r.request_id),
-            request_id: r.request_id.clone(),
-            attempt_id: r.attempt_id.clone(),
-            payment_id: r.payment_id.clone(),
-            connector: r.connector.clone(),
-            operation: symbol(&r.operation),
-            outcome: n.outcome,
-            decline_class: n.decline_class,
-            retryable: n.decline_class.is_some_and(DeclineClass::is_retryable),
-            provider_reference: n.provider_reference,
-            provider_code: n.provider_code,
-            message: n.message,
-            fee_minor: n.fee_minor,
-            latency_ms: answer.latency_ms,
-            received_at: TimestampMillis(ctx.clock.now_millis()),
-        };
+        let response = response_of(r, n, &answer, ctx.clock.now_millis());
         let member = SetMember {
             at_ms: answer.at_ms,
             member: r.request_id.clone(),
@@ -169,5 +153,31 @@ impl Processor for Connector {
             )],
             measures,
         })
+    }
+}
+
+/// The normalized answer to `r`.
+fn response_of(
+    r: &ProviderRequest,
+    n: Normalized,
+    answer: &Answer,
+    now_ms: i64,
+) -> ProviderResponse {
+    ProviderResponse {
+        response_id: format!("{}:resp", r.request_id),
+        request_id: r.request_id.clone(),
+        attempt_id: r.attempt_id.clone(),
+        payment_id: r.payment_id.clone(),
+        connector: r.connector.clone(),
+        operation: symbol(&r.operation),
+        outcome: n.outcome,
+        decline_class: n.decline_class,
+        retryable: n.decline_class.is_some_and(DeclineClass::is_retryable),
+        provider_reference: n.provider_reference,
+        provider_code: n.provider_code,
+        message: n.message,
+        fee_minor: n.fee_minor,
+        latency_ms: answer.latency_ms,
+        received_at: TimestampMillis(now_ms),
     }
 }

@@ -26,6 +26,7 @@
 
 mod consumer;
 mod failure;
+mod steps;
 mod transaction;
 
 use super::config::{KafkaConfig, RuntimeConfig};
