@@ -8,7 +8,7 @@
 use super::config::BridgeConfig;
 use super::errors::{err, invalid, outcome_unknown, ApiError};
 use super::validation::Limits;
-use super::{intents, webhooks};
+use super::{intents, reads, webhooks};
 use crate::connectors::config::{ConnectorKind, ConnectorsConfig};
 use crate::connectors::webhook_signature::WebhookSecret;
 use crate::domain::ids::MerchantId;
@@ -117,8 +117,8 @@ pub fn router(b: Arc<Bridge>) -> Router {
     let limit = b.config.body_bytes_max;
     Router::new()
         .route("/v1/payment_intents", post(intents::create))
-        .route("/v1/payment_intents/{id}", get(intents::read))
-        .route("/v1/payment_intents/{id}/events", get(intents::events))
+        .route("/v1/payment_intents/{id}", get(reads::read))
+        .route("/v1/payment_intents/{id}/events", get(reads::events))
         .route("/v1/payment_intents/{id}/{action}", post(intents::act))
         .route("/webhooks/{provider}", post(webhooks::receive))
         .layer(DefaultBodyLimit::max(limit))

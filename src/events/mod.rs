@@ -9,6 +9,7 @@ pub mod canonical;
 pub mod catalog;
 pub mod codec;
 pub mod config;
+mod conventions;
 pub mod dead_letter;
 pub mod demo;
 pub mod fraud_assessment;

@@ -9,6 +9,8 @@
 
 pub mod config;
 pub mod server;
+mod views;
+mod webhooks;
 
 use crate::events::provider::DeclineClass;
 

@@ -62,8 +62,25 @@ fn add(x: i64, y: i64, what: &str) -> Result<i64, StoreError> {
 }
 
 pub async fn audit(store: &Store) -> Result<AuditReport, StoreError> {
-    let q = StoreError::query;
     let mut report = AuditReport::default();
+    let mut per_entry = sum_postings(store, &mut report).await?;
+    check_entries(store, &mut per_entry, &mut report).await?;
+    for (entry, _) in per_entry {
+        report
+            .problems
+            .push((entry, "postings without an entry".into()));
+    }
+    report.balances.retain(|_, b| *b != 0);
+    report.problems.sort();
+    Ok(report)
+}
+
+/// Every posting, summed per entry, per currency and per account.
+async fn sum_postings(
+    store: &Store,
+    report: &mut AuditReport,
+) -> Result<HashMap<String, EntrySums>, StoreError> {
+    let q = StoreError::query;
     let mut per_entry: HashMap<String, EntrySums> = HashMap::new();
     let mut rows = store
         .session()
@@ -107,6 +124,17 @@ pub async fn audit(store: &Store) -> Result<AuditReport, StoreError> {
                 .push((entry, format!("posting direction '{other}'"))),
         }
     }
+    Ok(per_entry)
+}
+
+/// Every entry against its postings: the count it declares, one currency, debits equal credits.
+/// The entries' sums are taken out of `per_entry`; what is left has no entry.
+async fn check_entries(
+    store: &Store,
+    per_entry: &mut HashMap<String, EntrySums>,
+    report: &mut AuditReport,
+) -> Result<(), StoreError> {
+    let q = StoreError::query;
     let mut entries = store
         .session()
         .query_iter(
@@ -126,39 +154,23 @@ pub async fn audit(store: &Store) -> Result<AuditReport, StoreError> {
         .map_err(|e| q("scan journal_entries")(&e))?
     {
         report.entries += 1;
-        match per_entry.remove(&entry) {
-            None => report.problems.push((
-                entry,
-                format!("entry has no postings (expected {expected})"),
-            )),
-            Some(s) => {
-                if s.postings != expected {
-                    report.problems.push((
-                        entry.clone(),
-                        format!("{} postings stored, {expected} expected", s.postings),
-                    ));
-                }
-                if s.currencies.len() != 1 {
-                    report.problems.push((
-                        entry.clone(),
-                        format!("postings in {} currencies", s.currencies.len()),
-                    ));
-                }
-                if s.debits != s.credits {
-                    report.problems.push((
-                        entry,
-                        format!("debits {} != credits {}", s.debits, s.credits),
-                    ));
-                }
-            }
+        let Some(s) = per_entry.remove(&entry) else {
+            let problem = format!("entry has no postings (expected {expected})");
+            report.problems.push((entry, problem));
+            continue;
+        };
+        if s.postings != expected {
+            let problem = format!("{} postings stored, {expected} expected", s.postings);
+            report.problems.push((entry.clone(), problem));
+        }
+        if s.currencies.len() != 1 {
+            let problem = format!("postings in {} currencies", s.currencies.len());
+            report.problems.push((entry.clone(), problem));
+        }
+        if s.debits != s.credits {
+            let problem = format!("debits {} != credits {}", s.debits, s.credits);
+            report.problems.push((entry, problem));
         }
     }
-    for (entry, _) in per_entry {
-        report
-            .problems
-            .push((entry, "postings without an entry".into()));
-    }
-    report.balances.retain(|_, b| *b != 0);
-    report.problems.sort();
-    Ok(report)
+    Ok(())
 }

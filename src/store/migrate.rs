@@ -49,42 +49,8 @@ pub async fn apply(
     spec: &KeyspaceSpec,
     migrations: &[Migration],
 ) -> Result<Vec<(Migration, MigrationAction)>, StoreError> {
-    let q = StoreError::query;
-    session
-        .query_unpaged(keyspace_cql(config, spec), ())
-        .await
-        .map_err(|e| q("create keyspace")(&e))?;
-    session
-        .use_keyspace(&config.keyspace, false)
-        .await
-        .map_err(|e| q("use keyspace")(&e))?;
-    session
-        .query_unpaged(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, name text, checksum text, applied_at timestamp)",
-            (),
-        )
-        .await
-        .map_err(|e| q("create schema_migrations")(&e))?;
-    session
-        .await_schema_agreement()
-        .await
-        .map_err(|e| q("schema agreement")(&e))?;
-
-    let rows = session
-        .query_unpaged("SELECT version, checksum FROM schema_migrations", ())
-        .await
-        .map_err(|e| q("read schema_migrations")(&e))?
-        .into_rows_result()
-        .map_err(|e| q("read schema_migrations")(&e))?;
-    let mut applied: HashMap<i32, String> = HashMap::new();
-    for row in rows
-        .rows::<(i32, String)>()
-        .map_err(|e| q("read schema_migrations")(&e))?
-    {
-        let (version, checksum) = row.map_err(|e| q("read schema_migrations")(&e))?;
-        applied.insert(version, checksum);
-    }
-
+    prepare(session, config, spec).await?;
+    let applied = applied(session).await?;
     let mut out = Vec::with_capacity(migrations.len());
     for m in migrations {
         let version = i32::try_from(m.version).map_err(|_| StoreError::Migration {
@@ -106,24 +72,80 @@ pub async fn apply(
             out.push((m.clone(), MigrationAction::AlreadyApplied));
             continue;
         }
-        for statement in &m.statements {
-            session.query_unpaged(statement.as_str(), ()).await.map_err(|e| StoreError::Migration {
-                file: m.file.clone(),
-                problem: format!("statement `{statement}` failed: {e}"),
-                fix: "correct the statement; statements already run are IF NOT EXISTS and will be skipped".into(),
-            })?;
-        }
-        session
-            .await_schema_agreement()
-            .await
-            .map_err(|e| q("schema agreement")(&e))?;
-        session
-            .query_unpaged(record_cql(version, &m.name, &m.checksum, now_millis()), ())
-            .await
-            .map_err(|e| q("record migration")(&e))?;
+        run(session, m, version).await?;
         out.push((m.clone(), MigrationAction::Applied));
     }
     Ok(out)
+}
+
+/// The keyspace and the table of applied migrations, created if missing, and the session in it.
+async fn prepare(
+    session: &Session,
+    config: &StoreConfig,
+    spec: &KeyspaceSpec,
+) -> Result<(), StoreError> {
+    let q = StoreError::query;
+    session
+        .query_unpaged(keyspace_cql(config, spec), ())
+        .await
+        .map_err(|e| q("create keyspace")(&e))?;
+    session
+        .use_keyspace(&config.keyspace, false)
+        .await
+        .map_err(|e| q("use keyspace")(&e))?;
+    session
+        .query_unpaged(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, name text, checksum text, applied_at timestamp)",
+            (),
+        )
+        .await
+        .map_err(|e| q("create schema_migrations")(&e))?;
+    session
+        .await_schema_agreement()
+        .await
+        .map_err(|e| q("schema agreement")(&e))?;
+    Ok(())
+}
+
+/// Version → checksum of every migration applied so far.
+async fn applied(session: &Session) -> Result<HashMap<i32, String>, StoreError> {
+    let q = StoreError::query;
+    let rows = session
+        .query_unpaged("SELECT version, checksum FROM schema_migrations", ())
+        .await
+        .map_err(|e| q("read schema_migrations")(&e))?
+        .into_rows_result()
+        .map_err(|e| q("read schema_migrations")(&e))?;
+    let mut applied: HashMap<i32, String> = HashMap::new();
+    for row in rows
+        .rows::<(i32, String)>()
+        .map_err(|e| q("read schema_migrations")(&e))?
+    {
+        let (version, checksum) = row.map_err(|e| q("read schema_migrations")(&e))?;
+        applied.insert(version, checksum);
+    }
+    Ok(applied)
+}
+
+/// Runs one migration's statements, waits for schema agreement and records it.
+async fn run(session: &Session, m: &Migration, version: i32) -> Result<(), StoreError> {
+    let q = StoreError::query;
+    for statement in &m.statements {
+        session.query_unpaged(statement.as_str(), ()).await.map_err(|e| StoreError::Migration {
+            file: m.file.clone(),
+            problem: format!("statement `{statement}` failed: {e}"),
+            fix: "correct the statement; statements already run are IF NOT EXISTS and will be skipped".into(),
+        })?;
+    }
+    session
+        .await_schema_agreement()
+        .await
+        .map_err(|e| q("schema agreement")(&e))?;
+    session
+        .query_unpaged(record_cql(version, &m.name, &m.checksum, now_millis()), ())
+        .await
+        .map_err(|e| q("record migration")(&e))?;
+    Ok(())
 }
 
 #[cfg(test)]
