@@ -118,27 +118,7 @@ pub async fn run(config: Config, args: RunArgs) -> Result<Summary, CommandError>
     health.set("kafka", true);
     let consumed = consume_committed(&config, &codec, &first_offsets, &commands).await?;
 
-    let results: Vec<bool> = futures::stream::iter(consumed.iter().map(|(cmd, _)| {
-        let table = &table;
-        async move {
-            let event = demo_event(cmd);
-            table.upsert(&event).await?;
-            let row = table.get(&event.payment_id).await?;
-            let ok = row.is_some_and(|r| {
-                r.amount_minor == event.amount_minor
-                    && r.currency == event.currency
-                    && r.sequence == event.sequence
-                    && r.last_event_id == event.event_id
-                    && r.merchant_id == event.merchant_id
-            });
-            metrics::counter!(m::DEMO_ROWS, "outcome" => if ok { "verified" } else { "mismatch" })
-                .increment(1);
-            Ok::<bool, CommandError>(ok)
-        }
-    }))
-    .buffer_unordered(STORE_CONCURRENCY)
-    .try_collect()
-    .await?;
+    let results = verify_rows(&table, &consumed).await?;
 
     let mut latencies: Vec<i64> = consumed.iter().map(|(_, l)| *l).collect();
     latencies.sort_unstable();
@@ -170,6 +150,32 @@ pub async fn run(config: Config, args: RunArgs) -> Result<Summary, CommandError>
     }
     service.stop().await;
     Ok(summary)
+}
+
+/// Writes each consumed command's first event as a payments row and reads it back: true where the
+/// row holds what was written.
+async fn verify_rows(
+    table: &PaymentsTable,
+    consumed: &[(PaymentCommand, i64)],
+) -> Result<Vec<bool>, CommandError> {
+    futures::stream::iter(consumed.iter().map(|(cmd, _)| async move {
+        let event = demo_event(cmd);
+        table.upsert(&event).await?;
+        let row = table.get(&event.payment_id).await?;
+        let ok = row.is_some_and(|r| {
+            r.amount_minor == event.amount_minor
+                && r.currency == event.currency
+                && r.sequence == event.sequence
+                && r.last_event_id == event.event_id
+                && r.merchant_id == event.merchant_id
+        });
+        metrics::counter!(m::DEMO_ROWS, "outcome" => if ok { "verified" } else { "mismatch" })
+            .increment(1);
+        Ok::<bool, CommandError>(ok)
+    }))
+    .buffer_unordered(STORE_CONCURRENCY)
+    .try_collect()
+    .await
 }
 
 /// Nearest-rank percentile of sorted values; 0 when empty.
