@@ -75,12 +75,21 @@ impl Decode for PaymentCommand {
 
 impl Decode for PaymentEvent {
     fn decode(codec: &Codec, _: &str, _: &RecordMeta, payload: &[u8]) -> Result<Self, CodecError> {
-        checked(
+        let e: PaymentEvent = checked(
             codec,
             payload,
             |e: &PaymentEvent| &e.payment_id,
             |e| vec![("event_id", &e.event_id)],
-        )
+        )?;
+        // Read back from the topic: what the payment processor wrote must still hold.
+        let captured_ok = (0..=e.amount_minor).contains(&e.amount_captured_minor);
+        if !captured_ok || e.sequence < 1 {
+            return Err(CodecError::Invalid(format!(
+                "event {} breaks an invariant: captured {} of {}, sequence {}",
+                e.event_id, e.amount_captured_minor, e.amount_minor, e.sequence
+            )));
+        }
+        Ok(e)
     }
 }
 
@@ -147,5 +156,53 @@ fn check_no_card_number<E: Event>(event: &E) -> Result<(), CodecError> {
             "a card number in {field}: paystream carries card tokens only, never a PAN"
         ))),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{samples, Catalog};
+
+    fn meta() -> RecordMeta {
+        RecordMeta {
+            topic: "payments.events".into(),
+            partition: 0,
+            offset: 0,
+            key: None,
+            timestamp_ms: None,
+        }
+    }
+
+    #[test]
+    fn an_event_that_breaks_an_invariant_is_poison() {
+        let codec = Codec::single_object(Catalog::bundled().unwrap());
+        let good = samples::payment_event();
+        let payload = codec.encode_sync(&good).unwrap();
+        assert_eq!(
+            PaymentEvent::decode(&codec, "", &meta(), &payload).unwrap(),
+            good
+        );
+        let mut over = good.clone();
+        over.amount_captured_minor = over.amount_minor + 1;
+        let payload = codec.encode_sync(&over).unwrap();
+        let err = PaymentEvent::decode(&codec, "", &meta(), &payload).unwrap_err();
+        assert!(
+            matches!(&err, CodecError::Invalid(m) if m.contains("breaks an invariant")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_payment_id_without_room_for_its_derived_ids_is_poison() {
+        let codec = Codec::single_object(Catalog::bundled().unwrap());
+        let mut e = samples::payment_event();
+        e.payment_id = "p".repeat(crate::domain::ids::PAYMENT_ID_LEN_MAX + 1);
+        let payload = codec.encode_sync(&e).unwrap();
+        let err = PaymentEvent::decode(&codec, "", &meta(), &payload).unwrap_err();
+        assert!(
+            matches!(&err, CodecError::Invalid(m) if m.starts_with("payment_id:")),
+            "{err}"
+        );
     }
 }

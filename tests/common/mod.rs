@@ -149,6 +149,15 @@ pub mod eos {
 
     /// A private topology with `processor` reading `<prefix>.in` (`input_schema`) and writing
     /// `<prefix>.out` (`output_schema`).
+    /// The role the processor under test writes its one output under.
+    fn output_role(processor: &str) -> &'static str {
+        use paystream::processors::Processor;
+        match processor {
+            "ledger" => paystream::processors::ledger::Ledger::OUTPUTS[0],
+            _ => paystream::processors::probe::Probe::OUTPUTS[0],
+        }
+    }
+
     pub async fn setup_for(
         processor_name: &str,
         input_schema: &str,
@@ -205,8 +214,9 @@ name = "{processor_name}"
 doc = "the processor under test"
 consumer_group = "{prefix}-{processor_name}"
 inputs = ["{input}"]
-outputs = {{ out = "{output}" }}
-"#
+outputs = {{ {role} = "{output}" }}
+"#,
+            role = output_role(processor_name)
         );
         let append = |file: &str, text: &str| {
             let path = dir.path().join(file);

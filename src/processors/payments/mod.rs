@@ -230,6 +230,12 @@ impl Processor for Payments {
         let key = input.payment_id().to_owned();
         let health = &view.health;
         view.payments.step(ctx, &key, |stored| {
+            // Read back from the store or the journal: what was written must still hold.
+            if let Some(s) = stored {
+                s.machine.check().map_err(|e| {
+                    ProcessError::Fatal(format!("stored state breaks an invariant: {e}"))
+                })?;
+            }
             let mut out = Out::new(ctx, &self.topics);
             let state = match input {
                 Input::Command(c) => commands::apply(c, stored, &mut out)?,

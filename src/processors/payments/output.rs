@@ -1,7 +1,7 @@
 //! What a payment input produces: transitions (events on the audit trail and the state topic, query
 //! rows), rejections, and the measures of both. Built here, emitted by the signal handlers.
 
-use super::state_machine::{Outcome, PaymentState, Rejection, Transition};
+use super::state_machine::{self, Outcome, PaymentState, Rejection, Transition};
 use super::{Stored, Topics};
 use crate::events::payment_event::{IntentStatus, PaymentEvent, RiskContext};
 use crate::events::transition_rejected::TransitionRejected;
@@ -73,6 +73,8 @@ impl<'c> Out<'c> {
                 Ok(None)
             }
             Outcome::Applied { state, transition } => {
+                state_machine::check_step(current.as_ref().map(|s| &s.machine), &state)
+                    .map_err(|e| ProcessError::Fatal(format!("broken invariant: {e}")))?;
                 let next = match current {
                     Some(mut s) => {
                         s.machine = *state;

@@ -43,6 +43,8 @@ pub(super) fn route(
     };
     let transition = match state_machine::apply(Some(&s.machine), &signal) {
         Outcome::Applied { state, transition } => {
+            state_machine::check_step(Some(&s.machine), &state)
+                .map_err(|e| ProcessError::Fatal(format!("broken invariant: {e}")))?;
             s.machine = *state;
             transition
         }

@@ -134,6 +134,55 @@ fn reject(code: RejectCode, reason: impl Into<String>) -> Outcome {
     })
 }
 
+impl PaymentState {
+    /// What every state holds: a positive amount, `0 <= captured <= authorized`, a sequence from 1.
+    /// Checked where a state is read back (the store, the journal) as well as where it is made.
+    pub fn check(&self) -> Result<(), String> {
+        let p = &self.payment_id;
+        if !self.amount.amount.is_positive() {
+            return Err(format!(
+                "payment {p}: amount {} is not positive",
+                self.amount
+            ));
+        }
+        if self.captured_minor < MinorUnits::ZERO || self.captured_minor > self.amount.amount {
+            return Err(format!(
+                "payment {p}: captured {} outside 0..={}",
+                self.captured_minor.get(),
+                self.amount.amount.get()
+            ));
+        }
+        if self.sequence < 1 {
+            return Err(format!("payment {p}: sequence {} below 1", self.sequence));
+        }
+        Ok(())
+    }
+}
+
+/// What every transition holds: the state after it is valid, belongs to the same payment, its
+/// sequence is one more than before (1 for a new payment) and its captured amount never shrinks.
+pub fn check_step(before: Option<&PaymentState>, after: &PaymentState) -> Result<(), String> {
+    after.check()?;
+    let expected = before.map_or(1, |b| b.sequence.saturating_add(1));
+    if after.sequence != expected {
+        return Err(format!(
+            "payment {}: sequence {} follows {}",
+            after.payment_id,
+            after.sequence,
+            expected.saturating_sub(1)
+        ));
+    }
+    if let Some(b) = before {
+        if b.payment_id != after.payment_id || after.captured_minor < b.captured_minor {
+            return Err(format!(
+                "payment {}: a transition changed the payment or shrank its capture",
+                b.payment_id
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub fn is_final(s: IntentStatus) -> bool {
     matches!(
         s,
@@ -207,6 +256,18 @@ pub fn should_cascade(state: &PaymentState) -> bool {
 
 /// Applies one signal to the current state (`None`: the payment does not exist yet).
 pub fn apply(state: Option<&PaymentState>, signal: &Signal<'_>) -> Outcome {
+    let outcome = transition(state, signal);
+    if let Outcome::Applied { state: after, .. } = &outcome {
+        debug_assert!(
+            check_step(state, after).is_ok(),
+            "{:?}",
+            check_step(state, after)
+        );
+    }
+    outcome
+}
+
+fn transition(state: Option<&PaymentState>, signal: &Signal<'_>) -> Outcome {
     match (state, signal) {
         (None, Signal::Command(c)) if c.kind == PaymentCommandKind::Create => create(c),
         (Some(s), Signal::Command(c)) if c.kind == PaymentCommandKind::Create => reject(

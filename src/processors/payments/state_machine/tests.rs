@@ -400,3 +400,62 @@ fn cascade_needs_the_previous_attempt_to_have_failed() {
         "never a second charge while one is pending"
     );
 }
+
+#[test]
+fn broken_states_and_steps_are_named() {
+    let good = create(CaptureMethod::Automatic, true);
+    good.check().unwrap();
+    check_step(None, &good).unwrap();
+    let cases: Vec<(&str, PaymentState, &str)> = vec![
+        (
+            "captured above the amount",
+            PaymentState {
+                captured_minor: MinorUnits::new(good.amount.amount.get() + 1),
+                ..good.clone()
+            },
+            "captured",
+        ),
+        (
+            "negative capture",
+            PaymentState {
+                captured_minor: MinorUnits::new(-1),
+                ..good.clone()
+            },
+            "captured",
+        ),
+        (
+            "sequence 0",
+            PaymentState {
+                sequence: 0,
+                ..good.clone()
+            },
+            "sequence 0 below 1",
+        ),
+    ];
+    for (name, state, expected) in cases {
+        let err = state.check().unwrap_err();
+        assert!(err.contains(expected), "{name}: {err}");
+    }
+    let skipped = PaymentState {
+        sequence: good.sequence + 2,
+        ..good.clone()
+    };
+    let err = check_step(Some(&good), &skipped).unwrap_err();
+    assert!(err.contains("follows 1"), "{err}");
+    let later = PaymentState {
+        sequence: good.sequence + 1,
+        ..good.clone()
+    };
+    check_step(Some(&good), &later).unwrap();
+    let captured = PaymentState {
+        captured_minor: MinorUnits::new(1),
+        ..later.clone()
+    };
+    let shrunk = PaymentState {
+        captured_minor: MinorUnits::ZERO,
+        sequence: captured.sequence + 1,
+        ..captured.clone()
+    };
+    let err = check_step(Some(&captured), &shrunk).unwrap_err();
+    assert!(err.contains("shrank"), "{err}");
+}
