@@ -39,7 +39,7 @@ use crate::runtime::health::Health;
 use crate::runtime::kafka;
 use crate::store::state::StateReader;
 use crate::store::writer::StoreWriter;
-use crate::topology::Topology;
+use crate::topology::{ProcessorSpec, Topology};
 use consumer::{EosConsumer, EosContext};
 pub use failure::Backoff;
 use failure::{blocking, classify, fenced_by, Failure};
@@ -99,6 +99,14 @@ struct Loop<P: Processor> {
 
 /// The processor `name`'s binding in the topology, checked against what `P` reads and writes.
 pub fn bind<P: Processor>(name: &str, topology: &Topology) -> Result<Binding, RuntimeError> {
+    declared::<P>(name, topology).map(|(_, binding)| binding)
+}
+
+/// The processor's entry in `processors.toml` and its checked binding.
+fn declared<P: Processor>(
+    name: &str,
+    topology: &Topology,
+) -> Result<(ProcessorSpec, Binding), RuntimeError> {
     let fatal = |message: String| RuntimeError::Fatal {
         processor: name.to_owned(),
         message,
@@ -111,7 +119,7 @@ pub fn bind<P: Processor>(name: &str, topology: &Topology) -> Result<Binding, Ru
     })?;
     let binding = Binding::of(spec, topology).map_err(fatal)?;
     binding.check::<P>().map_err(fatal)?;
-    Ok(binding)
+    Ok((spec.clone(), binding))
 }
 
 /// Builds the processor `name` from its configuration and binding, then runs it.
@@ -142,13 +150,7 @@ pub async fn run<P: Processor>(processor: Arc<P>, deps: Deps) -> Result<RunStats
         processor: name.clone(),
         message,
     };
-    let binding = bind::<P>(&name, &deps.topology)?;
-    let spec = deps.topology.processor(&name).cloned().ok_or_else(|| {
-        fatal(format!(
-            "not declared in {}/processors.toml",
-            deps.topology.dir.display()
-        ))
-    })?;
+    let (spec, binding) = declared::<P>(&name, &deps.topology)?;
     let mut dead_letter_topics = BTreeMap::new();
     for input in &spec.inputs {
         let dlq = deps.topology.topic(input).and_then(|t| t.dead_letter.clone()).ok_or_else(|| {
