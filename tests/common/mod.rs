@@ -64,6 +64,7 @@ pub async fn drop_keyspace(c: &Config) {
     }
 }
 
+pub mod chaos;
 pub mod flow;
 
 pub mod eos {
