@@ -11,7 +11,7 @@ mod common;
 use common::chaos::{self, BROKER};
 use common::flow::*;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const PAYMENTS: usize = 160;
 const WORKERS: usize = 4;
@@ -30,15 +30,7 @@ async fn broker_killed_during_requests_each_key_is_exactly_one_payment() {
     let keys: Vec<String> = (0..PAYMENTS).map(|i| format!("{run}-{i}")).collect();
 
     // The broker dies a second in and comes back as soon as the stack script can start it.
-    let chaos = tokio::spawn(async {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        chaos::kill(&BROKER);
-        let killed = Instant::now();
-        tokio::task::spawn_blocking(chaos::start_stack)
-            .await
-            .unwrap();
-        killed.elapsed()
-    });
+    let chaos = chaos::kill_and_restart(&BROKER, Duration::from_secs(1));
     let (first, down_for) = chaos::load_during(&f, &keys, WORKERS, PAUSE_MS, chaos).await;
     let refused = first.values().filter(|(s, _)| *s != 202).count();
     let unknown = first

@@ -12,7 +12,7 @@ mod common;
 use common::chaos::{self, DATABASE};
 use common::flow::*;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const PAYMENTS: usize = 160;
 const WORKERS: usize = 4;
@@ -32,15 +32,7 @@ async fn database_killed_mid_flow_every_payment_settles_and_the_ledger_balances(
 
     // The database dies two seconds in, with payments at every step, and comes back as soon as the
     // stack script can start it.
-    let chaos = tokio::spawn(async {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        chaos::kill(&DATABASE);
-        let killed = Instant::now();
-        tokio::task::spawn_blocking(chaos::start_stack)
-            .await
-            .unwrap();
-        killed.elapsed()
-    });
+    let chaos = chaos::kill_and_restart(&DATABASE, Duration::from_secs(2));
     let (first, down_for) = chaos::load_during(&f, &keys, WORKERS, PAUSE_MS, chaos).await;
     let refused = first.values().filter(|(s, _)| *s != 202).count();
     println!("database down {down_for:?}; {refused} of {PAYMENTS} first requests refused");

@@ -7,48 +7,9 @@
 mod common;
 
 use common::eos;
-use futures::future::BoxFuture;
-use paystream::events::PaymentCommand;
-use paystream::processors::{no_view, Context, Decoded, Effects, Io, ProcessError, Processor};
 use paystream::runtime::eos::RuntimeError;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-
-/// Copies every command to a topic processors.toml does not give it.
-struct Rogue {
-    topic: String,
-}
-
-impl Processor for Rogue {
-    type Input = PaymentCommand;
-    type View = ();
-    const OUTPUTS: &'static [&'static str] = &["out"];
-    const INPUT_SCHEMAS: &'static [&'static str] = &[];
-
-    fn name(&self) -> &str {
-        "probe"
-    }
-
-    fn load<'a>(
-        &'a self,
-        _: &'a Io<'a>,
-        _: &'a [Decoded<PaymentCommand>],
-    ) -> BoxFuture<'a, Result<(), ProcessError>> {
-        no_view()
-    }
-
-    fn process(
-        &self,
-        input: &PaymentCommand,
-        _: &mut (),
-        ctx: &Context<'_>,
-    ) -> Result<Effects, ProcessError> {
-        Ok(Effects {
-            records: vec![ctx.record(&self.topic, input)?],
-            ..Effects::default()
-        })
-    }
-}
 
 /// The processor's task ends by itself within `within`, with a fatal error.
 async fn stops_by_itself(
@@ -72,8 +33,10 @@ async fn writing_an_undeclared_topic_stops_the_processor_and_commits_nothing() {
     common::create_topic(&setup.config, &elsewhere, 1).await;
     eos::produce(&setup, &eos::encoded(&setup, &eos::commands(5, 5))).await;
     let stop = CancellationToken::new();
-    let rogue = Rogue {
+    // Copies every command to a topic processors.toml does not give it.
+    let rogue = eos::CopyTo {
         topic: elsewhere.clone(),
+        measure: None,
     };
     let task = eos::spawn_processor(&setup, rogue, "0", stop.clone()).await;
     let message = stops_by_itself(task, Duration::from_secs(60)).await;

@@ -8,53 +8,12 @@
 mod common;
 
 use common::eos;
-use futures::future::BoxFuture;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use metrics_util::MetricKind;
-use paystream::events::PaymentCommand;
-use paystream::metrics::Measure;
-use paystream::processors::{no_view, Context, Decoded, Effects, Io, ProcessError, Processor};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 const MEASURED: &str = "paystream_test_measured_total";
-
-/// Copies each command to the output and counts it.
-struct Counted {
-    topic: String,
-}
-
-impl Processor for Counted {
-    type Input = PaymentCommand;
-    type View = ();
-    const OUTPUTS: &'static [&'static str] = &["out"];
-    const INPUT_SCHEMAS: &'static [&'static str] = &[];
-
-    fn name(&self) -> &str {
-        "probe"
-    }
-
-    fn load<'a>(
-        &'a self,
-        _: &'a Io<'a>,
-        _: &'a [Decoded<PaymentCommand>],
-    ) -> BoxFuture<'a, Result<(), ProcessError>> {
-        no_view()
-    }
-
-    fn process(
-        &self,
-        input: &PaymentCommand,
-        _: &mut (),
-        ctx: &Context<'_>,
-    ) -> Result<Effects, ProcessError> {
-        Ok(Effects {
-            records: vec![ctx.record(&self.topic, input)?],
-            writes: vec![],
-            measures: vec![Measure::count(MEASURED, &[("kind", "copied".into())])],
-        })
-    }
-}
 
 fn counted(snapshotter: &metrics_util::debugging::Snapshotter) -> u64 {
     snapshotter
@@ -82,8 +41,9 @@ async fn measures_of_aborted_transactions_are_never_counted() {
     let inputs = 60;
     eos::produce(&setup, &eos::encoded(&setup, &eos::commands(inputs, 5))).await;
     let stop = CancellationToken::new();
-    let processor = Counted {
+    let processor = eos::CopyTo {
         topic: setup.output.clone(),
+        measure: Some(MEASURED),
     };
     let task = eos::spawn_processor(&setup, processor, "0", stop.clone()).await;
     let outputs = eos::read_committed(

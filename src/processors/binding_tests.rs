@@ -1,5 +1,7 @@
 //! The binding check: a processor starts only when processors.toml binds exactly the roles it
 //! writes and every input carries a record it reads.
+//!
+//! Test code: the parent module declares this file under #[cfg(test)].
 
 use super::ledger::Ledger;
 use super::Binding;

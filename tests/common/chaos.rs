@@ -63,6 +63,20 @@ pub fn kill(c: &Component) {
     }
 }
 
+/// After `after`, kills `c` and starts it again; the task's value is how long it was down.
+pub fn kill_and_restart(
+    c: &'static Component,
+    after: Duration,
+) -> tokio::task::JoinHandle<Duration> {
+    tokio::spawn(async move {
+        tokio::time::sleep(after).await;
+        kill(c);
+        let killed = Instant::now();
+        tokio::task::spawn_blocking(start_stack).await.unwrap();
+        killed.elapsed()
+    })
+}
+
 /// `scripts/stack up`: starts what is not running and waits until it answers.
 pub fn start_stack() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -87,6 +87,51 @@ pub mod eos {
     use std::sync::Arc;
     use tokio_util::sync::CancellationToken;
 
+    /// Copies each command to `topic` (declared or not: the runtime must refuse an undeclared
+    /// one), counting each copy under `measure` when given.
+    pub struct CopyTo {
+        pub topic: String,
+        pub measure: Option<&'static str>,
+    }
+
+    impl paystream::processors::Processor for CopyTo {
+        type Input = PaymentCommand;
+        type View = ();
+        const OUTPUTS: &'static [&'static str] = &["out"];
+        const INPUT_SCHEMAS: &'static [&'static str] = &[];
+
+        fn name(&self) -> &str {
+            "probe"
+        }
+
+        fn load<'a>(
+            &'a self,
+            _: &'a paystream::processors::Io<'a>,
+            _: &'a [paystream::processors::Decoded<PaymentCommand>],
+        ) -> futures::future::BoxFuture<'a, Result<(), paystream::processors::ProcessError>>
+        {
+            paystream::processors::no_view()
+        }
+
+        fn process(
+            &self,
+            input: &PaymentCommand,
+            _: &mut (),
+            ctx: &paystream::processors::Context<'_>,
+        ) -> Result<paystream::processors::Effects, paystream::processors::ProcessError> {
+            let measures = self
+                .measure
+                .map(|name| paystream::metrics::Measure::count(name, &[("kind", "copied".into())]))
+                .into_iter()
+                .collect();
+            Ok(paystream::processors::Effects {
+                records: vec![ctx.record(&self.topic, input)?],
+                writes: vec![],
+                measures,
+            })
+        }
+    }
+
     pub struct Setup {
         pub dir: tempfile::TempDir,
         pub config: Config,

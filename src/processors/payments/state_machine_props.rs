@@ -1,6 +1,8 @@
 //! Properties of the state machine over random signal sequences: only the lifecycle's edges are ever
 //! taken, `sequence` advances by exactly one per applied transition, a final state never changes, and
 //! the captured amount never exceeds the authorized one nor shrinks.
+//!
+//! Test code: the parent module declares this file under #[cfg(test)].
 
 use super::state_machine::{apply, Outcome, PaymentState, Signal};
 use crate::domain::ids::AttemptId;

@@ -1,4 +1,6 @@
 //! The state machine, table-driven: every legal path and every refusal.
+//!
+//! Test code: the parent module declares this file under #[cfg(test)].
 
 use super::*;
 use AttemptStatus as A;
