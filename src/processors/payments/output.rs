@@ -110,8 +110,9 @@ impl<'c> Out<'c> {
         event: &PaymentEvent,
         created_ms: Option<i64>,
     ) -> Result<(), ProcessError> {
-        self.emit(&self.topics.events.clone(), event)?;
-        self.emit(&self.topics.state.clone(), event)?;
+        let topics = self.topics;
+        self.emit(&topics.events, event)?;
+        self.emit(&topics.state, event)?;
         let writes = &mut self.effects.writes;
         writes.push(payment_row(event));
         writes.push(event_row(event));
@@ -148,7 +149,8 @@ impl<'c> Out<'c> {
             cause_id: cause.id.to_owned(),
             occurred_at: TimestampMillis(self.now_ms),
         };
-        self.emit(&self.topics.rejections.clone(), &rejected)
+        let topics = self.topics;
+        self.emit(&topics.rejections, &rejected)
     }
 
     /// Counts a signal the state machine refused.

@@ -44,7 +44,8 @@ pub(super) fn response(
             e.provider_reference.clone(),
             out.now_ms,
         );
-        out.emit(&out.topics.requests.clone(), &check)?;
+        let topics = out.topics;
+        out.emit(&topics.requests, &check)?;
     }
     cascade(p, s, health, &cause, out)
 }

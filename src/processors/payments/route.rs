@@ -30,7 +30,8 @@ pub(super) fn route(
     let attempt_id = AttemptId::parse(&format!("{}_att{attempt_no}", s.machine.payment_id))
         .map_err(|e| ProcessError::Fatal(format!("derived attempt id: {e}")))?;
     let routed = decision_event(&s.machine, &decision, &attempt_id, attempt_no, out.now_ms);
-    out.emit(&out.topics.routing.clone(), &routed)?;
+    let topics = out.topics;
+    out.emit(&topics.routing, &routed)?;
     let (signal, reason) = match &decision.connector {
         Some(c) => (
             Signal::AttemptStarted {
@@ -63,7 +64,8 @@ pub(super) fn route(
     out.record(&s, &transition, cause, detail)?;
     if let Some(c) = &decision.connector {
         let req = authorize(&s, attempt_id.as_str(), c, out.now_ms);
-        out.emit(&out.topics.requests.clone(), &req)?;
+        let topics = out.topics;
+        out.emit(&topics.requests, &req)?;
     }
     Ok(Some(s))
 }
