@@ -223,7 +223,7 @@ impl<P: Processor> Loop<P> {
                             "{failures_in_a_row} transactions in a row failed; last: {reason}"
                         ));
                     }
-                    self.rewind(&consumer).await?;
+                    self.rewind_patiently(&consumer).await?;
                 }
             }
         }
@@ -326,6 +326,35 @@ impl<P: Processor> Loop<P> {
                 () = self.deps.shutdown.cancelled() => {
                     return Err(format!("shut down while waiting for the broker: {e}"));
                 }
+            }
+        }
+    }
+
+    /// Rewinds to the committed offsets, waiting out a broker that cannot say what they are (not
+    /// ready, capped backoff) until it is back or shutdown: like the producer, a processor task
+    /// that stopped here would never be restarted in-process.
+    async fn rewind_patiently(&self, consumer: &Arc<EosConsumer>) -> Result<(), String> {
+        let cap = Duration::from_millis(self.deps.runtime.retry_backoff_ms_max);
+        let mut backoff = self.backoff();
+        let mut waited = false;
+        loop {
+            let e = match self.rewind(consumer).await {
+                Ok(()) => {
+                    if waited {
+                        self.deps.health.set(HEALTH_COMPONENT, true);
+                    }
+                    return Ok(());
+                }
+                Err(e) => e,
+            };
+            waited = true;
+            self.deps.health.set(HEALTH_COMPONENT, false);
+            let wait = backoff.next().unwrap_or(cap);
+            warn!(processor = %self.name, error = %e, wait_ms = wait.as_millis(), "rewind failed; retrying");
+            metrics::counter!(m::PROCESSOR_RETRIES, "processor" => self.name.clone(), "op" => "kafka").increment(1);
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = self.deps.shutdown.cancelled() => return Err(e),
             }
         }
     }
