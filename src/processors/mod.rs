@@ -1,10 +1,13 @@
 //! Processors: pure, deterministic functions of an input event and a [`Context`], returning
-//! [`Effects`] (records to produce, idempotent store writes) or a classified [`ProcessError`].
+//! [`Effects`] (records to produce, idempotent store writes, measures) or a classified
+//! [`ProcessError`].
 //!
-//! A processor does no I/O in `process`. Per batch, the runtime (`runtime::eos`) decodes the input,
-//! asks the processor's `load` edge for the batch's view (stored state, time sets, provider answers),
-//! calls `process` for each record in order, performs the store writes, produces the records and
-//! commits the input offsets, all in one Kafka transaction.
+//! A processor does no I/O in `process`. Per batch, the runtime (`runtime::eos`) decodes the input
+//! (its type's [`Decode`]), asks the processor's `load` edge for the batch's view (stored state, time
+//! sets, provider answers), calls `process` for each record in order, performs the store writes,
+//! produces the records and commits the input offsets, all in one Kafka transaction, and then records
+//! the measures. A processor builds itself ([`Build`]) from its own configuration section and its
+//! [`Binding`] in `processors.toml`, checked at start against what it declares.
 
 #[cfg(test)]
 mod binding_tests;
