@@ -97,11 +97,6 @@ struct Loop<P: Processor> {
     state: StateReader,
 }
 
-/// The processor `name`'s binding in the topology, checked against what `P` reads and writes.
-pub fn bind<P: Processor>(name: &str, topology: &Topology) -> Result<Binding, RuntimeError> {
-    declared::<P>(name, topology).map(|(_, binding)| binding)
-}
-
 /// The processor's entry in `processors.toml` and its checked binding.
 fn declared<P: Processor>(
     name: &str,
@@ -128,12 +123,12 @@ pub async fn start<P: Build>(
     config: &P::Config,
     deps: Deps,
 ) -> Result<RunStats, RuntimeError> {
-    let binding = bind::<P>(name, &deps.topology)?;
+    let (spec, binding) = declared::<P>(name, &deps.topology)?;
     let processor = P::build(config, &binding).map_err(|message| RuntimeError::Fatal {
         processor: name.to_owned(),
         message,
     })?;
-    run(Arc::new(processor), deps).await
+    run_declared(Arc::new(processor), spec, binding, deps).await
 }
 
 /// How long a producer waits for its broker.
@@ -145,12 +140,22 @@ enum Patience {
 
 /// Runs `processor` until shutdown (Ok) or a fatal error.
 pub async fn run<P: Processor>(processor: Arc<P>, deps: Deps) -> Result<RunStats, RuntimeError> {
-    let name = processor.name().to_owned();
+    let (spec, binding) = declared::<P>(processor.name(), &deps.topology)?;
+    run_declared(processor, spec, binding, deps).await
+}
+
+/// Runs a processor whose entry and binding are already checked.
+async fn run_declared<P: Processor>(
+    processor: Arc<P>,
+    spec: ProcessorSpec,
+    binding: Binding,
+    deps: Deps,
+) -> Result<RunStats, RuntimeError> {
+    let name = spec.name.clone();
     let fatal = |message: String| RuntimeError::Fatal {
         processor: name.clone(),
         message,
     };
-    let (spec, binding) = declared::<P>(&name, &deps.topology)?;
     let mut dead_letter_topics = BTreeMap::new();
     for input in &spec.inputs {
         let dlq = deps.topology.topic(input).and_then(|t| t.dead_letter.clone()).ok_or_else(|| {
@@ -319,14 +324,24 @@ impl<P: Processor> Loop<P> {
                     ))
                 }
             };
-            warn!(processor = %self.name, error = %e, wait_ms = wait.as_millis(), "init_transactions failed; retrying");
-            metrics::counter!(m::PROCESSOR_RETRIES, "processor" => self.name.clone(), "op" => "kafka").increment(1);
-            tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                () = self.deps.shutdown.cancelled() => {
-                    return Err(format!("shut down while waiting for the broker: {e}"));
-                }
+            if !self
+                .wait_for_broker(wait, "init_transactions", &e.to_string())
+                .await
+            {
+                return Err(format!("shut down while waiting for the broker: {e}"));
             }
+        }
+    }
+
+    /// Waits `wait` before another try of a Kafka call that failed with `error`; false when
+    /// shutdown came first.
+    async fn wait_for_broker(&self, wait: Duration, call: &str, error: &str) -> bool {
+        warn!(processor = %self.name, %error, wait_ms = wait.as_millis(), call, "Kafka call failed; retrying");
+        metrics::counter!(m::PROCESSOR_RETRIES, "processor" => self.name.clone(), "op" => "kafka")
+            .increment(1);
+        tokio::select! {
+            () = tokio::time::sleep(wait) => true,
+            () = self.deps.shutdown.cancelled() => false,
         }
     }
 
@@ -350,11 +365,8 @@ impl<P: Processor> Loop<P> {
             waited = true;
             self.deps.health.set(HEALTH_COMPONENT, false);
             let wait = backoff.next().unwrap_or(cap);
-            warn!(processor = %self.name, error = %e, wait_ms = wait.as_millis(), "rewind failed; retrying");
-            metrics::counter!(m::PROCESSOR_RETRIES, "processor" => self.name.clone(), "op" => "kafka").increment(1);
-            tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                () = self.deps.shutdown.cancelled() => return Err(e),
+            if !self.wait_for_broker(wait, "rewind", &e).await {
+                return Err(e);
             }
         }
     }
