@@ -5,7 +5,7 @@ mod common;
 
 use paystream::events::payment_event::{IntentStatus, PaymentEvent};
 use paystream::events::TimestampMillis;
-use paystream::processors::payments;
+use paystream::processors::views;
 use paystream::store::migrate::{self, MigrationAction};
 use paystream::store::payments::PaymentsTable;
 use paystream::store::writer::StoreWriter;
@@ -141,11 +141,11 @@ async fn payment_row_is_read_back_and_a_replay_leaves_it_identical() {
     newer.status = IntentStatus::Succeeded;
     newer.amount_captured_minor = 10_050;
     writer
-        .execute(&payments::payment_row(&newer))
+        .execute(&views::rows::payment_row(&newer))
         .await
         .expect("newer");
     writer
-        .execute(&payments::payment_row(&event(2)))
+        .execute(&views::rows::payment_row(&event(2)))
         .await
         .expect("older, replayed after");
     table

@@ -8,6 +8,7 @@ use crate::processors::connector::{self, Connector};
 use crate::processors::copy::{self, Copy};
 use crate::processors::fraud::processor::{self as fraud, Fraud};
 use crate::processors::ledger::{self, Ledger};
+use crate::processors::views::{self, Views};
 use crate::processors::payments::config::PaymentsSetup;
 use crate::processors::payments::{self, Payments};
 use crate::processors::probe::{self, Probe};
@@ -50,6 +51,9 @@ const REGISTRY: &[(&str, Start)] = &[
     }),
     (ledger::NAME, |_, d| {
         Box::pin(eos::start::<Ledger>(ledger::NAME, &(), d))
+    }),
+    (views::NAME, |_, d| {
+        Box::pin(eos::start::<Views>(views::NAME, &(), d))
     }),
     (probe::NAME, |_, d| {
         Box::pin(eos::start::<Probe>(probe::NAME, &(), d))
@@ -186,12 +190,13 @@ impl Shared {
 pub struct ProcessorSet(Vec<&'static str>);
 
 impl ProcessorSet {
-    /// The payment flow: state machine, fraud, connector edge and ledger.
+    /// The payment flow: state machine, fraud, connector edge, query views and ledger.
     pub fn flow() -> Self {
         Self(vec![
             payments::NAME,
             fraud::NAME,
             connector::NAME,
+            views::NAME,
             ledger::NAME,
         ])
     }

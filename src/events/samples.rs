@@ -2,6 +2,7 @@
 
 use super::beneficiary_verification::*;
 use super::dead_letter::*;
+use super::keyed_state::*;
 use super::fraud_assessment::*;
 use super::journal_entry::*;
 use super::merchant_notification::*;
@@ -347,5 +348,19 @@ pub fn dead_letter() -> DeadLetter {
         error_kind: DeadLetterKind::Undecodable,
         error_message: s("unknown framing"),
         failed_at: T,
+    }
+}
+
+pub fn keyed_state() -> KeyedState {
+    KeyedState {
+        processor: s("payments"),
+        key: s("pay_1"),
+        state: br#"{"status":"PROCESSING"}"#.to_vec(),
+        timers: vec![KeyedTimer {
+            kind: s("status_check"),
+            due_at: T,
+            payload: b"att_1".to_vec(),
+        }],
+        written_at: T,
     }
 }

@@ -96,8 +96,12 @@ pub const TOPOLOGY_APPLIED: &str = "paystream_topology_applied_total";
 pub const PAYMENTS_TRANSITIONS: &str = "paystream_payments_transitions_total";
 /// Signals the state machine refused (illegal, late, duplicate). Labels: code.
 pub const PAYMENTS_SIGNALS_REJECTED: &str = "paystream_payments_signals_rejected_total";
-/// Inputs answered from the replay journal. Labels: processor.
-pub const PROCESSOR_JOURNAL_REPLAYS: &str = "paystream_processor_journal_replays_total";
+/// Time to catch a partition's local state up with its changelog. Labels: processor.
+pub const STATE_RESTORE_SECONDS: &str = "paystream_state_restore_seconds";
+/// Changelog records read by restores. Labels: processor.
+pub const STATE_RESTORE_RECORDS: &str = "paystream_state_restore_records_total";
+/// Changelog bytes read by restores. Labels: processor.
+pub const STATE_RESTORE_BYTES: &str = "paystream_state_restore_bytes_total";
 /// Fraud decisions. Labels: decision, mode.
 pub const FRAUD_DECISIONS: &str = "paystream_fraud_decisions_total";
 /// Provider calls. Labels: provider, outcome (succeeded, declined, pending, failed, unknown).
@@ -201,10 +205,15 @@ fn describe() {
         PAYMENTS_SIGNALS_REJECTED,
         "Signals refused by the payment state machine"
     );
-    describe_counter!(
-        PROCESSOR_JOURNAL_REPLAYS,
-        "Inputs answered from the replay journal"
+    describe_histogram!(
+        STATE_RESTORE_SECONDS,
+        "Time to catch a partition's local state up with its changelog"
     );
+    describe_counter!(
+        STATE_RESTORE_RECORDS,
+        "Changelog records read by state restores"
+    );
+    describe_counter!(STATE_RESTORE_BYTES, "Changelog bytes read by state restores");
     describe_counter!(FRAUD_DECISIONS, "Fraud decisions");
     describe_counter!(CONNECTOR_CALLS, "Provider calls by outcome");
     describe_histogram!(

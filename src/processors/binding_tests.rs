@@ -16,6 +16,7 @@ fn binding(outputs: &[(&str, &str)], input_schema: &str) -> Binding {
             .map(|(r, t)| ((*r).to_owned(), (*t).to_owned()))
             .collect(),
         inputs: BTreeMap::from([("in".to_owned(), input_schema.to_owned())]),
+        changelog: None,
     }
 }
 
@@ -59,6 +60,29 @@ fn an_input_of_a_record_it_does_not_read_is_refused() {
     let err = b.check::<Ledger>().unwrap_err();
     assert!(
         err.contains(PaymentCommand::FULL_NAME) && err.contains("remove the input"),
+        "{err}"
+    );
+}
+
+#[test]
+fn keyed_state_and_a_changelog_go_together() {
+    let mut b = binding(&[("entries", "ledger.entries")], PaymentEvent::FULL_NAME);
+    b.changelog = Some("ledger.changelog".into());
+    let err = b.check::<Ledger>().unwrap_err();
+    assert!(
+        err.contains("keeps no keyed state") && err.contains("remove it"),
+        "{err}"
+    );
+
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topology");
+    let topology = crate::topology::Topology::load(&dir).unwrap();
+    let spec = topology.processor(super::payments::NAME).unwrap();
+    let mut b = Binding::of(spec, &topology).unwrap();
+    b.check::<super::payments::Payments>().unwrap();
+    b.changelog = None;
+    let err = b.check::<super::payments::Payments>().unwrap_err();
+    assert!(
+        err.contains("keeps keyed state") && err.contains("changelog = "),
         "{err}"
     );
 }

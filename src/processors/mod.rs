@@ -1,12 +1,13 @@
-//! Processors: pure, deterministic functions of an input event and a [`Context`], returning
-//! [`Effects`] (records to produce, idempotent store writes, measures) or a classified
-//! [`ProcessError`].
+//! Processors: pure, deterministic functions of an input event, its key's state and a [`Context`],
+//! returning [`Effects`] (records to produce, state changes, idempotent store writes, measures) or a
+//! classified [`ProcessError`].
 //!
 //! A processor does no I/O in `process`. Per batch, the runtime (`runtime::eos`) decodes the input
-//! (its type's [`Decode`]), asks the processor's `load` edge for the batch's view (stored state, time
-//! sets, provider answers), calls `process` for each record in order, performs the store writes,
-//! produces the records and commits the input offsets, all in one Kafka transaction, and then records
-//! the measures. A processor builds itself ([`Build`]) from its own configuration section and its
+//! (its type's [`Decode`]), reads the keyed state of the batch's keys from its local copy of the
+//! changelog, asks the processor's `load` edge for the batch's view (that state, time sets), calls
+//! `process` for each record in order, performs the store writes, produces the records and the state
+//! changes (to the changelog) and commits the input offsets, all in one Kafka transaction, and then
+//! records the measures. A processor builds itself ([`Build`]) from its own configuration section and its
 //! [`Binding`] in `processors.toml`, checked at start against what it declares.
 
 #[cfg(test)]
@@ -20,11 +21,12 @@ pub mod payments;
 pub mod probe;
 pub mod routing;
 pub mod state;
+pub mod views;
 
 use crate::domain::clock::Clock;
 use crate::events::{Codec, CodecError, Event};
 use crate::metrics::Measure;
-use crate::store::state::StateReader;
+use crate::store::state::SetReader;
 use crate::store::writer::StoreWrite;
 use crate::topology::{ProcessorSpec, Topology};
 pub use decode::{Decode, Raw};
@@ -84,19 +86,32 @@ pub struct OutRecord {
     pub payload: Vec<u8>,
 }
 
+/// A new state for one key, produced to the changelog partition of the input that caused it (the
+/// partition that owns the key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateChange {
+    pub partition: i32,
+    pub key: String,
+    /// The state as the processor serializes it.
+    pub value: Vec<u8>,
+}
+
 /// Everything one input causes.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Effects {
     pub records: Vec<OutRecord>,
+    /// Keyed state, committed with the records (stateful processors).
+    pub state: Vec<StateChange>,
     pub writes: Vec<StoreWrite>,
     /// Recorded by the runtime once the transaction commits.
     pub measures: Vec<Measure>,
 }
 
 impl Effects {
-    /// Appends `other`'s records, writes and measures.
+    /// Appends `other`'s records, state changes, writes and measures.
     pub fn extend(&mut self, other: Effects) {
         self.records.extend(other.records);
+        self.state.extend(other.state);
         self.writes.extend(other.writes);
         self.measures.extend(other.measures);
     }
@@ -132,6 +147,8 @@ pub struct Binding {
     pub outputs: BTreeMap<String, String>,
     /// Input topic → the full name of the Avro record its values carry.
     pub inputs: BTreeMap<String, String>,
+    /// The changelog of its keyed state.
+    pub changelog: Option<String>,
 }
 
 impl Binding {
@@ -149,6 +166,7 @@ impl Binding {
             processor: spec.name.clone(),
             outputs: spec.outputs.clone(),
             inputs,
+            changelog: spec.changelog.clone(),
         })
     }
 
@@ -182,6 +200,21 @@ impl Binding {
         if let Some(missing) = written.difference(&declared).next() {
             return Err(self.unbound(missing));
         }
+        match (P::STATEFUL, &self.changelog) {
+            (true, None) => {
+                return Err(format!(
+                    "processor '{}' keeps keyed state: name its changelog in processors.toml (changelog = \"<topic>\")",
+                    self.processor
+                ))
+            }
+            (false, Some(c)) => {
+                return Err(format!(
+                    "processor '{}' keeps no keyed state but names changelog '{c}': remove it",
+                    self.processor
+                ))
+            }
+            _ => {}
+        }
         if P::INPUT_SCHEMAS.is_empty() {
             return Ok(());
         }
@@ -207,7 +240,10 @@ pub trait Build: Processor + Sized {
 
 /// What a processor's `load` edge may read.
 pub struct Io<'a> {
-    pub state: &'a StateReader,
+    /// The committed state of the batch's keys (stateful processors), as the processor serialized it.
+    pub keyed: &'a BTreeMap<String, Vec<u8>>,
+    /// Append-only time sets in the store.
+    pub sets: &'a SetReader,
     /// Reads in flight at once.
     pub in_flight_max: usize,
     pub clock: &'a dyn Clock,
@@ -230,6 +266,13 @@ pub trait Processor: Send + Sync + 'static {
     const OUTPUTS: &'static [&'static str];
     /// The Avro records it reads (full names); empty: any bytes.
     const INPUT_SCHEMAS: &'static [&'static str];
+    /// Whether it keeps keyed state; `processors.toml` then names its changelog.
+    const STATEFUL: bool = false;
+
+    /// The key of the state `input` reads and writes (stateful processors only).
+    fn state_key(_input: &Self::Input) -> Option<&str> {
+        None
+    }
 
     /// The name in `topology/processors.toml`.
     fn name(&self) -> &str;

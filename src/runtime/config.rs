@@ -82,6 +82,11 @@ pub struct RuntimeConfig {
     pub store_writes_in_flight_max: usize,
     /// How the instance is a member of its consumer group.
     pub group_membership: GroupMembership,
+    /// Where stateful processors keep the local copy of their changelogs (one file per processor
+    /// instance, deleted and restored at start: a cache, never the only copy).
+    pub state_dir: std::path::PathBuf,
+    /// Memory the local state copy may use for its page cache; beyond it state is read from disk.
+    pub state_cache_bytes: usize,
     /// Fault injection, for the crash tests only: leave at 0 in production.
     pub faults: FaultConfig,
 }
@@ -99,6 +104,8 @@ impl Default for RuntimeConfig {
             batch_failures_max: 10,
             store_writes_in_flight_max: 64,
             group_membership: GroupMembership::Dynamic,
+            state_dir: std::env::temp_dir().join("paystream-state"),
+            state_cache_bytes: 64 << 20,
             faults: FaultConfig::default(),
         }
     }
@@ -244,6 +251,18 @@ impl RuntimeConfig {
             1..=4_096,
             "store_writes_in_flight_max",
             "use a value such as 64",
+        );
+        c.within(
+            self.state_cache_bytes,
+            1 << 20..=64 << 30,
+            "state_cache_bytes",
+            "use a value such as 67108864 (64 MiB)",
+        );
+        c.check(
+            !self.state_dir.as_os_str().is_empty(),
+            "state_dir",
+            "is empty".into(),
+            "name a writable directory, e.g. \"/var/lib/paystream/state\"",
         );
         self.faults.validate(transaction_timeout_ms, c);
     }

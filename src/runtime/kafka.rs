@@ -12,6 +12,9 @@ pub fn producer(kafka: &KafkaConfig) -> ClientConfig {
         .set("acks", "all")
         .set("request.timeout.ms", kafka.request_timeout_ms.to_string())
         .set("compression.type", "zstd")
+        // The Java client's partitioner: a key lands on the same partition whichever client wrote
+        // it, so inputs from upstream Java producers are co-partitioned with paystream's own topics.
+        .set("partitioner", "murmur2_random")
         .set("linger.ms", "5")
         // Bounded memory: at most 64 MiB or 100 000 records waiting to be sent.
         .set("queue.buffering.max.kbytes", "65536")

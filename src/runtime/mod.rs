@@ -1,4 +1,5 @@
-//! The exactly-once consume-transform-produce loop (`eos`) with its dead letters, and the process
+//! The exactly-once consume-transform-produce loop (`eos`) with its dead letters and keyed state
+//! (`state`: changelog topics and their local copies), and the process
 //! lifecycle every long-running command shares: service start and stop, shutdown on SIGTERM/SIGINT,
 //! readiness and the ops endpoints (`/metrics`, `/healthz`, `/readyz`), logging and Kafka client
 //! settings.
@@ -13,3 +14,4 @@ pub mod logging;
 pub mod ops;
 pub mod service;
 pub mod shutdown;
+pub mod state;

@@ -125,7 +125,7 @@ impl PaymentsTable {
             e.sequence,
             e.event_id.as_str(),
             CqlTimestamp(e.occurred_at.0),
-            // Versioned by sequence, as the payment processor writes it (`payments::payment_row`).
+            // Versioned by sequence, as the payment processor writes it (`views::rows::payment_row`).
             super::writer::VERSION_BASE.saturating_add(e.sequence),
         );
         self.store

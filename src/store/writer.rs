@@ -61,8 +61,6 @@ pub struct StoreWrite {
     pub mode: WriteMode,
     /// Seconds until the row expires; `None`: never.
     pub ttl_s: Option<u32>,
-    /// Writes of a later stage start only after every write of the earlier ones succeeded.
-    pub stage: WriteStage,
     /// The write's version (`USING TIMESTAMP` [`VERSION_BASE`] + version): a cell is only ever
     /// overwritten by a write with a higher one, so a view written with its event's sequence never
     /// goes back to an older state, whatever order replays arrive in. `None`: the server's clock.
@@ -75,16 +73,6 @@ pub struct StoreWrite {
 /// version (a delete too, `USING TIMESTAMP`).
 pub const VERSION_BASE: i64 = 1 << 52;
 
-/// The order in which a batch's writes become durable. A replay must never find state that is ahead of
-/// what explains it: the data rows first, then the journal of what each input did, then the state.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
-pub enum WriteStage {
-    #[default]
-    Data,
-    Journal,
-    State,
-}
-
 impl StoreWrite {
     pub fn upsert(table: &'static str, key: &str, columns: Vec<(&'static str, Cql)>) -> Self {
         Self {
@@ -93,15 +81,8 @@ impl StoreWrite {
             columns,
             mode: WriteMode::Upsert,
             ttl_s: None,
-            stage: WriteStage::Data,
             version: None,
         }
-    }
-
-    /// Executed once every write of the earlier stages succeeded.
-    pub fn at_stage(mut self, stage: WriteStage) -> Self {
-        self.stage = stage;
-        self
     }
 
     /// The row expires `ttl_s` seconds after the write.
@@ -128,7 +109,6 @@ impl StoreWrite {
             columns,
             mode: WriteMode::InsertIfNotExists,
             ttl_s: None,
-            stage: WriteStage::Data,
             version: None,
         }
     }
@@ -225,25 +205,11 @@ impl StoreWriter {
         })
     }
 
-    /// Executes every write, stage by stage; within a stage at most `in_flight_max` keys at once, and
-    /// writes of one (table, key) in order.
+    /// Executes every write: at most `in_flight_max` keys at once, and writes of one (table, key) in
+    /// order.
     pub async fn execute_all(
         &self,
         writes: &[StoreWrite],
-        in_flight_max: usize,
-    ) -> Result<(), StoreError> {
-        for stage in [WriteStage::Data, WriteStage::Journal, WriteStage::State] {
-            let of_stage: Vec<&StoreWrite> = writes.iter().filter(|w| w.stage == stage).collect();
-            if !of_stage.is_empty() {
-                self.execute_stage(&of_stage, in_flight_max).await?;
-            }
-        }
-        Ok(())
-    }
-
-    async fn execute_stage(
-        &self,
-        writes: &[&StoreWrite],
         in_flight_max: usize,
     ) -> Result<(), StoreError> {
         let mut groups: Vec<Vec<StoreWrite>> = Vec::new();
@@ -254,7 +220,7 @@ impl StoreWriter {
                 groups.len() - 1
             });
             if let Some(g) = groups.get_mut(slot) {
-                g.push((*w).clone());
+                g.push(w.clone());
             }
         }
         futures::stream::iter(groups.into_iter().map(|group| self.execute_in_order(group)))

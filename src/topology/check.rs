@@ -2,8 +2,8 @@
 //! its own group, inputs that can dead-letter, and topics that exist. All problems at once.
 
 use super::{
-    err, ProcessorSpec, TopicSpec, Topology, TopologyError, DEAD_LETTER_SCHEMA, PARTITIONS_MAX,
-    TOPIC_NAME_LEN_MAX,
+    err, CleanupPolicy, ProcessorSpec, TopicSpec, Topology, TopologyError, DEAD_LETTER_SCHEMA,
+    KEYED_STATE_SCHEMA, PARTITIONS_MAX, TOPIC_NAME_LEN_MAX,
 };
 use crate::events::Catalog;
 use std::collections::{BTreeMap, BTreeSet};
@@ -62,6 +62,7 @@ impl Topology {
                 );
             }
             self.processor_topics(p, &mut r);
+            self.changelog(p, &mut r);
         }
         for s in &self.sources {
             let mut r = Report {
@@ -125,16 +126,24 @@ impl Topology {
         }
     }
 
+    /// A declared changelog follows [`changelog_rules`].
+    fn changelog(&self, p: &ProcessorSpec, r: &mut Report<'_>) {
+        let Some(name) = &p.changelog else {
+            return;
+        };
+        match self.topic(name) {
+            None => r.problem(
+                format!("changelog '{name}' is not a declared topic"),
+                "declare it in topics.toml",
+            ),
+            Some(t) => changelog_rules(self, p, t, r),
+        }
+    }
+
     /// Inputs and outputs present and declared; every input can dead-letter.
     fn processor_topics(&self, p: &ProcessorSpec, r: &mut Report<'_>) {
         if p.inputs.is_empty() {
             r.problem("has no inputs", "list the topics it consumes in inputs");
-        }
-        if p.outputs.is_empty() {
-            r.problem(
-                "has no outputs",
-                "bind each topic it writes to a role in outputs, e.g. outputs = { events = \"payments.events\" }",
-            );
         }
         for input in &p.inputs {
             if self.topic(input).is_some_and(|t| t.dead_letter.is_none()) {
@@ -155,6 +164,65 @@ impl Topology {
                 }
             }
         }
+    }
+}
+
+/// A changelog is a compacted topic of keyed state, owned by one processor and co-partitioned with
+/// its inputs: the same partition count and the same key, so partition `n` of every input and of the
+/// changelog hold the same keys, and the instance that owns `n` owns their state.
+fn changelog_rules(
+    topology: &Topology,
+    p: &ProcessorSpec,
+    changelog: &TopicSpec,
+    r: &mut Report<'_>,
+) {
+    let name = &changelog.name;
+    if changelog.cleanup_policy != CleanupPolicy::Compact || changelog.retention_ms != -1 {
+        r.problem(
+            format!("changelog '{name}' is not compacted with retention_ms = -1"),
+            "set cleanup_policy = \"compact\" and retention_ms = -1: a key's latest state must never expire",
+        );
+    }
+    if changelog.value_schema != KEYED_STATE_SCHEMA {
+        r.problem(
+            format!("changelog '{name}' carries {}", changelog.value_schema),
+            format!("set its value_schema to {KEYED_STATE_SCHEMA}"),
+        );
+    }
+    if p.inputs.contains(name) || p.outputs.values().any(|o| o == name) {
+        r.problem(
+            format!("changelog '{name}' is also an input or output"),
+            "give the changelog a topic of its own",
+        );
+    }
+    if let Some(other) = topology
+        .processors
+        .iter()
+        .find(|o| o.name != p.name && o.changelog.as_deref() == Some(name.as_str()))
+    {
+        r.problem(
+            format!("changelog '{name}' is also the changelog of '{}'", other.name),
+            "give each stateful processor its own changelog",
+        );
+    }
+    let mut keys = BTreeSet::new();
+    for input in p.inputs.iter().filter_map(|i| topology.topic(i)) {
+        keys.insert(input.key.as_str());
+        if input.partitions != changelog.partitions {
+            r.problem(
+                format!(
+                    "input '{}' has {} partitions but changelog '{name}' has {}",
+                    input.name, input.partitions, changelog.partitions
+                ),
+                "give every input of a stateful processor and its changelog the same partition count",
+            );
+        }
+    }
+    if keys.len() > 1 {
+        r.problem(
+            format!("its inputs are keyed by different fields {keys:?}"),
+            "key every input of a stateful processor by the same id",
+        );
     }
 }
 

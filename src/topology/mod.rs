@@ -18,6 +18,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub const DEAD_LETTER_SCHEMA: &str = "io.paystream.runtime.DeadLetter";
+pub const KEYED_STATE_SCHEMA: &str = "io.paystream.runtime.KeyedState";
 const TOPIC_NAME_LEN_MAX: usize = 249;
 const PARTITIONS_MAX: i32 = 1024;
 
@@ -66,6 +67,10 @@ pub struct ProcessorSpec {
     /// Output topics by role (`events = "payments.events"`): the processor binds each role by name,
     /// and the runtime refuses to start when the roles differ from those it writes.
     pub outputs: BTreeMap<String, String>,
+    /// The compacted topic that holds a stateful processor's keyed state (and timers), written in the
+    /// same transaction as its outputs and offsets. Co-partitioned with every input.
+    #[serde(default)]
+    pub changelog: Option<String>,
 }
 
 /// Something outside the processors that writes to topics (the HTTP bridge, upstream systems).
@@ -229,6 +234,7 @@ impl Topology {
         let mut out = BTreeSet::new();
         if let Some(p) = self.processor(processor) {
             out.extend(p.outputs.values().cloned());
+            out.extend(p.changelog.clone());
             for input in &p.inputs {
                 if let Some(dlq) = self.topic(input).and_then(|t| t.dead_letter.clone()) {
                     out.insert(dlq);
@@ -301,7 +307,7 @@ mod tests {
             ),
             (
                 "topics.toml",
-                "topic 'payments.state'",
+                "topic 'payments.changelog'",
                 "dead_letter 'missing.dlq'",
             ),
             (
@@ -321,6 +327,37 @@ mod tests {
             );
         }
         assert_eq!(errors.len(), want.len(), "{errors:#?}");
+    }
+
+    #[test]
+    fn a_changelog_must_be_co_partitioned_compacted_state() {
+        let catalog = Catalog::bundled().unwrap();
+        let mut t = repo_topology();
+        let changelog = t
+            .topics
+            .iter_mut()
+            .find(|t| t.name == "payments.changelog")
+            .unwrap();
+        changelog.partitions = 3;
+        changelog.cleanup_policy = CleanupPolicy::Delete;
+        let input = t
+            .topics
+            .iter_mut()
+            .find(|t| t.name == "providers.webhooks")
+            .unwrap();
+        input.key = "webhook_id".into();
+        let fraud = t.processors.iter_mut().find(|p| p.name == "fraud").unwrap();
+        fraud.changelog = Some("payments.changelog".into());
+        let errors = t.check(&catalog).unwrap_err();
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        for want in [
+            "processor 'payments': input 'payments.commands' has 6 partitions but changelog 'payments.changelog' has 3",
+            "processor 'payments': changelog 'payments.changelog' is not compacted",
+            "processor 'payments': its inputs are keyed by different fields",
+            "processor 'fraud': changelog 'payments.changelog' is also the changelog of 'payments'",
+        ] {
+            assert!(text.iter().any(|e| e.contains(want)), "{want}: {text:#?}");
+        }
     }
 
     #[test]

@@ -126,8 +126,8 @@ pub mod eos {
                 .collect();
             Ok(paystream::processors::Effects {
                 records: vec![ctx.record(&self.topic, input)?],
-                writes: vec![],
                 measures,
+                ..Default::default()
             })
         }
     }

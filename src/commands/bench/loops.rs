@@ -104,6 +104,7 @@ fn bench_topology(config: &Config, input: &str, output: &str, dlq: &str, group: 
             consumer_group: group.to_owned(),
             inputs: vec![input.to_owned()],
             outputs: [("out".to_owned(), output.to_owned())].into(),
+            changelog: None,
         }],
         sources: vec![],
         keyspace: crate::topology::KeyspaceSpec {

@@ -152,6 +152,7 @@ impl Processor for Connector {
                 HEALTH_TTL_S,
             )],
             measures,
+            ..Effects::default()
         })
     }
 }

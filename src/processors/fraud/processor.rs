@@ -126,7 +126,7 @@ impl Processor for Fraud {
                 .map(|(key, start)| -> BoxFuture<'a, _> {
                     Box::pin(async move {
                         let members = io
-                            .state
+                            .sets
                             .set_members(NAME, &key, start, self.config.velocity_read_max)
                             .await?;
                         Ok::<_, crate::store::StoreError>((key, members))
@@ -194,8 +194,8 @@ impl Processor for Fraud {
         };
         let mut effects = Effects {
             records: vec![ctx.record(&self.output_topic, &assessment)?],
-            writes: vec![],
             measures: vec![decided],
+            ..Effects::default()
         };
         let member = SetMember {
             at_ms: at,

@@ -47,7 +47,6 @@ fn one(
     };
     let detail = Detail {
         with_risk: starts_processing(c, before, &outcome),
-        created_ms: (c.kind == PaymentCommandKind::Create).then_some(c.issued_at.0),
         ..Detail::default()
     };
     out.settle(outcome, current, &cause, detail, |machine| {

@@ -17,8 +17,6 @@ pub struct PaymentsConfig {
     /// Failures (errors, timeouts; not declines) in a row that open a connector's breaker.
     pub breaker_failures_to_open: u32,
     pub breaker_open_ms: i64,
-    /// How long a journaled input outcome is kept for replays (see `processors::state`).
-    pub journal_ttl_s: u32,
 }
 
 impl Default for PaymentsConfig {
@@ -58,7 +56,6 @@ impl Default for PaymentsConfig {
             breaker_window: 20,
             breaker_failures_to_open: 5,
             breaker_open_ms: 30_000,
-            journal_ttl_s: 7 * 24 * 3_600,
         }
     }
 }
@@ -85,12 +82,6 @@ impl PaymentsConfig {
             "breaker_window",
             "the window must be 1..=1000 and breaker_failures_to_open at least 1".into(),
             "use breaker_window = 20, breaker_failures_to_open = 5",
-        );
-        c.check(
-            self.journal_ttl_s >= 3_600,
-            "journal_ttl_s",
-            format!("{} is under an hour", self.journal_ttl_s),
-            "keep it longer than any outage you would replay after: 604800 (7 days)",
         );
         for r in &self.routing {
             for (name, _) in &r.connectors {

@@ -4,10 +4,10 @@
 //! and builds its outputs in `output`.
 //!
 //! Every input is keyed by payment id, so one instance owns a payment at a time. The payment's state is
-//! kept in the store through [`Keyed`] (state row plus replay journal); connector health is read from
-//! the time sets the connector processor appends to. Outputs of one input:
-//! - each applied transition: a `PaymentEvent` on the events topic (the audit trail) and the compacted
-//!   state topic, and the `payments` query row;
+//! keyed state ([`Keyed`]) in the `payments.changelog` topic, committed with the outputs; connector
+//! health is read from the time sets the connector processor appends to. Outputs of one input:
+//! - each applied transition: a `PaymentEvent` on the events topic (the audit trail), from which the
+//!   `views` processor projects the query rows;
 //! - an illegal, late or duplicate signal: a `TransitionRejected` with the reason, state unchanged;
 //! - a fraud "allow" or a retryable decline: a `RoutingDecision` and, if a connector is eligible, an
 //!   attempt and its `ProviderRequest`; otherwise the payment fails with `ROUTING_EXHAUSTED`.
@@ -34,7 +34,7 @@ use crate::events::{from_symbol, Codec, CodecError, Event};
 use config::{PaymentsConfig, PaymentsSetup};
 use futures::future::BoxFuture;
 use output::Out;
-pub use output::{day_of, payment_row};
+
 use serde::{Deserialize, Serialize};
 use state_machine::PaymentState;
 use std::collections::BTreeMap;
@@ -103,7 +103,6 @@ pub struct View {
 #[derive(Debug, Clone)]
 struct Topics {
     events: String,
-    state: String,
     rejections: String,
     requests: String,
     routing: String,
@@ -121,7 +120,6 @@ impl Build for Payments {
     fn build(setup: &PaymentsSetup, binding: &Binding) -> Result<Self, String> {
         let topics = Topics {
             events: binding.output("events")?,
-            state: binding.output("state")?,
             rejections: binding.output("rejections")?,
             requests: binding.output("requests")?,
             routing: binding.output("routing")?,
@@ -178,13 +176,18 @@ impl Processor for Payments {
     type Input = Input;
     type View = View;
     const OUTPUTS: &'static [&'static str] =
-        &["events", "state", "rejections", "requests", "routing"];
+        &["events", "rejections", "requests", "routing"];
     const INPUT_SCHEMAS: &'static [&'static str] = &[
         PaymentCommand::FULL_NAME,
         FraudAssessment::FULL_NAME,
         ProviderResponse::FULL_NAME,
         ProviderWebhook::FULL_NAME,
     ];
+    const STATEFUL: bool = true;
+
+    fn state_key(input: &Input) -> Option<&str> {
+        Some(input.payment_id())
+    }
 
     fn name(&self) -> &str {
         NAME
@@ -193,16 +196,15 @@ impl Processor for Payments {
     fn load<'a>(
         &'a self,
         io: &'a Io<'a>,
-        batch: &'a [Decoded<Input>],
+        _batch: &'a [Decoded<Input>],
     ) -> BoxFuture<'a, Result<View, ProcessError>> {
         Box::pin(async move {
-            let payments =
-                Keyed::load(io, NAME, batch, payment_key, self.config.journal_ttl_s).await?;
+            let payments = Keyed::load(io)?;
             let mut health = BTreeMap::new();
             let window = i32::try_from(self.config.breaker_window).unwrap_or(i32::MAX);
             for c in &self.connectors {
                 let members = io
-                    .state
+                    .sets
                     .set_members(HEALTH_SET_OWNER, &health_set(c), 0, window)
                     .await
                     .map_err(|e| ProcessError::Retryable(e.to_string()))?;
@@ -230,7 +232,7 @@ impl Processor for Payments {
         let key = input.payment_id().to_owned();
         let health = &view.health;
         view.payments.step(ctx, &key, |stored| {
-            // Read back from the store or the journal: what was written must still hold.
+            // Read back from the changelog: what was written must still hold.
             if let Some(s) = stored {
                 s.machine.check().map_err(|e| {
                     ProcessError::Fatal(format!("stored state breaks an invariant: {e}"))
@@ -249,10 +251,6 @@ impl Processor for Payments {
             })
         })
     }
-}
-
-fn payment_key(i: &Input) -> Option<String> {
-    Some(i.payment_id().to_owned())
 }
 
 #[cfg(test)]
@@ -293,7 +291,7 @@ mod tests {
             Self {
                 p,
                 view: View {
-                    payments: Keyed::of(NAME, BTreeMap::new()),
+                    payments: Keyed::of(BTreeMap::new()),
                     health: BTreeMap::new(),
                 },
                 codec: Codec::single_object(Catalog::bundled().unwrap()),
@@ -529,18 +527,5 @@ mod tests {
             err.contains("'TELEPORT' is not a ProviderOperation"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn day_of_is_the_utc_calendar_day() {
-        type Case<'a> = (i64, &'a str);
-        let cases: [Case<'_>; 3] = [
-            (0, "1970-01-01"),
-            (1_763_942_400_000, "2025-11-24"),
-            (951_782_400_000, "2000-02-29"),
-        ];
-        for (ms, day) in cases {
-            assert_eq!(day_of(ms), day);
-        }
     }
 }

@@ -8,7 +8,6 @@ use crate::events::transition_rejected::TransitionRejected;
 use crate::events::{symbol, Event, TimestampMillis};
 use crate::metrics::{self as m, Measure};
 use crate::processors::{Context, Effects, ProcessError};
-use crate::store::writer::{Cql, StoreWrite};
 
 /// Accumulates one input's effects.
 pub(super) struct Out<'c> {
@@ -34,8 +33,6 @@ pub(super) struct Detail {
     pub fee_minor: Option<i64>,
     /// The payment's risk context, for the fraud processor: on the confirm that starts processing.
     pub with_risk: bool,
-    /// Set by the CREATE: the payment's creation time, for the by-merchant and owner rows.
-    pub created_ms: Option<i64>,
     /// Why, in words (routing's reason when it exhausts the connectors).
     pub reason: Option<String>,
 }
@@ -101,25 +98,14 @@ impl<'c> Out<'c> {
         event.reason = detail.reason;
         event.provider_fee_minor = detail.fee_minor;
         event.risk = detail.with_risk.then(|| risk_of(next));
-        self.transition(&event, detail.created_ms)
+        self.transition(&event)
     }
 
-    /// The event on the audit trail and the state topic, and the query rows.
-    fn transition(
-        &mut self,
-        event: &PaymentEvent,
-        created_ms: Option<i64>,
-    ) -> Result<(), ProcessError> {
+    /// The event on the audit trail. The query views are projected from it once committed (the
+    /// `views` processor), so they never show a transition that was rolled back.
+    fn transition(&mut self, event: &PaymentEvent) -> Result<(), ProcessError> {
         let topics = self.topics;
         self.emit(&topics.events, event)?;
-        self.emit(&topics.state, event)?;
-        let writes = &mut self.effects.writes;
-        writes.push(payment_row(event));
-        writes.push(event_row(event));
-        if let Some(created_ms) = created_ms {
-            writes.push(by_merchant_row(event, created_ms));
-            writes.push(owner_row(event, created_ms));
-        }
         self.effects.measures.push(Measure::count(
             m::PAYMENTS_TRANSITIONS,
             &[("status", symbol(&event.status))],
@@ -203,105 +189,4 @@ fn risk_of(s: &Stored) -> RiskContext {
         customer_ip: s.customer_ip.clone(),
         customer_country: s.customer_country.clone(),
     }
-}
-
-/// The payment's query row, versioned by its sequence: an older event written after a newer one (a
-/// replay) never takes the row back.
-pub fn payment_row(e: &PaymentEvent) -> StoreWrite {
-    StoreWrite::upsert(
-        "payments",
-        &e.payment_id,
-        vec![
-            ("payment_id", Cql::text(&e.payment_id)),
-            ("merchant_id", Cql::text(&e.merchant_id)),
-            ("status", Cql::Text(symbol(&e.status))),
-            ("amount_minor", Cql::BigInt(e.amount_minor)),
-            (
-                "amount_captured_minor",
-                Cql::BigInt(e.amount_captured_minor),
-            ),
-            ("currency", Cql::text(&e.currency)),
-            ("connector", Cql::opt_text(e.connector.as_deref())),
-            ("reason_code", Cql::opt_text(e.reason_code.as_deref())),
-            ("sequence", Cql::BigInt(e.sequence)),
-            ("last_event_id", Cql::text(&e.event_id)),
-            ("updated_at", Cql::Timestamp(e.occurred_at.0)),
-        ],
-    )
-    .versioned(e.sequence)
-}
-
-fn by_merchant_row(e: &PaymentEvent, created_ms: i64) -> StoreWrite {
-    StoreWrite::upsert(
-        "payments_by_merchant",
-        &e.payment_id,
-        vec![
-            ("merchant_id", Cql::text(&e.merchant_id)),
-            ("created_day", Cql::Text(day_of(created_ms))),
-            ("created_at", Cql::Timestamp(created_ms)),
-            ("payment_id", Cql::text(&e.payment_id)),
-        ],
-    )
-}
-
-/// One transition of the queryable audit trail, keyed by (payment, sequence): a replay rewrites it.
-/// Absent values are left out rather than written as nulls: the row is written once, and a null
-/// would only leave a tombstone for every read of the trail to skip.
-fn event_row(e: &PaymentEvent) -> StoreWrite {
-    let columns: Vec<(&'static str, Cql)> = vec![
-        ("payment_id", Cql::text(&e.payment_id)),
-        ("sequence", Cql::BigInt(e.sequence)),
-        ("event_id", Cql::text(&e.event_id)),
-        ("status", Cql::Text(symbol(&e.status))),
-        ("attempt_id", Cql::opt_text(e.attempt_id.as_deref())),
-        (
-            "attempt_status",
-            Cql::opt_text(e.attempt_status.map(|a| symbol(&a)).as_deref()),
-        ),
-        ("amount_minor", Cql::BigInt(e.amount_minor)),
-        (
-            "amount_captured_minor",
-            Cql::BigInt(e.amount_captured_minor),
-        ),
-        ("currency", Cql::text(&e.currency)),
-        ("connector", Cql::opt_text(e.connector.as_deref())),
-        ("reason_code", Cql::opt_text(e.reason_code.as_deref())),
-        ("cause_id", Cql::text(&e.cause_id)),
-        ("occurred_at", Cql::Timestamp(e.occurred_at.0)),
-    ];
-    let present = columns
-        .into_iter()
-        .filter(|(_, v)| !matches!(v, Cql::Null))
-        .collect();
-    StoreWrite::upsert("payment_events", &e.event_id, present)
-}
-
-/// Who owns the payment, from the applied CREATE: a payment created over Kafka is its merchant's
-/// over REST too.
-fn owner_row(e: &PaymentEvent, created_ms: i64) -> StoreWrite {
-    StoreWrite::upsert(
-        "intent_owners",
-        &e.payment_id,
-        vec![
-            ("payment_id", Cql::text(&e.payment_id)),
-            ("merchant_id", Cql::text(&e.merchant_id)),
-            ("created_at", Cql::Timestamp(created_ms)),
-        ],
-    )
-}
-
-/// `YYYY-MM-DD` (UTC) of a Unix-millisecond instant: civil-from-days, integer arithmetic only.
-pub fn day_of(ms: i64) -> String {
-    let days = ms.div_euclid(86_400_000);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = if month <= 2 { y + 1 } else { y };
-    format!("{year:04}-{month:02}-{d:02}")
 }

@@ -62,7 +62,7 @@ pub(super) fn is_abort_required(e: &KafkaError) -> bool {
 }
 
 /// librdkafka's transactional calls block: run them on the blocking pool, off the async workers.
-pub(super) async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, KafkaError> + Send + 'static,
 ) -> Result<T, KafkaError> {
     match tokio::task::spawn_blocking(f).await {

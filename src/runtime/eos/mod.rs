@@ -37,22 +37,27 @@ use crate::processors::{Binding, Build, Processor};
 use crate::runtime::dead_letter;
 use crate::runtime::health::Health;
 use crate::runtime::kafka;
-use crate::store::state::StateReader;
+use crate::runtime::state::restore::Reader;
+use crate::runtime::state::KeyedStore;
+use crate::store::state::SetReader;
 use crate::store::writer::StoreWriter;
 use crate::topology::{ProcessorSpec, Topology};
 use consumer::{EosConsumer, EosContext};
 pub use failure::Backoff;
-use failure::{blocking, classify, fenced_by, Failure};
+pub(crate) use failure::blocking;
+use failure::{classify, fenced_by, Failure};
 use rdkafka::consumer::Consumer;
 use rdkafka::producer::{FutureProducer, Producer};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 const HEALTH_COMPONENT: &str = "processor";
+/// Not ready while a stateful processor restores its state.
+const STATE_COMPONENT: &str = "state";
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -94,7 +99,10 @@ struct Loop<P: Processor> {
     call_timeout: Duration,
     stats: RunStats,
     rng: u64,
-    state: StateReader,
+    sets: SetReader,
+    /// The keyed state of a stateful processor, and the group generation it last caught up at.
+    keyed: Option<KeyedStore>,
+    keyed_generation: Option<u64>,
 }
 
 /// The processor's entry in `processors.toml` and its checked binding.
@@ -166,11 +174,17 @@ async fn run_declared<P: Processor>(
     // The group is unique per processor and deployment (topology check enforces it), so two deployments
     // sharing a cluster never fence each other.
     let transactional_id = format!("{}-{}", spec.consumer_group, deps.runtime.instance_id);
-    let state = StateReader::prepare(deps.writer.store())
+    let sets = SetReader::prepare(deps.writer.store())
         .await
-        .map_err(|e| fatal(format!("prepare state reads: {e}")))?;
+        .map_err(|e| fatal(format!("prepare set reads: {e}")))?;
+    let keyed = match &binding.changelog {
+        Some(changelog) => Some(open_keyed(&spec, changelog, &transactional_id, &deps).map_err(fatal)?),
+        None => None,
+    };
     let mut l = Loop {
-        state,
+        sets,
+        keyed,
+        keyed_generation: None,
         processor,
         writable: deps.topology.writable_topics(&name),
         call_timeout: Duration::from_millis(deps.runtime.kafka_call_timeout_ms),
@@ -183,9 +197,43 @@ async fn run_declared<P: Processor>(
         rng: u64::try_from(now_millis()).unwrap_or(1) | 1,
     };
     l.deps.health.register(HEALTH_COMPONENT);
+    if l.keyed.is_some() {
+        // Ready until a catch-up runs: state is restored when the first records of a new
+        // assignment arrive, and readiness says "state: false" while it is.
+        l.deps.health.set(STATE_COMPONENT, true);
+    }
     let result = l.run(&spec.consumer_group, &spec.inputs).await;
     l.deps.health.set(HEALTH_COMPONENT, false);
     result.map(|()| l.stats.clone()).map_err(fatal)
+}
+
+/// The keyed state of a stateful processor instance: its changelog reader and a fresh local copy.
+fn open_keyed(
+    spec: &ProcessorSpec,
+    changelog: &str,
+    transactional_id: &str,
+    deps: &Deps,
+) -> Result<KeyedStore, String> {
+    let call_timeout = Duration::from_millis(deps.runtime.kafka_call_timeout_ms);
+    let reader = Reader::new(
+        &deps.kafka,
+        &spec.consumer_group,
+        changelog,
+        deps.codec.clone(),
+        call_timeout,
+    )?;
+    let path = deps
+        .runtime
+        .state_dir
+        .join(format!("{transactional_id}.redb"));
+    KeyedStore::open(
+        &spec.name,
+        changelog,
+        &path,
+        deps.runtime.state_cache_bytes,
+        reader,
+        deps.codec.clone(),
+    )
 }
 
 impl<P: Processor> Loop<P> {
@@ -195,12 +243,18 @@ impl<P: Processor> Loop<P> {
             generation: AtomicU64::new(0),
             health: self.deps.health.clone(),
         };
-        let cc = kafka::processor_consumer(
+        let mut cc = kafka::processor_consumer(
             &self.deps.kafka,
             group,
             &self.transactional_id,
             self.deps.runtime.group_membership,
         );
+        if self.keyed.is_some() {
+            // Partition n of every input must go to the instance that owns changelog partition n.
+            // Range assignment gives equally partitioned topics the same partitions per member;
+            // cooperative-sticky balances each topic on its own.
+            cc.set("partition.assignment.strategy", "range");
+        }
         let consumer: Arc<EosConsumer> = Arc::new(
             cc.create_with_context(ctx)
                 .map_err(|e| format!("consumer: {e}"))?,
@@ -216,6 +270,21 @@ impl<P: Processor> Loop<P> {
         while !self.deps.shutdown.is_cancelled() {
             let batch = self.collect_batch(&consumer).await?;
             if batch.is_empty() {
+                continue;
+            }
+            if let Err(reason) = self.catch_up_state(&consumer).await {
+                failures_in_a_row += 1;
+                if failures_in_a_row >= self.deps.runtime.batch_failures_max {
+                    return Err(format!(
+                        "{failures_in_a_row} state restores in a row failed; last: {reason}"
+                    ));
+                }
+                let wait = Duration::from_millis(self.deps.runtime.retry_backoff_ms_max);
+                if !self.wait_for_broker(wait, "restore", &reason).await {
+                    break;
+                }
+                // The batch is dropped: nothing of it was processed; it is read again.
+                self.rewind_patiently(&consumer).await?;
                 continue;
             }
             match self.transaction(&producer, &consumer, &batch).await {
@@ -278,6 +347,10 @@ impl<P: Processor> Loop<P> {
             }
             Failure::ResetProducer(reason) => {
                 warn!(processor = %self.name, %reason, "transaction outcome unknown; recreating the producer");
+                // It may have committed: the local state catches up from the changelog.
+                if let Some(keyed) = &mut self.keyed {
+                    keyed.invalidate();
+                }
                 *producer = self.reset_producer().await?;
                 Ok(reason)
             }
@@ -379,6 +452,33 @@ impl<P: Processor> Loop<P> {
         let producer = self.new_producer(Patience::UntilShutdown).await?;
         self.deps.health.set(HEALTH_COMPONENT, true);
         Ok(producer)
+    }
+
+    /// Catches the local state up with the changelog where it may be behind: every owned partition
+    /// after the group changed, every one after a transaction of unknown outcome. Not ready meanwhile.
+    async fn catch_up_state(&mut self, consumer: &Arc<EosConsumer>) -> Result<(), String> {
+        let Some(keyed) = &mut self.keyed else {
+            return Ok(());
+        };
+        let generation = consumer.context().generation.load(Ordering::SeqCst);
+        if self.keyed_generation != Some(generation) {
+            let owned = consumer
+                .assignment()
+                .map_err(|e| format!("assignment: {e}"))?
+                .elements()
+                .iter()
+                .map(|e| e.partition())
+                .collect();
+            keyed.owned_now(owned);
+            self.keyed_generation = Some(generation);
+        }
+        if !keyed.is_stale() {
+            return Ok(());
+        }
+        self.deps.health.set(STATE_COMPONENT, false);
+        keyed.catch_up().await?;
+        self.deps.health.set(STATE_COMPONENT, true);
+        Ok(())
     }
 
     fn backoff(&self) -> Backoff {

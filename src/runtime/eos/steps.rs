@@ -12,6 +12,7 @@ use crate::processors::{
 };
 use crate::store::StoreError;
 use rdkafka::message::{Message, OwnedMessage};
+use std::collections::BTreeMap;
 use tracing::{debug, warn};
 
 impl<P: Processor> Loop<P> {
@@ -71,10 +72,30 @@ impl<P: Processor> Loop<P> {
         }
     }
 
+    /// The committed keyed state of the batch's keys, from the local copy of the changelog.
+    pub(super) fn read_state(
+        &self,
+        decoded: &[Decoded<P::Input>],
+    ) -> Result<BTreeMap<String, Vec<u8>>, Failure> {
+        let Some(keyed) = &self.keyed else {
+            return Ok(BTreeMap::new());
+        };
+        let keys: Vec<(i32, &str)> = decoded
+            .iter()
+            .filter_map(|d| P::state_key(&d.input).map(|k| (d.meta.partition, k)))
+            .collect();
+        keyed.read(&keys).map_err(Failure::Fatal)
+    }
+
     /// The batch's view, read by the processor's `load` edge with bounded retries.
-    pub(super) async fn load(&mut self, decoded: &[Decoded<P::Input>]) -> Result<P::View, Failure> {
+    pub(super) async fn load(
+        &mut self,
+        decoded: &[Decoded<P::Input>],
+        keyed: &BTreeMap<String, Vec<u8>>,
+    ) -> Result<P::View, Failure> {
         let io = Io {
-            state: &self.state,
+            keyed,
+            sets: &self.sets,
             in_flight_max: self.deps.runtime.store_writes_in_flight_max,
             clock: &SystemClock,
         };
@@ -182,6 +203,7 @@ impl<P: Processor> Loop<P> {
                 key,
                 payload,
             }],
+            state: vec![],
             writes: vec![],
             measures: vec![
                 Measure::count(

@@ -5,7 +5,7 @@ use super::failure::{classify, is_abort_required, Failure};
 use super::{blocking, EosConsumer, Loop};
 use crate::domain::clock::now_millis;
 use crate::metrics as m;
-use crate::processors::{Effects, OutRecord, Processor};
+use crate::processors::{Effects, OutRecord, Processor, StateChange};
 use rdkafka::consumer::Consumer;
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -13,7 +13,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tracing::info;
+use tracing::{info, warn};
 
 impl<P: Processor> Loop<P> {
     pub(super) async fn transaction(
@@ -29,13 +29,79 @@ impl<P: Processor> Loop<P> {
         let staged = self.stage(batch).await?;
         self.write_store(&staged.effects.writes).await?;
         let produced = self.produce(producer, &staged.effects.records).await?;
+        let changelog = self.produce_state(producer, &staged.effects.state).await?;
         let processed = started.elapsed();
         let commit_started = Instant::now();
         self.commit(producer, consumer, &staged.next_offsets, batch.len())
             .await?;
         let commit = commit_started.elapsed();
+        self.state_committed(&staged.effects.state, &changelog);
         self.count_committed(batch.len(), staged, produced, processed, commit);
         Ok(())
+    }
+
+    /// Produces each state change to its partition of the changelog; returns, per partition, the
+    /// offset of the last one.
+    async fn produce_state(
+        &self,
+        producer: &FutureProducer,
+        changes: &[StateChange],
+    ) -> Result<BTreeMap<i32, i64>, Failure> {
+        let Some(keyed) = &self.keyed else {
+            if changes.is_empty() {
+                return Ok(BTreeMap::new());
+            }
+            return Err(Failure::Fatal(format!(
+                "processor '{}' changed keyed state but has no changelog",
+                self.name
+            )));
+        };
+        let now_ms = now_millis();
+        let mut deliveries = Vec::with_capacity(changes.len());
+        for c in changes {
+            let payload = keyed.envelope(c, now_ms).map_err(Failure::Fatal)?;
+            let record = FutureRecord::to(keyed.changelog())
+                .partition(c.partition)
+                .key(&c.key)
+                .payload(&payload);
+            match producer.send_result(record) {
+                Ok(d) => deliveries.push(d),
+                Err((e, _)) => {
+                    return Err(Failure::Abortable(format!(
+                        "enqueue to {}: {e}",
+                        keyed.changelog()
+                    )))
+                }
+            }
+        }
+        let mut last = BTreeMap::new();
+        for d in deliveries {
+            match d.await {
+                Ok(Ok(delivery)) => {
+                    let at = last.entry(delivery.partition).or_insert(delivery.offset);
+                    *at = (*at).max(delivery.offset);
+                }
+                Ok(Err((e, _))) => {
+                    return Err(Failure::Abortable(format!(
+                        "produce to {}: {e}",
+                        keyed.changelog()
+                    )))
+                }
+                Err(_) => return Err(Failure::ResetProducer("delivery report lost".into())),
+            }
+        }
+        Ok(last)
+    }
+
+    /// Applies a committed batch's state changes to the local copy. A copy that cannot take them is
+    /// caught up from the changelog before the next batch, which has them.
+    fn state_committed(&mut self, changes: &[StateChange], changelog: &BTreeMap<i32, i64>) {
+        if let Some(keyed) = &mut self.keyed {
+            if let Err(e) = keyed.committed(changes, changelog) {
+                warn!(processor = %self.name, error = %e, "local state copy failed; catching up from the changelog");
+                keyed.invalidate();
+            }
+        }
     }
 
     /// Decodes the batch (poison becomes dead letters), loads the view once and processes each
@@ -60,7 +126,8 @@ impl<P: Processor> Loop<P> {
                 }
             }
         }
-        let mut view = self.load(&decoded).await?;
+        let keyed = self.read_state(&decoded)?;
+        let mut view = self.load(&decoded, &keyed).await?;
         for (d, msg) in decoded.iter().zip(sources) {
             match self.process(msg, d, &mut view).await? {
                 Handled::Effects(effects) => {
