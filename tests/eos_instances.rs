@@ -1,5 +1,7 @@
-//! Exactly-once across instances, with real processes: a zombie with the same transactional id is
-//! fenced, and adding then removing an instance mid-stream loses and duplicates nothing.
+//! Exactly-once across instances, with real processes running `tally` (the probe with keyed state in
+//! a changelog topic): a zombie with the same transactional id is fenced and its changelog writes
+//! never show, and adding then removing an instance mid-stream moves each partition's state with it,
+//! losing and duplicating nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the report
 
 mod common;
@@ -31,7 +33,7 @@ fn records_in(setup: &eos::Setup, instance: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_zombie_with_the_same_transactional_id_is_fenced() {
-    let setup = eos::setup(3).await;
+    let setup = eos::setup_stateful(3).await;
     let commands = eos::commands(10_000, 100);
     let (first, second) = commands.split_at(5_000);
     eos::produce(&setup, &eos::encoded(&setup, first)).await;
@@ -42,7 +44,10 @@ async fn a_zombie_with_the_same_transactional_id_is_fenced() {
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     // Same instance id: a second process with the same transactional.id and group.instance.id.
-    let log_path = setup.dir.path().join("probe-0.log");
+    let log_path = setup
+        .dir
+        .path()
+        .join(format!("{}-0.log", setup.processor));
     let old_log_len = std::fs::metadata(&log_path).unwrap().len();
     let mut new = eos::spawn_binary(&setup, "0", &[]);
     // More input after the second process started: the first one cannot have finished everything
@@ -91,7 +96,7 @@ async fn a_zombie_with_the_same_transactional_id_is_fenced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adding_and_removing_an_instance_mid_stream_stays_exactly_once() {
-    let setup = eos::setup(6).await;
+    let setup = eos::setup_stateful(6).await;
     let commands = eos::commands(20_000, 200);
     eos::produce(&setup, &eos::encoded(&setup, &commands)).await;
     let paced = [("PAYSTREAM__RUNTIME__BATCH_RECORDS_MAX", "50")];

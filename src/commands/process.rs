@@ -8,10 +8,10 @@ use crate::processors::connector::{self, Connector};
 use crate::processors::copy::{self, Copy};
 use crate::processors::fraud::processor::{self as fraud, Fraud};
 use crate::processors::ledger::{self, Ledger};
-use crate::processors::views::{self, Views};
 use crate::processors::payments::config::PaymentsSetup;
 use crate::processors::payments::{self, Payments};
-use crate::processors::probe::{self, Probe};
+use crate::processors::probe::{self, Probe, Tally};
+use crate::processors::views::{self, Views};
 use crate::runtime::eos::{self, Deps, RunStats, RuntimeError};
 use crate::runtime::health::Health;
 use crate::runtime::service::Service;
@@ -57,6 +57,9 @@ const REGISTRY: &[(&str, Start)] = &[
     }),
     (probe::NAME, |_, d| {
         Box::pin(eos::start::<Probe>(probe::NAME, &(), d))
+    }),
+    (probe::tally::NAME, |_, d| {
+        Box::pin(eos::start::<Tally>(probe::tally::NAME, &(), d))
     }),
     (copy::NAME, |_, d| {
         Box::pin(eos::start::<Copy>(copy::NAME, &(), d))

@@ -2,9 +2,9 @@
 
 use super::beneficiary_verification::*;
 use super::dead_letter::*;
-use super::keyed_state::*;
 use super::fraud_assessment::*;
 use super::journal_entry::*;
+use super::keyed_state::*;
 use super::merchant_notification::*;
 use super::payment_command::*;
 use super::payment_event::*;

@@ -213,7 +213,10 @@ fn describe() {
         STATE_RESTORE_RECORDS,
         "Changelog records read by state restores"
     );
-    describe_counter!(STATE_RESTORE_BYTES, "Changelog bytes read by state restores");
+    describe_counter!(
+        STATE_RESTORE_BYTES,
+        "Changelog bytes read by state restores"
+    );
     describe_counter!(FRAUD_DECISIONS, "Fraud decisions");
     describe_counter!(CONNECTOR_CALLS, "Provider calls by outcome");
     describe_histogram!(

@@ -201,7 +201,10 @@ fn changelog_rules(
         .find(|o| o.name != p.name && o.changelog.as_deref() == Some(name.as_str()))
     {
         r.problem(
-            format!("changelog '{name}' is also the changelog of '{}'", other.name),
+            format!(
+                "changelog '{name}' is also the changelog of '{}'",
+                other.name
+            ),
             "give each stateful processor its own changelog",
         );
     }

@@ -140,6 +140,8 @@ pub mod eos {
         pub dlq: String,
         pub group: String,
         pub codec: Arc<Codec>,
+        /// The processor under test, as `paystream process` names it.
+        pub processor: String,
     }
 
     /// Sum of the probe group's committed offsets on the input: how many inputs are committed.
@@ -193,6 +195,17 @@ pub mod eos {
         .await
     }
 
+    /// [`setup`] for `tally`, the probe with keyed state: its changelog is `<prefix>.changelog`.
+    pub async fn setup_stateful(partitions: i32) -> Setup {
+        setup_for(
+            "tally",
+            "io.paystream.payments.PaymentCommand",
+            "io.paystream.payments.PaymentEvent",
+            partitions,
+        )
+        .await
+    }
+
     /// A private topology with `processor` reading `<prefix>.in` (`input_schema`) and writing
     /// `<prefix>.out` (`output_schema`).
     /// The role the processor under test writes its one output under.
@@ -200,6 +213,7 @@ pub mod eos {
         use paystream::processors::Processor;
         match processor {
             "ledger" => paystream::processors::ledger::Ledger::OUTPUTS[0],
+            "tally" => paystream::processors::probe::Tally::OUTPUTS[0],
             _ => paystream::processors::probe::Probe::OUTPUTS[0],
         }
     }
@@ -253,7 +267,9 @@ cleanup_policy = "delete"
 retention_ms = 86400000
 "#
         );
-        let processor = format!(
+        let changelog = format!("{prefix}.changelog");
+        let stateful = processor_name == "tally";
+        let mut processor = format!(
             r#"
 [[processor]]
 name = "{processor_name}"
@@ -264,6 +280,22 @@ outputs = {{ {role} = "{output}" }}
 "#,
             role = output_role(processor_name)
         );
+        let mut topics = topics;
+        if stateful {
+            processor.push_str(&format!("changelog = \"{changelog}\"\n"));
+            topics.push_str(&format!(
+                r#"
+[[topic]]
+name = "{changelog}"
+doc = "tally state"
+partitions = {partitions}
+key = "key"
+value_schema = "io.paystream.runtime.KeyedState"
+cleanup_policy = "compact"
+retention_ms = -1
+"#
+            ));
+        }
         let append = |file: &str, text: &str| {
             let path = dir.path().join(file);
             let mut s = std::fs::read_to_string(&path).unwrap();
@@ -278,6 +310,9 @@ outputs = {{ {role} = "{output}" }}
             .expect("private topology is valid");
         for t in [&input, &output] {
             create_topic(&config, t, partitions).await;
+        }
+        if stateful {
+            create_topic(&config, &changelog, partitions).await;
         }
         create_topic(&config, &dlq, 1).await;
         let session = Store::connect(&config.store).await.unwrap();
@@ -299,6 +334,7 @@ outputs = {{ {role} = "{output}" }}
             dlq,
             group,
             codec,
+            processor: processor_name.to_owned(),
         }
     }
 
@@ -536,10 +572,15 @@ outputs = {{ {role} = "{output}" }}
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(setup.dir.path().join(format!("probe-{instance}.log")))
+            .open(
+                setup
+                    .dir
+                    .path()
+                    .join(format!("{}-{instance}.log", setup.processor)),
+            )
             .unwrap();
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_paystream"));
-        cmd.args(["process", "probe", "--instance", instance])
+        cmd.args(["process", &setup.processor, "--instance", instance])
             .env_remove("PAYSTREAM_CONFIG")
             .env("PAYSTREAM__TOPOLOGY__DIR", setup.dir.path())
             .env("PAYSTREAM__STORE__KEYSPACE", &setup.config.store.keyspace)
@@ -554,7 +595,12 @@ outputs = {{ {role} = "{output}" }}
     }
 
     pub fn log_of(setup: &Setup, instance: &str) -> String {
-        std::fs::read_to_string(setup.dir.path().join(format!("probe-{instance}.log")))
+        std::fs::read_to_string(
+            setup
+                .dir
+                .path()
+                .join(format!("{}-{instance}.log", setup.processor)),
+        )
             .unwrap_or_default()
     }
 

@@ -175,8 +175,7 @@ impl Decode for Input {
 impl Processor for Payments {
     type Input = Input;
     type View = View;
-    const OUTPUTS: &'static [&'static str] =
-        &["events", "rejections", "requests", "routing"];
+    const OUTPUTS: &'static [&'static str] = &["events", "rejections", "requests", "routing"];
     const INPUT_SCHEMAS: &'static [&'static str] = &[
         PaymentCommand::FULL_NAME,
         FraudAssessment::FULL_NAME,

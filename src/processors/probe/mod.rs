@@ -12,6 +12,9 @@ use crate::events::{Event, PaymentCommand, PaymentEvent};
 use crate::store::writer::{Cql, StoreWrite};
 use futures::future::BoxFuture;
 
+pub mod tally;
+pub use tally::Tally;
+
 pub const NAME: &str = "probe";
 /// Metadata key carrying the per-payment sequence number the crash tests check order with.
 pub const SEQ_KEY: &str = "seq";
@@ -60,66 +63,76 @@ impl Processor for Probe {
         _view: &mut (),
         ctx: &Context<'_>,
     ) -> Result<Effects, ProcessError> {
-        let amount = cmd
-            .amount_minor
-            .ok_or_else(|| ProcessError::Invalid("amount_minor is missing".into()))?;
-        let currency = cmd
-            .currency
-            .as_deref()
-            .ok_or_else(|| ProcessError::Invalid("currency is missing".into()))?;
-        let money =
-            Money::from_wire(amount, currency).map_err(|e| ProcessError::Invalid(e.to_string()))?;
-        if !money.amount.is_positive() {
-            return Err(ProcessError::Invalid(format!(
-                "amount_minor {amount} is not positive"
-            )));
-        }
         let sequence = match cmd.metadata.get(SEQ_KEY) {
             Some(s) => s.parse::<i64>().map_err(|_| {
                 ProcessError::Invalid(format!("metadata {SEQ_KEY}='{s}' is not an integer"))
             })?,
             None => 1,
         };
-        let event = PaymentEvent {
-            event_id: cmd.command_id.clone(),
-            payment_id: cmd.payment_id.clone(),
-            merchant_id: cmd.merchant_id.clone(),
-            sequence,
-            status: IntentStatus::RequiresConfirmation,
-            previous_status: None,
-            attempt_id: None,
-            attempt_status: None,
-            amount_minor: amount,
-            amount_captured_minor: 0,
-            currency: currency.to_owned(),
-            connector: None,
-            reason_code: None,
-            reason: None,
-            cause_id: cmd.command_id.clone(),
-            provider_fee_minor: None,
-            risk: None,
-            occurred_at: cmd.issued_at,
-        };
-        let write = StoreWrite::upsert(
-            "payment_events",
-            &event.payment_id,
-            vec![
-                ("payment_id", Cql::text(&event.payment_id)),
-                ("sequence", Cql::BigInt(event.sequence)),
-                ("event_id", Cql::text(&event.event_id)),
-                ("status", Cql::text("REQUIRES_CONFIRMATION")),
-                ("amount_minor", Cql::BigInt(event.amount_minor)),
-                ("currency", Cql::text(&event.currency)),
-                ("cause_id", Cql::text(&event.cause_id)),
-                ("occurred_at", Cql::Timestamp(event.occurred_at.0)),
-            ],
-        );
-        Ok(Effects {
-            records: vec![ctx.record(&self.output_topic, &event)?],
-            writes: vec![write],
-            ..Effects::default()
-        })
+        effects_of(&self.output_topic, cmd, sequence, ctx)
     }
+}
+
+/// The event (and its store row) a valid command becomes, with `sequence`.
+fn effects_of(
+    output_topic: &str,
+    cmd: &PaymentCommand,
+    sequence: i64,
+    ctx: &Context<'_>,
+) -> Result<Effects, ProcessError> {
+    let amount = cmd
+        .amount_minor
+        .ok_or_else(|| ProcessError::Invalid("amount_minor is missing".into()))?;
+    let currency = cmd
+        .currency
+        .as_deref()
+        .ok_or_else(|| ProcessError::Invalid("currency is missing".into()))?;
+    let money =
+        Money::from_wire(amount, currency).map_err(|e| ProcessError::Invalid(e.to_string()))?;
+    if !money.amount.is_positive() {
+        return Err(ProcessError::Invalid(format!(
+            "amount_minor {amount} is not positive"
+        )));
+    }
+    let event = PaymentEvent {
+        event_id: cmd.command_id.clone(),
+        payment_id: cmd.payment_id.clone(),
+        merchant_id: cmd.merchant_id.clone(),
+        sequence,
+        status: IntentStatus::RequiresConfirmation,
+        previous_status: None,
+        attempt_id: None,
+        attempt_status: None,
+        amount_minor: amount,
+        amount_captured_minor: 0,
+        currency: currency.to_owned(),
+        connector: None,
+        reason_code: None,
+        reason: None,
+        cause_id: cmd.command_id.clone(),
+        provider_fee_minor: None,
+        risk: None,
+        occurred_at: cmd.issued_at,
+    };
+    let write = StoreWrite::upsert(
+        "payment_events",
+        &event.payment_id,
+        vec![
+            ("payment_id", Cql::text(&event.payment_id)),
+            ("sequence", Cql::BigInt(event.sequence)),
+            ("event_id", Cql::text(&event.event_id)),
+            ("status", Cql::text("REQUIRES_CONFIRMATION")),
+            ("amount_minor", Cql::BigInt(event.amount_minor)),
+            ("currency", Cql::text(&event.currency)),
+            ("cause_id", Cql::text(&event.cause_id)),
+            ("occurred_at", Cql::Timestamp(event.occurred_at.0)),
+        ],
+    );
+    Ok(Effects {
+        records: vec![ctx.record(output_topic, &event)?],
+        writes: vec![write],
+        ..Effects::default()
+    })
 }
 
 #[cfg(test)]

@@ -38,13 +38,13 @@ use crate::runtime::dead_letter;
 use crate::runtime::health::Health;
 use crate::runtime::kafka;
 use crate::runtime::state::restore::Reader;
-use crate::runtime::state::KeyedStore;
+use crate::runtime::state::{KeyedStore, RestoreError};
 use crate::store::state::SetReader;
 use crate::store::writer::StoreWriter;
 use crate::topology::{ProcessorSpec, Topology};
 use consumer::{EosConsumer, EosContext};
-pub use failure::Backoff;
 pub(crate) use failure::blocking;
+pub use failure::Backoff;
 use failure::{classify, fenced_by, Failure};
 use rdkafka::consumer::Consumer;
 use rdkafka::producer::{FutureProducer, Producer};
@@ -178,7 +178,9 @@ async fn run_declared<P: Processor>(
         .await
         .map_err(|e| fatal(format!("prepare set reads: {e}")))?;
     let keyed = match &binding.changelog {
-        Some(changelog) => Some(open_keyed(&spec, changelog, &transactional_id, &deps).map_err(fatal)?),
+        Some(changelog) => {
+            Some(open_keyed(&spec, changelog, &transactional_id, &deps).map_err(fatal)?)
+        }
         None => None,
     };
     let mut l = Loop {
@@ -272,20 +274,9 @@ impl<P: Processor> Loop<P> {
             if batch.is_empty() {
                 continue;
             }
-            if let Err(reason) = self.catch_up_state(&consumer).await {
-                failures_in_a_row += 1;
-                if failures_in_a_row >= self.deps.runtime.batch_failures_max {
-                    return Err(format!(
-                        "{failures_in_a_row} state restores in a row failed; last: {reason}"
-                    ));
-                }
-                let wait = Duration::from_millis(self.deps.runtime.retry_backoff_ms_max);
-                if !self.wait_for_broker(wait, "restore", &reason).await {
-                    break;
-                }
-                // The batch is dropped: nothing of it was processed; it is read again.
-                self.rewind_patiently(&consumer).await?;
-                continue;
+            if !self.catch_up_state(&consumer).await? {
+                // Shut down while waiting; nothing of the batch was processed.
+                break;
             }
             match self.transaction(&producer, &consumer, &batch).await {
                 Ok(()) => failures_in_a_row = 0,
@@ -455,10 +446,12 @@ impl<P: Processor> Loop<P> {
     }
 
     /// Catches the local state up with the changelog where it may be behind: every owned partition
-    /// after the group changed, every one after a transaction of unknown outcome. Not ready meanwhile.
-    async fn catch_up_state(&mut self, consumer: &Arc<EosConsumer>) -> Result<(), String> {
+    /// after the group changed, every one after a transaction of unknown outcome. Not ready meanwhile;
+    /// a broker that cannot serve the restore is waited out (capped backoff) until shutdown, which
+    /// returns false. A changelog record that cannot be read stops the processor.
+    async fn catch_up_state(&mut self, consumer: &Arc<EosConsumer>) -> Result<bool, String> {
         let Some(keyed) = &mut self.keyed else {
-            return Ok(());
+            return Ok(true);
         };
         let generation = consumer.context().generation.load(Ordering::SeqCst);
         if self.keyed_generation != Some(generation) {
@@ -472,13 +465,26 @@ impl<P: Processor> Loop<P> {
             keyed.owned_now(owned);
             self.keyed_generation = Some(generation);
         }
-        if !keyed.is_stale() {
-            return Ok(());
+        let cap = Duration::from_millis(self.deps.runtime.retry_backoff_ms_max);
+        let mut backoff = Backoff::new(&self.deps.runtime);
+        while keyed.is_stale() {
+            self.deps.health.set(STATE_COMPONENT, false);
+            match keyed.catch_up().await {
+                Ok(()) => {}
+                Err(RestoreError::Fatal(reason)) => return Err(format!("restore: {reason}")),
+                Err(RestoreError::Retryable(reason)) => {
+                    let wait = backoff.next().unwrap_or(cap);
+                    warn!(processor = %self.name, %reason, wait_ms = wait.as_millis(), "state restore failed; retrying");
+                    metrics::counter!(m::PROCESSOR_RETRIES, "processor" => self.name.clone(), "op" => "restore").increment(1);
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        () = self.deps.shutdown.cancelled() => return Ok(false),
+                    }
+                }
+            }
         }
-        self.deps.health.set(STATE_COMPONENT, false);
-        keyed.catch_up().await?;
         self.deps.health.set(STATE_COMPONENT, true);
-        Ok(())
+        Ok(true)
     }
 
     fn backoff(&self) -> Backoff {

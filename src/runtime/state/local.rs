@@ -74,11 +74,11 @@ impl Local {
     }
 
     /// The stored values of `keys` (partition, key); absent keys are left out.
-    pub fn get_many(
-        &self,
-        keys: &[(i32, &str)],
-    ) -> Result<BTreeMap<String, Vec<u8>>, LocalError> {
-        let txn = self.db.begin_read().map_err(|e| self.err("begin read", e))?;
+    pub fn get_many(&self, keys: &[(i32, &str)]) -> Result<BTreeMap<String, Vec<u8>>, LocalError> {
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| self.err("begin read", e))?;
         let mut by_partition: BTreeMap<i32, Vec<&str>> = BTreeMap::new();
         for (p, k) in keys {
             by_partition.entry(*p).or_default().push(k);
@@ -106,7 +106,10 @@ impl Local {
         if puts.is_empty() {
             return Ok(());
         }
-        let mut txn = self.db.begin_write().map_err(|e| self.err("begin write", e))?;
+        let mut txn = self
+            .db
+            .begin_write()
+            .map_err(|e| self.err("begin write", e))?;
         self.commits = self.commits.wrapping_add(1);
         txn.set_durability(if self.commits % DURABLE_EVERY == 0 {
             Durability::Eventual
@@ -134,16 +137,23 @@ impl Local {
 
     /// Forgets a partition's state (before a restore from scratch).
     pub fn clear(&mut self, partition: i32) -> Result<(), LocalError> {
-        let txn = self.db.begin_write().map_err(|e| self.err("begin write", e))?;
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(|e| self.err("begin write", e))?;
         let name = table_name(partition);
         let def: TableDefinition<&str, &[u8]> = TableDefinition::new(&name);
-        txn.delete_table(def).map_err(|e| self.err("delete table", e))?;
+        txn.delete_table(def)
+            .map_err(|e| self.err("delete table", e))?;
         txn.commit().map_err(|e| self.err("commit", e))
     }
 
     /// Keys stored for `partition` (tests and the restore measure).
     pub fn len(&self, partition: i32) -> Result<u64, LocalError> {
-        let txn = self.db.begin_read().map_err(|e| self.err("begin read", e))?;
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| self.err("begin read", e))?;
         let name = table_name(partition);
         let def: TableDefinition<&str, &[u8]> = TableDefinition::new(&name);
         match txn.open_table(def) {
@@ -165,13 +175,34 @@ mod tests {
         std::fs::write(&path, b"stale garbage").unwrap();
         let mut l = Local::create(&path, 1 << 20).unwrap();
         l.apply(&[
-            Put { partition: 0, key: "a", value: Some(b"1") },
-            Put { partition: 1, key: "a", value: Some(b"x") },
-            Put { partition: 0, key: "b", value: Some(b"2") },
-            Put { partition: 0, key: "a", value: Some(b"3") },
+            Put {
+                partition: 0,
+                key: "a",
+                value: Some(b"1"),
+            },
+            Put {
+                partition: 1,
+                key: "a",
+                value: Some(b"x"),
+            },
+            Put {
+                partition: 0,
+                key: "b",
+                value: Some(b"2"),
+            },
+            Put {
+                partition: 0,
+                key: "a",
+                value: Some(b"3"),
+            },
         ])
         .unwrap();
-        l.apply(&[Put { partition: 0, key: "b", value: None }]).unwrap();
+        l.apply(&[Put {
+            partition: 0,
+            key: "b",
+            value: None,
+        }])
+        .unwrap();
         let got = l.get_many(&[(0, "a"), (0, "b"), (2, "a")]).unwrap();
         assert_eq!(got, BTreeMap::from([("a".to_owned(), b"3".to_vec())]));
         assert_eq!(l.get_many(&[(1, "a")]).unwrap()["a"], b"x".to_vec());

@@ -21,6 +21,7 @@ use crate::events::{Codec, KeyedState, TimestampMillis};
 use crate::metrics as m;
 use crate::processors::StateChange;
 use local::{Local, Put};
+pub use restore::RestoreError;
 use restore::Reader;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -84,7 +85,7 @@ impl KeyedStore {
     }
 
     /// Catches every stale partition up with its changelog.
-    pub async fn catch_up(&mut self) -> Result<(), String> {
+    pub async fn catch_up(&mut self) -> Result<(), RestoreError> {
         while let Some(p) = self.stale.first().copied() {
             let from = self.at.get(&p).copied().unwrap_or(0);
             let started = Instant::now();
@@ -95,7 +96,7 @@ impl KeyedStore {
             metrics::histogram!(m::STATE_RESTORE_SECONDS, &labels).record(started.elapsed());
             metrics::counter!(m::STATE_RESTORE_RECORDS, &labels).increment(r.records);
             metrics::counter!(m::STATE_RESTORE_BYTES, &labels).increment(r.bytes);
-            if r.records > 0 {
+            if r.next_offset > from {
                 info!(processor = %self.processor, partition = p, from, to = r.next_offset, records = r.records, bytes = r.bytes, ms = started.elapsed().as_millis(), "state restored");
             }
         }

@@ -6,17 +6,30 @@ use crate::events::{Codec, KeyedState};
 use crate::runtime::config::KafkaConfig;
 use crate::runtime::eos::blocking;
 use crate::runtime::kafka;
+use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tracing::info;
 
 /// Records applied to the local copy per local transaction while restoring.
 const RESTORE_CHUNK_RECORDS: usize = 10_000;
 /// How often the end offsets are asked again while a transaction is open on the partition.
 const OPEN_TRANSACTION_POLL_MS: u64 = 100;
+
+/// Why a restore failed: the broker (wait and try again) or the data (stop).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RestoreError {
+    #[error("{0}")]
+    Retryable(String),
+    #[error("{0}")]
+    Fatal(String),
+}
+
+use RestoreError::{Fatal, Retryable};
 
 /// What one restore read.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -27,11 +40,13 @@ pub struct Restored {
     pub next_offset: i64,
 }
 
-/// The clients a restore uses: one read_committed consumer that reads and asks the last stable
-/// offset, one read_uncommitted client that asks the high watermark.
+/// The clients a restore uses: a read_committed consumer per restore (fresh, so no event of an
+/// earlier restore is left in its queue), one read_committed client that asks the last stable offset
+/// and one read_uncommitted client that asks the high watermark.
 pub struct Reader {
     topic: String,
-    committed: Arc<StreamConsumer>,
+    consumer_config: ClientConfig,
+    committed: Arc<BaseConsumer>,
     uncommitted: Arc<BaseConsumer>,
     codec: Arc<Codec>,
     call_timeout: Duration,
@@ -48,18 +63,17 @@ impl Reader {
         codec: Arc<Codec>,
         call_timeout: Duration,
     ) -> Result<Self, String> {
-        let mut c = kafka::read_committed_consumer(kafka, &format!("{group}-restore"));
-        c.set("enable.partition.eof", "true");
-        let committed: StreamConsumer = c
-            .create()
-            .map_err(|e| format!("restore consumer: {e}"))?;
-        let mut u = kafka::read_committed_consumer(kafka, &format!("{group}-restore"));
-        u.set("isolation.level", "read_uncommitted");
-        let uncommitted: BaseConsumer = u
+        let mut consumer_config = kafka::read_committed_consumer(kafka, &format!("{group}-restore"));
+        consumer_config.set("enable.partition.eof", "true");
+        let committed: BaseConsumer = consumer_config
             .create()
             .map_err(|e| format!("watermark client: {e}"))?;
+        let mut u = kafka::read_committed_consumer(kafka, &format!("{group}-restore"));
+        u.set("isolation.level", "read_uncommitted");
+        let uncommitted: BaseConsumer = u.create().map_err(|e| format!("watermark client: {e}"))?;
         Ok(Self {
             topic: topic.to_owned(),
+            consumer_config,
             committed: Arc::new(committed),
             uncommitted: Arc::new(uncommitted),
             codec,
@@ -71,7 +85,7 @@ impl Reader {
 
     /// The last stable offset of `partition`, once it equals the high watermark (no transaction
     /// open): a previous owner's transaction still being completed must land before the restore.
-    async fn stable_end(&self, partition: i32) -> Result<i64, String> {
+    async fn stable_end(&self, partition: i32) -> Result<i64, RestoreError> {
         let started = Instant::now();
         loop {
             let (c, u, topic, t) = (
@@ -86,16 +100,16 @@ impl Reader {
                 Ok::<_, KafkaError>((lso, hw))
             })
             .await
-            .map_err(|e| format!("end offsets of {}/{partition}: {e}", self.topic))?;
+            .map_err(|e| Retryable(format!("end offsets of {}/{partition}: {e}", self.topic)))?;
             if lso >= hw {
                 return Ok(lso);
             }
             if started.elapsed() > self.open_transaction_wait {
-                return Err(format!(
+                return Err(Retryable(format!(
                     "{}/{partition} has had a transaction open for over {} ms (stable offset {lso}, high watermark {hw})",
                     self.topic,
                     self.open_transaction_wait.as_millis()
-                ));
+                )));
             }
             tokio::time::sleep(Duration::from_millis(OPEN_TRANSACTION_POLL_MS)).await;
         }
@@ -107,7 +121,7 @@ impl Reader {
         local: &mut Local,
         partition: i32,
         from: i64,
-    ) -> Result<Restored, String> {
+    ) -> Result<Restored, RestoreError> {
         let end = self.stable_end(partition).await?;
         let mut restored = Restored {
             next_offset: from.max(end),
@@ -116,40 +130,47 @@ impl Reader {
         if from >= end {
             return Ok(restored);
         }
+        info!(topic = %self.topic, partition, from, to = end, "restoring state");
+        let consumer: StreamConsumer = self
+            .consumer_config
+            .create()
+            .map_err(|e| Fatal(format!("restore consumer: {e}")))?;
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(&self.topic, partition, Offset::Offset(from))
-            .map_err(|e| e.to_string())?;
-        self.committed
+            .map_err(|e| Fatal(e.to_string()))?;
+        consumer
             .assign(&tpl)
-            .map_err(|e| format!("assign {}/{partition}: {e}", self.topic))?;
-        let result = self.read_to(local, partition, end, &mut restored).await;
-        let _ = self.committed.unassign();
-        result.map(|()| restored)
+            .map_err(|e| Retryable(format!("assign {}/{partition}: {e}", self.topic)))?;
+        self.read_to(&consumer, local, partition, end, &mut restored)
+            .await?;
+        Ok(restored)
     }
 
     async fn read_to(
         &self,
+        consumer: &StreamConsumer,
         local: &mut Local,
         partition: i32,
         end: i64,
         restored: &mut Restored,
-    ) -> Result<(), String> {
+    ) -> Result<(), RestoreError> {
         let mut chunk: Vec<(String, Option<Vec<u8>>)> = Vec::new();
         let idle = self.call_timeout;
         loop {
-            let msg = match tokio::time::timeout(idle, self.committed.recv()).await {
+            let msg = match tokio::time::timeout(idle, consumer.recv()).await {
                 Err(_) => {
-                    return Err(format!(
+                    return Err(Retryable(format!(
                         "{}/{partition}: nothing read for {} ms before offset {end}",
                         self.topic,
                         idle.as_millis()
-                    ))
+                    )))
                 }
-                Ok(Err(KafkaError::PartitionEOF(p))) if p == partition => break,
-                // Left over from an earlier restore of another partition.
-                Ok(Err(KafkaError::PartitionEOF(_))) => continue,
-                Ok(Err(e)) => return Err(format!("read {}/{partition}: {e}", self.topic)),
-                Ok(Ok(m)) if m.partition() != partition => continue,
+                // The end of what is committed (only markers of aborted or committed transactions
+                // may lie between the last record read and `end`).
+                Ok(Err(KafkaError::PartitionEOF(_))) => break,
+                Ok(Err(e)) => {
+                    return Err(Retryable(format!("read {}/{partition}: {e}", self.topic)))
+                }
                 Ok(Ok(m)) => m,
             };
             let key = msg
@@ -161,7 +182,12 @@ impl Reader {
                 Some(bytes) => {
                     restored.bytes += u64::try_from(bytes.len()).unwrap_or(u64::MAX);
                     let s: KeyedState = self.codec.decode(bytes).await.map_err(|e| {
-                        format!("{}/{partition}@{}: {e}", self.topic, msg.offset())
+                        let m = format!("{}/{partition}@{}: {e}", self.topic, msg.offset());
+                        if e.is_retryable() {
+                            Retryable(m)
+                        } else {
+                            Fatal(m)
+                        }
                     })?;
                     Some(s.state)
                 }
@@ -183,7 +209,7 @@ fn apply(
     local: &mut Local,
     partition: i32,
     chunk: &mut Vec<(String, Option<Vec<u8>>)>,
-) -> Result<(), String> {
+) -> Result<(), RestoreError> {
     let puts: Vec<Put<'_>> = chunk
         .iter()
         .map(|(k, v)| Put {
@@ -192,7 +218,7 @@ fn apply(
             value: v.as_deref(),
         })
         .collect();
-    local.apply(&puts).map_err(|e| e.to_string())?;
+    local.apply(&puts).map_err(|e| Fatal(e.to_string()))?;
     chunk.clear();
     Ok(())
 }
