@@ -45,6 +45,14 @@ pub fn mermaid(t: &Topology) -> String {
                 node_id("t", o)
             );
         }
+        if let Some(c) = &p.changelog {
+            let _ = writeln!(
+                out,
+                "    {} == state ==> {}",
+                node_id("p", &p.name),
+                node_id("t", c)
+            );
+        }
         for i in &p.inputs {
             if let Some(dlq) = t.topic(i).and_then(|x| x.dead_letter.as_ref()) {
                 let _ = writeln!(
@@ -73,14 +81,15 @@ mod tests {
         assert!(m.contains("p_ledger -- entries --> t_ledger_entries"));
         assert!(m.contains("p_connector -. poison .-> t_providers_requests_dlq"));
         assert!(m.contains("s_bridge --> t_providers_webhooks"));
+        assert!(m.contains("p_payments == state ==> t_payments_changelog"));
         let edges = m
             .lines()
-            .filter(|l| l.contains("-->") || l.contains(".->"))
+            .filter(|l| l.contains("-->") || l.contains(".->") || l.contains("==>"))
             .count();
         let expected: usize = t
             .processors
             .iter()
-            .map(|p| p.inputs.len() + p.outputs.len())
+            .map(|p| p.inputs.len() + p.outputs.len() + usize::from(p.changelog.is_some()))
             .sum::<usize>()
             + t.sources.iter().map(|s| s.outputs.len()).sum::<usize>()
             + t.processors
