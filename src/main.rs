@@ -78,6 +78,9 @@ enum BenchAction {
     /// Throughput, latency and memory of the exactly-once runtime against a bare transactional loop
     /// and an at-least-once loop, on the configured broker.
     Runtime(BenchArgs),
+    /// Restore time and memory of keyed state: writes a changelog of `--keys` states, then restores
+    /// it into a fresh local store.
+    Restore(commands::bench::restore::RestoreArgs),
 }
 
 #[derive(Subcommand)]
@@ -138,7 +141,8 @@ async fn dispatch(command: Command, config: Config) -> Result<String, CommandErr
         Command::Bridge => commands::flow::bridge(config).await,
         Command::Sandbox => commands::flow::sandbox(config).await,
         Command::Loadgen(args) => {
-            let summary = commands::loadgen::run(&args, true).await?;
+            let follower = commands::loadgen::follower(&args, &config).await?;
+            let summary = commands::loadgen::run(&args, true, follower).await?;
             Ok(summary.render())
         }
         Command::Smoke(args) => {
@@ -154,6 +158,9 @@ async fn dispatch(command: Command, config: Config) -> Result<String, CommandErr
         Command::Bench {
             action: BenchAction::Runtime(args),
         } => commands::bench::runtime(config, args).await,
+        Command::Bench {
+            action: BenchAction::Restore(args),
+        } => commands::bench::restore::restore(config, args).await,
         Command::Ledger {
             action: LedgerAction::Audit,
         } => {

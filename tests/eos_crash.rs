@@ -103,9 +103,17 @@ async fn sigkill_at_random_points_loses_and_duplicates_nothing() {
         println!(
             "kill {} {after_ms} ms after {} ({:?} since start): {committed} inputs committed{}",
             kill + 1,
-            if during_restore { "its restore began" } else { "progress" },
+            if during_restore {
+                "its restore began"
+            } else {
+                "progress"
+            },
             started.elapsed(),
-            if restoring { ", killed mid-restore" } else { "" }
+            if restoring {
+                ", killed mid-restore"
+            } else {
+                ""
+            }
         );
     }
     assert!(

@@ -44,10 +44,7 @@ async fn a_zombie_with_the_same_transactional_id_is_fenced() {
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     // Same instance id: a second process with the same transactional.id and group.instance.id.
-    let log_path = setup
-        .dir
-        .path()
-        .join(format!("{}-0.log", setup.processor));
+    let log_path = setup.dir.path().join(format!("{}-0.log", setup.processor));
     let old_log_len = std::fs::metadata(&log_path).unwrap().len();
     let mut new = eos::spawn_binary(&setup, "0", &[]);
     // More input after the second process started: the first one cannot have finished everything

@@ -245,7 +245,8 @@ pub async fn run(config: Config, mut args: RunArgs) -> Result<String, CommandErr
     );
 
     args.load.bridge_url = format!("http://{}", pipeline.bridge_addr);
-    let summary: LoadSummary = loadgen::run(&args.load, true).await?;
+    let follower = loadgen::follower(&args.load, &config).await?;
+    let summary: LoadSummary = loadgen::run(&args.load, true, follower).await?;
     println!("{}", summary.render());
     // Let the last ledger postings land before auditing.
     tokio::time::sleep(Duration::from_millis(1_500)).await;

@@ -96,7 +96,7 @@ pub const TOPOLOGY_APPLIED: &str = "paystream_topology_applied_total";
 pub const PAYMENTS_TRANSITIONS: &str = "paystream_payments_transitions_total";
 /// Signals the state machine refused (illegal, late, duplicate). Labels: code.
 pub const PAYMENTS_SIGNALS_REJECTED: &str = "paystream_payments_signals_rejected_total";
-/// Time to catch a partition's local state up with its changelog. Labels: processor.
+/// Time to catch an instance's stale partitions up with their changelog. Labels: processor.
 pub const STATE_RESTORE_SECONDS: &str = "paystream_state_restore_seconds";
 /// Changelog records read by restores. Labels: processor.
 pub const STATE_RESTORE_RECORDS: &str = "paystream_state_restore_records_total";
@@ -207,7 +207,7 @@ fn describe() {
     );
     describe_histogram!(
         STATE_RESTORE_SECONDS,
-        "Time to catch a partition's local state up with its changelog"
+        "Time to catch an instance's stale partitions up with their changelog"
     );
     describe_counter!(
         STATE_RESTORE_RECORDS,

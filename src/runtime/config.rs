@@ -68,8 +68,13 @@ pub struct RuntimeConfig {
     pub instance_id: String,
     /// A transaction ends after this many input records…
     pub batch_records_max: usize,
-    /// …or this long after its first record, whichever comes first.
+    /// …or this many bytes of input values…
+    pub batch_bytes_max: usize,
+    /// …or this long after its first record…
     pub batch_linger_ms: u64,
+    /// …or when no further record arrives within this long: nothing more is buffered, so light load
+    /// gets short hops and heavy load (records always buffered) big transactions.
+    pub batch_idle_ms: u64,
     /// Bound of one blocking transactional call (init, send offsets, commit, abort).
     pub kafka_call_timeout_ms: u64,
     /// Bounded exponential backoff for retryable errors (store writes, retriable Kafka errors).
@@ -96,7 +101,9 @@ impl Default for RuntimeConfig {
         Self {
             instance_id: "0".into(),
             batch_records_max: 2_000,
+            batch_bytes_max: 8 << 20,
             batch_linger_ms: 50,
+            batch_idle_ms: 2,
             kafka_call_timeout_ms: 10_000,
             retries_max: 6,
             retry_backoff_ms_initial: 50,
@@ -216,6 +223,21 @@ impl RuntimeConfig {
             1..=60_000,
             "batch_linger_ms",
             "use a value such as 50",
+        );
+        c.within(
+            self.batch_bytes_max,
+            1_024..=256 << 20,
+            "batch_bytes_max",
+            "use a value such as 8388608 (8 MiB)",
+        );
+        c.check(
+            self.batch_idle_ms >= 1 && self.batch_idle_ms <= self.batch_linger_ms,
+            "batch_idle_ms",
+            format!(
+                "{} is not within 1..=batch_linger_ms ({})",
+                self.batch_idle_ms, self.batch_linger_ms
+            ),
+            "use a value such as 2",
         );
         c.within(
             self.kafka_call_timeout_ms,

@@ -61,7 +61,11 @@ pub fn read_committed_consumer(kafka: &KafkaConfig, group_id: &str) -> ClientCon
         .set("auto.offset.reset", "earliest")
         .set("partition.assignment.strategy", "cooperative-sticky")
         .set("session.timeout.ms", "10000")
-        // Bounded memory: at most 16 MiB prefetched per consumer.
-        .set("queued.max.messages.kbytes", "16384");
+        // Bounded memory: at most 16 MiB prefetched per consumer (plus one fetch: a compressed fetch
+        // response is queued whole once decompressed)…
+        .set("queued.max.messages.kbytes", "16384")
+        // …and once the queue is below it again, fetching resumes at once, not after librdkafka's
+        // default second: a consumer that keeps up must never wait on its own prefetch.
+        .set("fetch.queue.backoff.ms", "5");
     c
 }

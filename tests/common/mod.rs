@@ -601,7 +601,7 @@ retention_ms = -1
                 .path()
                 .join(format!("{}-{instance}.log", setup.processor)),
         )
-            .unwrap_or_default()
+        .unwrap_or_default()
     }
 
     pub fn signal(child: &std::process::Child, sig: &str) {

@@ -13,6 +13,7 @@
 //! counted), each carrying its send time; latency is the time until a read_committed reader sees the copy. Peak RSS is sampled from /proc/self/status per loop.
 
 mod loops;
+pub mod restore;
 mod rss;
 mod traffic;
 

@@ -12,7 +12,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-pub(super) async fn create_topics(
+pub(crate) async fn create_topics(
     config: &Config,
     names: &[String],
     partitions: i32,

@@ -2,12 +2,14 @@
 //! set rate, follows every payment to a final state (or to pending with a reason), and prints a live
 //! summary: counts per state, success rate, and p50/p99 latency from intent to final state.
 
+pub mod follow;
 mod mix;
 
 use super::smoke::percentile;
 use super::CommandError;
 use crate::bridge::config::DEMO_MERCHANT_KEY;
 use crate::metrics as m;
+use follow::{Follower, Seen};
 use futures::StreamExt;
 pub use mix::{body_for, kind_of, Kind, MIX};
 use serde_json::{json, Value};
@@ -45,6 +47,16 @@ pub struct LoadgenArgs {
     /// batch for the whole connector timeout) replaced by plain successes.
     #[arg(long, value_enum, default_value_t = Mix::Full)]
     pub mix: Mix,
+    /// How payments are followed to their final state: `events` consumes the payment events topic
+    /// (read_committed), as an upstream system would; `poll` polls `GET /v1/payment_intents/{id}`.
+    #[arg(long, value_enum, default_value_t = Follow::Events)]
+    pub follow: Follow,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Follow {
+    Events,
+    Poll,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -164,7 +176,14 @@ impl Client {
 }
 
 /// Creates one payment and follows it; `None` when the API refused it.
-async fn one(c: &Client, run_id: &str, i: u32, settle: Duration, mix: Mix) -> Option<Settled> {
+async fn one(
+    c: &Client,
+    run_id: &str,
+    i: u32,
+    settle: Duration,
+    mix: Mix,
+    follower: Option<&Follower>,
+) -> Option<Settled> {
     let mut k = kind_of(i);
     if mix == Mix::NoTimeouts && k.reference.contains("timeout") {
         k = MIX[0];
@@ -183,45 +202,87 @@ async fn one(c: &Client, run_id: &str, i: u32, settle: Duration, mix: Mix) -> Op
         return None;
     }
     let id = body["id"].as_str()?.to_owned();
+    let mut source = match follower {
+        Some(f) => Source::Events(f.watch(&id)),
+        None => Source::Poll(POLL_INTERVAL_MS),
+    };
     let mut captured = false;
-    let mut poll_ms = POLL_INTERVAL_MS;
-    loop {
-        let state = c
-            .get(&format!("/v1/payment_intents/{id}"))
-            .await
-            .unwrap_or(Value::Null);
-        let status = state["status"].as_str().unwrap_or("accepted").to_owned();
-        let reason = state["reason_code"].as_str().map(str::to_owned);
+    let settled = loop {
+        let (status, reason) = source.next(c, &id, started, settle).await;
         if status == "requires_capture" && k.manual_capture && !captured {
-            let amount = state["amount"].as_i64().unwrap_or(0) / 2;
             let _ = c
                 .post(
                     &format!("/v1/payment_intents/{id}/capture"),
                     &format!("{run_id}-{i}-capture"),
-                    &json!({"amount": amount}),
+                    &json!({"amount": k.amount_minor / 2}),
                 )
                 .await;
             captured = true;
         }
         let held_for_review = status == "processing" && reason.as_deref() == Some("FRAUD_REVIEW");
         if is_final(&status) || held_for_review || started.elapsed() >= settle {
-            let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
             if is_final(&status) {
                 metrics::counter!(m::LOADGEN_PAYMENTS, "status" => status.clone()).increment(1);
                 metrics::histogram!(m::LOADGEN_LATENCY).record(started.elapsed());
             }
-            return Some(Settled {
+            break Settled {
                 kind: k.name,
-                payment_id: id,
+                payment_id: id.clone(),
                 status,
                 reason_code: reason,
-                latency_ms,
-            });
+                latency_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            };
         }
-        tokio::time::sleep(Duration::from_millis(poll_ms)).await;
-        poll_ms = poll_ms
-            .saturating_add(poll_ms / 2)
-            .min(POLL_INTERVAL_MS_MAX);
+    };
+    if let Some(f) = follower {
+        f.forget(&id);
+    }
+    Some(settled)
+}
+
+/// Where a payment's state comes from.
+enum Source {
+    /// Polling the API, at this interval (backing off).
+    Poll(u64),
+    Events(tokio::sync::watch::Receiver<Option<Seen>>),
+}
+
+impl Source {
+    /// The payment's next state (`accepted` while nothing is known): the next poll, or the next
+    /// event, or what is known when the settle time runs out.
+    async fn next(
+        &mut self,
+        c: &Client,
+        id: &str,
+        started: Instant,
+        settle: Duration,
+    ) -> (String, Option<String>) {
+        match self {
+            Source::Poll(poll_ms) => {
+                if started.elapsed() > Duration::from_millis(POLL_INTERVAL_MS) {
+                    tokio::time::sleep(Duration::from_millis(*poll_ms)).await;
+                    *poll_ms = poll_ms
+                        .saturating_add(*poll_ms / 2)
+                        .min(POLL_INTERVAL_MS_MAX);
+                }
+                let state = c
+                    .get(&format!("/v1/payment_intents/{id}"))
+                    .await
+                    .unwrap_or(Value::Null);
+                (
+                    state["status"].as_str().unwrap_or("accepted").to_owned(),
+                    state["reason_code"].as_str().map(str::to_owned),
+                )
+            }
+            Source::Events(rx) => {
+                let left = settle.saturating_sub(started.elapsed());
+                let _ = tokio::time::timeout(left, rx.changed()).await;
+                match rx.borrow_and_update().as_ref() {
+                    Some(seen) => (seen.status.clone(), seen.reason_code.clone()),
+                    None => ("accepted".into(), None),
+                }
+            }
+        }
     }
 }
 
@@ -284,8 +345,27 @@ async fn print_live(
     }
 }
 
-/// Runs the load; with `live`, prints a summary line every second.
-pub async fn run(args: &LoadgenArgs, live: bool) -> Result<LoadSummary, CommandError> {
+/// The follower `args` ask for, started at the end of the events topic before any payment.
+pub async fn follower(
+    args: &LoadgenArgs,
+    config: &crate::config::Config,
+) -> Result<Option<Arc<Follower>>, CommandError> {
+    match args.follow {
+        Follow::Poll => Ok(None),
+        Follow::Events => {
+            let codec = Arc::new(super::codec(config).await?);
+            Ok(Some(Arc::new(Follower::start(config, codec).await?)))
+        }
+    }
+}
+
+/// Runs the load; with `live`, prints a summary line every second. With a `follower`, payments are
+/// followed through their events; without, by polling.
+pub async fn run(
+    args: &LoadgenArgs,
+    live: bool,
+    follower: Option<Arc<Follower>>,
+) -> Result<LoadSummary, CommandError> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_millis(REQUEST_TIMEOUT_MS))
         .build()
@@ -309,16 +389,17 @@ pub async fn run(args: &LoadgenArgs, live: bool) -> Result<LoadSummary, CommandE
     let mix = args.mix;
     futures::stream::iter(0..args.payments)
         .map(|i| {
-            let (client, run_id, ticker, done, refused) = (
+            let (client, run_id, ticker, done, refused, follower) = (
                 client.clone(),
                 run_id.clone(),
                 ticker.clone(),
                 done.clone(),
                 refused.clone(),
+                follower.clone(),
             );
             async move {
                 ticker.lock().await.tick().await;
-                match one(&client, &run_id, i, settle, mix).await {
+                match one(&client, &run_id, i, settle, mix, follower.as_deref()).await {
                     Some(s) => {
                         if let Ok(mut d) = done.lock() {
                             d.push(s);

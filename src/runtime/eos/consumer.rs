@@ -99,8 +99,10 @@ impl<P: Processor> Loop<P> {
         Ok(())
     }
 
-    /// Up to `batch_records_max` records, ending `batch_linger_ms` after the first. Records of
-    /// partitions revoked meanwhile are dropped: their new owner reads them from the committed offset.
+    /// Records up to `batch_records_max` or `batch_bytes_max`, ending `batch_linger_ms` after the first
+    /// or as soon as none arrives within `batch_idle_ms` (the consumer has nothing more buffered).
+    /// Records of partitions revoked meanwhile are dropped: their new owner reads them from the
+    /// committed offset.
     pub(super) async fn collect_batch(
         &self,
         consumer: &Arc<EosConsumer>,
@@ -127,11 +129,20 @@ impl<P: Processor> Loop<P> {
                 return Ok(batch);
             }
         }
-        let deadline =
-            tokio::time::Instant::now() + Duration::from_millis(self.deps.runtime.batch_linger_ms);
-        while batch.len() < self.deps.runtime.batch_records_max {
-            match tokio::time::timeout_at(deadline, consumer.recv()).await {
-                Ok(Ok(m)) => batch.push(m.detach()),
+        let r = &self.deps.runtime;
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(r.batch_linger_ms);
+        let idle = Duration::from_millis(r.batch_idle_ms);
+        let mut bytes = batch
+            .first()
+            .and_then(|m| m.payload())
+            .map_or(0, <[u8]>::len);
+        while batch.len() < r.batch_records_max && bytes < r.batch_bytes_max {
+            let until = deadline.min(tokio::time::Instant::now() + idle);
+            match tokio::time::timeout_at(until, consumer.recv()).await {
+                Ok(Ok(m)) => {
+                    bytes = bytes.saturating_add(m.payload_len());
+                    batch.push(m.detach());
+                }
                 Ok(Err(e)) => {
                     warn!(processor = %self.name, error = %e, "consumer error");
                     break;

@@ -103,6 +103,18 @@ impl Local {
 
     /// Applies `puts` in order, in one local transaction.
     pub fn apply(&mut self, puts: &[Put<'_>]) -> Result<(), LocalError> {
+        self.commits = self.commits.wrapping_add(1);
+        let flush = self.commits % DURABLE_EVERY == 0;
+        self.write(puts, flush)
+    }
+
+    /// Applies a large chunk (a restore's) and writes it out: redb holds the pages of non-durable
+    /// commits in memory until a durable one.
+    pub fn apply_bulk(&mut self, puts: &[Put<'_>]) -> Result<(), LocalError> {
+        self.write(puts, true)
+    }
+
+    fn write(&mut self, puts: &[Put<'_>], flush: bool) -> Result<(), LocalError> {
         if puts.is_empty() {
             return Ok(());
         }
@@ -110,8 +122,7 @@ impl Local {
             .db
             .begin_write()
             .map_err(|e| self.err("begin write", e))?;
-        self.commits = self.commits.wrapping_add(1);
-        txn.set_durability(if self.commits % DURABLE_EVERY == 0 {
+        txn.set_durability(if flush {
             Durability::Eventual
         } else {
             Durability::None

@@ -21,8 +21,8 @@ use crate::events::{Codec, KeyedState, TimestampMillis};
 use crate::metrics as m;
 use crate::processors::StateChange;
 use local::{Local, Put};
-pub use restore::RestoreError;
 use restore::Reader;
+pub use restore::RestoreError;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
@@ -86,18 +86,23 @@ impl KeyedStore {
 
     /// Catches every stale partition up with its changelog.
     pub async fn catch_up(&mut self) -> Result<(), RestoreError> {
-        while let Some(p) = self.stale.first().copied() {
-            let from = self.at.get(&p).copied().unwrap_or(0);
-            let started = Instant::now();
-            let r = self.reader.restore(&mut self.local, p, from).await?;
+        let from: BTreeMap<i32, i64> = self
+            .stale
+            .iter()
+            .map(|p| (*p, self.at.get(p).copied().unwrap_or(0)))
+            .collect();
+        let started = Instant::now();
+        let restored = self.reader.restore(&mut self.local, &from).await?;
+        let labels = [("processor", self.processor.clone())];
+        metrics::histogram!(m::STATE_RESTORE_SECONDS, &labels).record(started.elapsed());
+        for (p, r) in restored {
+            let first = from.get(&p).copied().unwrap_or(0);
             self.at.insert(p, r.next_offset);
             self.stale.remove(&p);
-            let labels = [("processor", self.processor.clone())];
-            metrics::histogram!(m::STATE_RESTORE_SECONDS, &labels).record(started.elapsed());
             metrics::counter!(m::STATE_RESTORE_RECORDS, &labels).increment(r.records);
             metrics::counter!(m::STATE_RESTORE_BYTES, &labels).increment(r.bytes);
-            if r.next_offset > from {
-                info!(processor = %self.processor, partition = p, from, to = r.next_offset, records = r.records, bytes = r.bytes, ms = started.elapsed().as_millis(), "state restored");
+            if r.next_offset > first {
+                info!(processor = %self.processor, partition = p, from = first, to = r.next_offset, records = r.records, bytes = r.bytes, ms = started.elapsed().as_millis(), "state restored");
             }
         }
         Ok(())

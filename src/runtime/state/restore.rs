@@ -6,17 +6,18 @@ use crate::events::{Codec, KeyedState};
 use crate::runtime::config::KafkaConfig;
 use crate::runtime::eos::blocking;
 use crate::runtime::kafka;
-use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
+use rdkafka::ClientConfig;
 use rdkafka::{Offset, TopicPartitionList};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::info;
 
 /// Records applied to the local copy per local transaction while restoring.
-const RESTORE_CHUNK_RECORDS: usize = 10_000;
+const RESTORE_CHUNK_RECORDS: usize = 1_000;
 /// How often the end offsets are asked again while a transaction is open on the partition.
 const OPEN_TRANSACTION_POLL_MS: u64 = 100;
 
@@ -63,8 +64,11 @@ impl Reader {
         codec: Arc<Codec>,
         call_timeout: Duration,
     ) -> Result<Self, String> {
-        let mut consumer_config = kafka::read_committed_consumer(kafka, &format!("{group}-restore"));
-        consumer_config.set("enable.partition.eof", "true");
+        let mut consumer_config =
+            kafka::read_committed_consumer(kafka, &format!("{group}-restore"));
+        consumer_config
+            .set("enable.partition.eof", "true")
+            .set("queued.max.messages.kbytes", "4096");
         let committed: BaseConsumer = consumer_config
             .create()
             .map_err(|e| format!("watermark client: {e}"))?;
@@ -115,110 +119,131 @@ impl Reader {
         }
     }
 
-    /// Applies every committed record of `partition` from `from` to the end into `local`.
+    /// Applies every committed record of each partition in `from` (partition → first offset to read)
+    /// up to its end into `local`, reading all of them with one consumer.
     pub async fn restore(
         &self,
         local: &mut Local,
-        partition: i32,
-        from: i64,
-    ) -> Result<Restored, RestoreError> {
-        let end = self.stable_end(partition).await?;
-        let mut restored = Restored {
-            next_offset: from.max(end),
-            ..Restored::default()
-        };
-        if from >= end {
+        from: &BTreeMap<i32, i64>,
+    ) -> Result<BTreeMap<i32, Restored>, RestoreError> {
+        let mut restored = BTreeMap::new();
+        let mut ends = BTreeMap::new();
+        for (p, first) in from {
+            let end = self.stable_end(*p).await?;
+            restored.insert(
+                *p,
+                Restored {
+                    next_offset: (*first).max(end),
+                    ..Restored::default()
+                },
+            );
+            if *first < end {
+                info!(topic = %self.topic, partition = p, from = first, to = end, "restoring state");
+                ends.insert(*p, end);
+            }
+        }
+        if ends.is_empty() {
             return Ok(restored);
         }
-        info!(topic = %self.topic, partition, from, to = end, "restoring state");
         let consumer: StreamConsumer = self
             .consumer_config
             .create()
             .map_err(|e| Fatal(format!("restore consumer: {e}")))?;
         let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(&self.topic, partition, Offset::Offset(from))
-            .map_err(|e| Fatal(e.to_string()))?;
+        for p in ends.keys() {
+            let first = from.get(p).copied().unwrap_or(0);
+            tpl.add_partition_offset(&self.topic, *p, Offset::Offset(first))
+                .map_err(|e| Fatal(e.to_string()))?;
+        }
         consumer
             .assign(&tpl)
-            .map_err(|e| Retryable(format!("assign {}/{partition}: {e}", self.topic)))?;
-        self.read_to(&consumer, local, partition, end, &mut restored)
-            .await?;
+            .map_err(|e| Retryable(format!("assign {}: {e}", self.topic)))?;
+        self.read_to(&consumer, local, ends, &mut restored).await?;
         Ok(restored)
     }
 
+    /// Reads until every partition of `ends` reached its end (or said it is at it).
     async fn read_to(
         &self,
         consumer: &StreamConsumer,
         local: &mut Local,
-        partition: i32,
-        end: i64,
-        restored: &mut Restored,
+        mut ends: BTreeMap<i32, i64>,
+        restored: &mut BTreeMap<i32, Restored>,
     ) -> Result<(), RestoreError> {
-        let mut chunk: Vec<(String, Option<Vec<u8>>)> = Vec::new();
+        let mut chunk: Vec<(i32, String, Option<Vec<u8>>)> = Vec::new();
         let idle = self.call_timeout;
-        loop {
+        while !ends.is_empty() {
             let msg = match tokio::time::timeout(idle, consumer.recv()).await {
                 Err(_) => {
                     return Err(Retryable(format!(
-                        "{}/{partition}: nothing read for {} ms before offset {end}",
+                        "{}: nothing read for {} ms before the ends {ends:?}",
                         self.topic,
                         idle.as_millis()
                     )))
                 }
                 // The end of what is committed (only markers of aborted or committed transactions
-                // may lie between the last record read and `end`).
-                Ok(Err(KafkaError::PartitionEOF(_))) => break,
-                Ok(Err(e)) => {
-                    return Err(Retryable(format!("read {}/{partition}: {e}", self.topic)))
+                // may lie between the last record read and the end).
+                Ok(Err(KafkaError::PartitionEOF(p))) => {
+                    ends.remove(&p);
+                    continue;
                 }
+                Ok(Err(e)) => return Err(Retryable(format!("read {}: {e}", self.topic))),
                 Ok(Ok(m)) => m,
             };
+            let p = msg.partition();
+            let Some(end) = ends.get(&p).copied() else {
+                continue;
+            };
+            let value = match msg.payload() {
+                None => None,
+                Some(bytes) => Some(self.state_of(bytes, p, msg.offset()).await?),
+            };
+            if let Some(r) = restored.get_mut(&p) {
+                r.records += 1;
+                r.bytes += u64::try_from(msg.payload_len()).unwrap_or(u64::MAX);
+            }
             let key = msg
                 .key()
                 .map(|k| String::from_utf8_lossy(k).into_owned())
                 .unwrap_or_default();
-            let value = match msg.payload() {
-                None => None,
-                Some(bytes) => {
-                    restored.bytes += u64::try_from(bytes.len()).unwrap_or(u64::MAX);
-                    let s: KeyedState = self.codec.decode(bytes).await.map_err(|e| {
-                        let m = format!("{}/{partition}@{}: {e}", self.topic, msg.offset());
-                        if e.is_retryable() {
-                            Retryable(m)
-                        } else {
-                            Fatal(m)
-                        }
-                    })?;
-                    Some(s.state)
-                }
-            };
-            restored.records += 1;
-            chunk.push((key, value));
+            chunk.push((p, key, value));
             if chunk.len() >= RESTORE_CHUNK_RECORDS {
-                apply(local, partition, &mut chunk)?;
+                apply(local, &mut chunk)?;
             }
             if msg.offset() + 1 >= end {
-                break;
+                ends.remove(&p);
             }
         }
-        apply(local, partition, &mut chunk)
+        apply(local, &mut chunk)
+    }
+
+    /// The processor's state in a changelog record.
+    async fn state_of(&self, bytes: &[u8], p: i32, offset: i64) -> Result<Vec<u8>, RestoreError> {
+        let s: KeyedState = self.codec.decode(bytes).await.map_err(|e| {
+            let m = format!("{}/{p}@{offset}: {e}", self.topic);
+            if e.is_retryable() {
+                Retryable(m)
+            } else {
+                Fatal(m)
+            }
+        })?;
+        Ok(s.state)
     }
 }
 
 fn apply(
     local: &mut Local,
-    partition: i32,
-    chunk: &mut Vec<(String, Option<Vec<u8>>)>,
+    chunk: &mut Vec<(i32, String, Option<Vec<u8>>)>,
 ) -> Result<(), RestoreError> {
     let puts: Vec<Put<'_>> = chunk
         .iter()
-        .map(|(k, v)| Put {
-            partition,
+        .map(|(partition, k, v)| Put {
+            partition: *partition,
             key: k,
             value: v.as_deref(),
         })
         .collect();
-    local.apply(&puts).map_err(|e| Fatal(e.to_string()))?;
+    local.apply_bulk(&puts).map_err(|e| Fatal(e.to_string()))?;
     chunk.clear();
     Ok(())
 }
