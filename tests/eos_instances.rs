@@ -147,3 +147,54 @@ async fn adding_and_removing_an_instance_mid_stream_stays_exactly_once() {
     );
     common::drop_keyspace(&setup.config).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cleanly_stopped_instance_keeps_its_state_and_catches_up() {
+    let setup = eos::setup_stateful(3).await;
+    let commands = eos::commands(6_000, 100);
+    let (first, second) = commands.split_at(3_000);
+    eos::produce(&setup, &eos::encoded(&setup, first)).await;
+    let mut one = eos::spawn_binary(&setup, "0", &[]);
+    let outputs = eos::read_committed(
+        &setup.config,
+        &setup.output,
+        3_000,
+        Duration::from_secs(120),
+        Duration::from_secs(3),
+    )
+    .await;
+    assert_eq!(outputs.len(), 3_000);
+    eos::signal(&one, "-TERM");
+    assert!(eos::wait_exit(&mut one, Duration::from_secs(30))
+        .await
+        .success());
+
+    // The second half arrives while it is stopped: its copy is behind the changelog only where the
+    // stop left it, and each payment's next sequence must follow its first 30.
+    eos::produce(&setup, &eos::encoded(&setup, second)).await;
+    let log_before = eos::log_of(&setup, "0").len();
+    let mut again = eos::spawn_binary(&setup, "0", &[]);
+    let outputs = eos::read_committed(
+        &setup.config,
+        &setup.output,
+        6_000,
+        Duration::from_secs(120),
+        Duration::from_secs(3),
+    )
+    .await;
+    eos::signal(&again, "-TERM");
+    assert!(eos::wait_exit(&mut again, Duration::from_secs(30))
+        .await
+        .success());
+    let restart = eos::log_of(&setup, "0")[log_before..].to_owned();
+    assert!(
+        restart.contains("local state kept from a clean shutdown"),
+        "the restarted instance must reuse its checkpointed copy:\n{restart}"
+    );
+    assert!(
+        !restart.contains("restoring state"),
+        "nothing was written to the changelog while it was stopped: there is nothing to restore:\n{restart}"
+    );
+    eos::assert_exactly_once(&setup.codec, &outputs, &commands);
+    common::drop_keyspace(&setup.config).await;
+}

@@ -217,6 +217,9 @@ pub async fn sandbox(config: Config) -> Result<String, CommandError> {
     Ok(String::new())
 }
 
+/// How long `run` waits for the processors to finish the traffic's backlog before it audits.
+const DRAIN_LIMIT: Duration = Duration::from_secs(300);
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
     #[command(flatten)]
@@ -248,8 +251,13 @@ pub async fn run(config: Config, mut args: RunArgs) -> Result<String, CommandErr
     let follower = loadgen::follower(&args.load, &config).await?;
     let summary: LoadSummary = loadgen::run(&args.load, true, follower).await?;
     println!("{}", summary.render());
-    // Let the last ledger postings land before auditing.
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // Audit (and let a benchmark count) this run's work only once every processor has caught up.
+    let drained =
+        super::drain::wait_drained(&config, &ProcessorSet::flow().names(), DRAIN_LIMIT).await?;
+    println!(
+        "paystream run: every processor caught up {} ms after the last payment settled",
+        drained.as_millis()
+    );
     let audit = super::ledger::audit(&config).await?;
     println!("{}", audit.render());
     println!(

@@ -1,6 +1,7 @@
 //! What each CLI subcommand does. `main.rs` parses arguments and calls one of these.
 
 pub mod bench;
+pub mod drain;
 pub mod flow;
 pub mod ledger;
 pub mod loadgen;

@@ -293,6 +293,11 @@ impl<P: Processor> Loop<P> {
             }
         }
         info!(processor = %self.name, committed = self.stats.transactions_committed, "shutting down: no transaction open");
+        if let Some(keyed) = &mut self.keyed {
+            if let Err(e) = keyed.close() {
+                warn!(processor = %self.name, error = %e, "local state not checkpointed: the next start restores it");
+            }
+        }
         consumer.unsubscribe();
         let p = producer.clone();
         let t = self.call_timeout;

@@ -1,9 +1,10 @@
 //! The local copy of a processor's keyed state: an embedded redb database, one table per changelog
 //! partition, with a bounded page cache.
 //!
-//! It is only a cache of the changelog. The file is deleted when the instance starts and rebuilt by
-//! restoring, so it needs no durability of its own: commits are `Durability::None` (no fsync), with
-//! an `Eventual` one every [`DURABLE_EVERY`] commits because redb frees pages only on those.
+//! It is only a cache of the changelog, so it needs no durability of its own: commits are
+//! `Durability::None` (no fsync), with an `Eventual` one every [`DURABLE_EVERY`] commits because redb
+//! frees pages only on those. A clean shutdown flushes it ([`Local::flush`]) and the next start keeps
+//! it; after a crash the file is deleted and rebuilt by restoring.
 //! Memory stays within the configured cache; beyond it the state lives on disk.
 
 use redb::{Database, Durability, ReadableTableMetadata, TableDefinition};
@@ -41,6 +42,12 @@ fn table_name(partition: i32) -> String {
 impl Local {
     /// A new, empty store at `path` (an existing file is deleted first: it may be stale).
     pub fn create(path: &Path, cache_bytes: usize) -> Result<Self, LocalError> {
+        Self::open(path, cache_bytes, false)
+    }
+
+    /// The store at `path`; with `keep`, an existing file is reopened as it was last flushed
+    /// ([`Local::flush`]), otherwise it is deleted first.
+    pub fn open(path: &Path, cache_bytes: usize, keep: bool) -> Result<Self, LocalError> {
         let err = |op, e: &dyn std::fmt::Display| LocalError {
             path: path.display().to_string(),
             op,
@@ -49,10 +56,12 @@ impl Local {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| err("create directory", &e))?;
         }
-        match std::fs::remove_file(path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(err("remove stale file", &e)),
+        if !keep {
+            match std::fs::remove_file(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(err("remove stale file", &e)),
+            }
         }
         let db = Database::builder()
             .set_cache_size(cache_bytes)
@@ -146,6 +155,16 @@ impl Local {
         txn.commit().map_err(|e| self.err("commit", e))
     }
 
+    /// Makes every commit so far durable: reopened, the store has them all.
+    pub fn flush(&mut self) -> Result<(), LocalError> {
+        let mut txn = self
+            .db
+            .begin_write()
+            .map_err(|e| self.err("begin write", e))?;
+        txn.set_durability(Durability::Immediate);
+        txn.commit().map_err(|e| self.err("commit", e))
+    }
+
     /// Forgets a partition's state (before a restore from scratch).
     pub fn clear(&mut self, partition: i32) -> Result<(), LocalError> {
         let txn = self
@@ -221,5 +240,19 @@ mod tests {
         l.clear(0).unwrap();
         assert_eq!(l.len(0).unwrap(), 0);
         assert_eq!(l.len(1).unwrap(), 1);
+
+        // Flushed, reopened with `keep`: as it was; reopened without: empty.
+        l.apply(&[Put {
+            partition: 1,
+            key: "b",
+            value: Some(b"y"),
+        }])
+        .unwrap();
+        l.flush().unwrap();
+        drop(l);
+        let kept = Local::open(&path, 1 << 20, true).unwrap();
+        assert_eq!(kept.len(1).unwrap(), 2);
+        drop(kept);
+        assert_eq!(Local::create(&path, 1 << 20).unwrap().len(1).unwrap(), 0);
     }
 }

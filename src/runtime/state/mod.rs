@@ -12,7 +12,9 @@
 //!   still in flight is read, never missed.
 //!
 //! An aborted transaction changes nothing locally, and read_committed restores never see it. The
-//! copy is a cache: deleting it costs a restore, never data.
+//! copy is a cache: deleting it costs a restore, never data. A clean shutdown leaves a checkpoint of
+//! the offsets next to it, and the next start of the instance keeps the copy and only catches up;
+//! a start without a checkpoint (after a crash) deletes the copy and restores from the beginning.
 
 pub mod local;
 pub mod restore;
@@ -24,7 +26,7 @@ use local::{Local, Put};
 use restore::Reader;
 pub use restore::RestoreError;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 use tracing::info;
@@ -34,12 +36,22 @@ pub struct KeyedStore {
     processor: String,
     changelog: String,
     local: Local,
+    checkpoint: PathBuf,
     reader: Reader,
     codec: Arc<Codec>,
-    /// Owned partition → the changelog offset the local copy has applied up to.
+    /// Partition → the changelog offset the local copy holds every committed record below. A
+    /// partition stays here once revoked: its copy is still a true prefix, which a catch-up extends.
     at: BTreeMap<i32, i64>,
+    owned: BTreeSet<i32>,
     /// Partitions whose copy must catch up before their records are processed.
     stale: BTreeSet<i32>,
+}
+
+/// What a clean shutdown leaves next to the local copy: the offsets it holds, per partition. An
+/// instance that starts without one (it crashed) deletes the copy and restores.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Checkpoint {
+    partitions: BTreeMap<i32, i64>,
 }
 
 impl KeyedStore {
@@ -51,13 +63,25 @@ impl KeyedStore {
         reader: Reader,
         codec: Arc<Codec>,
     ) -> Result<Self, String> {
+        let checkpoint = path.with_extension("checkpoint");
+        // Read once and removed at once: from here on the copy changes without a checkpoint.
+        let kept: Option<Checkpoint> = std::fs::read(&checkpoint)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let _ = std::fs::remove_file(&checkpoint);
+        let local = Local::open(path, cache_bytes, kept.is_some()).map_err(|e| e.to_string())?;
+        if let Some(k) = &kept {
+            info!(processor, partitions = ?k.partitions, "local state kept from a clean shutdown");
+        }
         Ok(Self {
             processor: processor.to_owned(),
             changelog: changelog.to_owned(),
-            local: Local::create(path, cache_bytes).map_err(|e| e.to_string())?,
+            local,
+            checkpoint,
             reader,
             codec,
-            at: BTreeMap::new(),
+            at: kept.map(|k| k.partitions).unwrap_or_default(),
+            owned: BTreeSet::new(),
             stale: BTreeSet::new(),
         })
     }
@@ -68,16 +92,28 @@ impl KeyedStore {
 
     /// The partitions now owned; every one of them must catch up (the group changed).
     pub fn owned_now(&mut self, owned: BTreeSet<i32>) {
-        self.at.retain(|p, _| owned.contains(p));
         for p in &owned {
             self.at.entry(*p).or_insert(0);
         }
-        self.stale = owned;
+        self.stale = owned.clone();
+        self.owned = owned;
+    }
+
+    /// Makes the local copy durable and leaves a checkpoint of its offsets, so the next start
+    /// of this instance catches up instead of restoring everything.
+    pub fn close(&mut self) -> Result<(), String> {
+        self.local.flush().map_err(|e| e.to_string())?;
+        let c = Checkpoint {
+            partitions: self.at.clone(),
+        };
+        let bytes = serde_json::to_vec(&c).map_err(|e| e.to_string())?;
+        std::fs::write(&self.checkpoint, bytes)
+            .map_err(|e| format!("{}: {e}", self.checkpoint.display()))
     }
 
     /// Every owned partition must catch up (a transaction's outcome is unknown).
     pub fn invalidate(&mut self) {
-        self.stale = self.at.keys().copied().collect();
+        self.stale = self.owned.clone();
     }
 
     pub fn is_stale(&self) -> bool {
@@ -110,7 +146,7 @@ impl KeyedStore {
 
     /// The committed state of `keys` (partition, key).
     pub fn read(&self, keys: &[(i32, &str)]) -> Result<BTreeMap<String, Vec<u8>>, String> {
-        if let Some((p, _)) = keys.iter().find(|(p, _)| !self.at.contains_key(p)) {
+        if let Some((p, _)) = keys.iter().find(|(p, _)| !self.owned.contains(p)) {
             return Err(format!(
                 "a record of partition {p} reached the processor, which does not own it"
             ));
@@ -146,10 +182,12 @@ impl KeyedStore {
             })
             .collect();
         self.local.apply(&puts).map_err(|e| e.to_string())?;
+        // The transaction's commit marker follows its last record on each partition it wrote (one
+        // marker per partition, and no one else commits to a partition this instance owns), so the
+        // copy holds everything below `last + 2`.
         for (p, last) in offsets {
-            if let Some(at) = self.at.get_mut(p) {
-                *at = (*at).max(last + 1);
-            }
+            let at = self.at.entry(*p).or_insert(0);
+            *at = (*at).max(last.saturating_add(2));
         }
         Ok(())
     }

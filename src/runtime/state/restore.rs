@@ -14,7 +14,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tracing::info;
+use tracing::{info, warn};
 
 /// Records applied to the local copy per local transaction while restoring.
 const RESTORE_CHUNK_RECORDS: usize = 1_000;
@@ -128,18 +128,27 @@ impl Reader {
     ) -> Result<BTreeMap<i32, Restored>, RestoreError> {
         let mut restored = BTreeMap::new();
         let mut ends = BTreeMap::new();
+        let mut starts = BTreeMap::new();
         for (p, first) in from {
             let end = self.stable_end(*p).await?;
+            let mut first = *first;
+            if first > end {
+                // The changelog is shorter than the copy: it was recreated. The copy is void.
+                warn!(topic = %self.topic, partition = p, copy_at = first, end, "changelog behind the local copy; restoring from scratch");
+                local.clear(*p).map_err(|e| Fatal(e.to_string()))?;
+                first = 0;
+            }
             restored.insert(
                 *p,
                 Restored {
-                    next_offset: (*first).max(end),
+                    next_offset: first.max(end),
                     ..Restored::default()
                 },
             );
-            if *first < end {
+            if first < end {
                 info!(topic = %self.topic, partition = p, from = first, to = end, "restoring state");
                 ends.insert(*p, end);
+                starts.insert(*p, first);
             }
         }
         if ends.is_empty() {
@@ -150,9 +159,8 @@ impl Reader {
             .create()
             .map_err(|e| Fatal(format!("restore consumer: {e}")))?;
         let mut tpl = TopicPartitionList::new();
-        for p in ends.keys() {
-            let first = from.get(p).copied().unwrap_or(0);
-            tpl.add_partition_offset(&self.topic, *p, Offset::Offset(first))
+        for (p, first) in &starts {
+            tpl.add_partition_offset(&self.topic, *p, Offset::Offset(*first))
                 .map_err(|e| Fatal(e.to_string()))?;
         }
         consumer
