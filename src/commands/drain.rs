@@ -14,7 +14,8 @@ use rdkafka::error::KafkaError;
 use rdkafka::{Offset, TopicPartitionList};
 use std::time::{Duration, Instant};
 
-const POLL_MS: u64 = 500;
+/// Between two checks; one check reads every input partition once, which takes a few hundred ms.
+pub const POLL_MS: u64 = 500;
 const CALL_TIMEOUT_MS: u64 = 10_000;
 
 /// Waits until every input partition of `processors` is drained, or `limit` passes; returns how long

@@ -255,8 +255,9 @@ pub async fn run(config: Config, mut args: RunArgs) -> Result<String, CommandErr
     let drained =
         super::drain::wait_drained(&config, &ProcessorSet::flow().names(), DRAIN_LIMIT).await?;
     println!(
-        "paystream run: every processor caught up {} ms after the last payment settled",
-        drained.as_millis()
+        "paystream run: every processor had caught up with its inputs {} ms after the last payment settled (checked every {} ms)",
+        drained.as_millis(),
+        super::drain::POLL_MS
     );
     let audit = super::ledger::audit(&config).await?;
     println!("{}", audit.render());
