@@ -94,9 +94,13 @@ pub fn holds_card_number(catalog: &Catalog, bytes: &[u8]) -> Option<String> {
     if let Some(pieces) = pieces(catalog, bytes) {
         return pieces.into_iter().find_map(|p| match p {
             Piece::Text { path, text } => contains_pan(&text).then_some(path),
-            Piece::Raw { path, bytes } => {
-                contains_pan_anywhere(&String::from_utf8_lossy(&bytes)).then_some(path)
-            }
+            // A bytes field holding JSON (a changelog's state) is walked like a JSON blob: its ids
+            // and hashes are words, not digits glued to anything.
+            Piece::Raw { path, bytes } => match serde_json::from_slice::<serde_json::Value>(&bytes)
+            {
+                Ok(json) => card_number_in_json(catalog, &json, &path),
+                Err(_) => contains_pan_anywhere(&String::from_utf8_lossy(&bytes)).then_some(path),
+            },
         });
     }
     if let Ok(json) = serde_json::from_slice::<serde_json::Value>(bytes) {
@@ -170,7 +174,7 @@ mod tests {
             Some("value.metadata.note")
         );
 
-        // JSON, with a record inside as base64 (the replay journal's shape).
+        // JSON, with a record inside as base64 (an idempotency blob's shape).
         use base64::Engine as _;
         let journal = serde_json::json!({"records": [{"payload_b64":
             base64::engine::general_purpose::STANDARD.encode(&framed)}], "state": "{}"});
@@ -186,6 +190,21 @@ mod tests {
             holds_card_number(&catalog, &ids),
             None,
             "ids in JSON are words"
+        );
+        // A changelog record: its state bytes are JSON, walked with ids as words; a card number in
+        // a string of it is still found.
+        let mut state = samples::keyed_state();
+        state.state =
+            serde_json::to_vec(&serde_json::json!({"attempt_id": "att_4242424242424242ab"}))
+                .unwrap();
+        let record = codec.encode_sync(&state).unwrap();
+        assert_eq!(holds_card_number(&catalog, &record), None);
+        state.state =
+            serde_json::to_vec(&serde_json::json!({"note": "4242 4242 4242 4242"})).unwrap();
+        let record = codec.encode_sync(&state).unwrap();
+        assert_eq!(
+            holds_card_number(&catalog, &record).as_deref(),
+            Some("state.note")
         );
         // Not a record at all: read loosely.
         assert!(holds_card_number(&catalog, b"x4242424242424242y").is_some());
