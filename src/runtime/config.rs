@@ -212,33 +212,7 @@ impl RuntimeConfig {
             ),
             "use a stable name such as the pod ordinal (\"0\", \"1\", …)",
         );
-        c.within(
-            self.batch_records_max,
-            1..=100_000,
-            "batch_records_max",
-            "use a value such as 2000",
-        );
-        c.within(
-            self.batch_linger_ms,
-            1..=60_000,
-            "batch_linger_ms",
-            "use a value such as 50",
-        );
-        c.within(
-            self.batch_bytes_max,
-            1_024..=256 << 20,
-            "batch_bytes_max",
-            "use a value such as 8388608 (8 MiB)",
-        );
-        c.check(
-            self.batch_idle_ms >= 1 && self.batch_idle_ms <= self.batch_linger_ms,
-            "batch_idle_ms",
-            format!(
-                "{} is not within 1..=batch_linger_ms ({})",
-                self.batch_idle_ms, self.batch_linger_ms
-            ),
-            "use a value such as 2",
-        );
+        self.validate_batch(c);
         c.within(
             self.kafka_call_timeout_ms,
             1_000..=300_000,
@@ -274,6 +248,45 @@ impl RuntimeConfig {
             "store_writes_in_flight_max",
             "use a value such as 64",
         );
+        self.validate_state(c);
+        self.faults.validate(transaction_timeout_ms, c);
+    }
+}
+
+impl RuntimeConfig {
+    /// The bounds of one transaction's batch.
+    fn validate_batch(&self, c: &mut Checks<'_>) {
+        c.within(
+            self.batch_records_max,
+            1..=100_000,
+            "batch_records_max",
+            "use a value such as 2000",
+        );
+        c.within(
+            self.batch_linger_ms,
+            1..=60_000,
+            "batch_linger_ms",
+            "use a value such as 50",
+        );
+        c.within(
+            self.batch_bytes_max,
+            1_024..=256 << 20,
+            "batch_bytes_max",
+            "use a value such as 8388608 (8 MiB)",
+        );
+        c.check(
+            self.batch_idle_ms >= 1 && self.batch_idle_ms <= self.batch_linger_ms,
+            "batch_idle_ms",
+            format!(
+                "{} is not within 1..=batch_linger_ms ({})",
+                self.batch_idle_ms, self.batch_linger_ms
+            ),
+            "use a value such as 2",
+        );
+    }
+
+    /// Where the local copies of keyed state live, and their memory.
+    fn validate_state(&self, c: &mut Checks<'_>) {
         c.within(
             self.state_cache_bytes,
             1 << 20..=64 << 30,
@@ -286,7 +299,6 @@ impl RuntimeConfig {
             "is empty".into(),
             "name a writable directory, e.g. \"/var/lib/paystream/state\"",
         );
-        self.faults.validate(transaction_timeout_ms, c);
     }
 }
 

@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::events::{Catalog, Codec, KeyedState, TimestampMillis};
 use crate::runtime::kafka;
 use crate::runtime::state::local::Local;
-use crate::runtime::state::restore::Reader;
+use crate::runtime::state::restore::{Reader, Restored};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -81,8 +81,6 @@ pub async fn restore(config: Config, args: RestoreArgs) -> Result<String, Comman
     let took = started.elapsed();
     stop.cancel();
 
-    let records: u64 = restored.values().map(|r| r.records).sum();
-    let bytes: u64 = restored.values().map(|r| r.bytes).sum();
     let mut stored = 0;
     for p in 0..args.partitions {
         stored += local
@@ -92,22 +90,39 @@ pub async fn restore(config: Config, args: RestoreArgs) -> Result<String, Comman
     let file_mib = std::fs::metadata(&path).map_or(0, |m| m.len()) >> 20;
     drop(local);
     let _ = std::fs::remove_file(&path);
-    let ms = took.as_millis().max(1);
-    Ok(format!(
-        "paystream bench restore: {topic}: {keys} keys of {state_len} bytes in {} partitions (written in {} ms)\n\
-         \x20 restored          {records} records, {} MiB in {} ms: {} records/s, {} MiB/s\n\
-         \x20 local store       {stored} keys, file {file_mib} MiB, cache limit {} MiB\n\
-         \x20 peak RSS          {} MiB during the restore ({} MiB process peak, writing included)",
+    let head = format!(
+        "paystream bench restore: {topic}: {keys} keys of {state_len} bytes in {} partitions (written in {} ms)",
         args.partitions,
-        write_s.as_millis(),
+        write_s.as_millis()
+    );
+    let store = format!(
+        "{stored} keys, file {file_mib} MiB, cache limit {} MiB",
+        config.runtime.state_cache_bytes >> 20
+    );
+    Ok(report(&head, &restored, took, &store, rss.peak_kib()))
+}
+
+fn report(
+    head: &str,
+    restored: &BTreeMap<i32, Restored>,
+    took: Duration,
+    store: &str,
+    restore_peak_kib: u64,
+) -> String {
+    let records: u64 = restored.values().map(|r| r.records).sum();
+    let bytes: u64 = restored.values().map(|r| r.bytes).sum();
+    let ms = took.as_millis().max(1);
+    format!(
+        "{head}\n\
+         \x20 restored          {records} records, {} MiB in {ms} ms: {} records/s, {} MiB/s\n\
+         \x20 local store       {store}\n\
+         \x20 peak RSS          {} MiB during the restore ({} MiB process peak, writing included)",
         bytes >> 20,
-        ms,
         u128::from(records) * 1_000 / ms,
         (u128::from(bytes) * 1_000 / ms) >> 20,
-        config.runtime.state_cache_bytes >> 20,
-        rss.peak_kib() / 1024,
+        restore_peak_kib / 1024,
         peak_rss_kib() / 1024,
-    ))
+    )
 }
 
 /// `len` bytes that compress about as well as a payment's JSON state (hex digests: 2:1), not the
