@@ -165,13 +165,7 @@ mod tests {
     use crate::events::{samples, Catalog};
 
     fn meta() -> RecordMeta {
-        RecordMeta {
-            topic: "payments.events".into(),
-            partition: 0,
-            offset: 0,
-            key: None,
-            timestamp_ms: None,
-        }
+        RecordMeta::at("payments.events", 0, 0)
     }
 
     #[test]

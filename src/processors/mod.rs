@@ -44,6 +44,19 @@ pub struct RecordMeta {
     pub timestamp_ms: Option<i64>,
 }
 
+impl RecordMeta {
+    /// A record at `topic`/`partition`@`offset`, without key or timestamp.
+    pub fn at(topic: &str, partition: i32, offset: i64) -> Self {
+        Self {
+            topic: topic.to_owned(),
+            partition,
+            offset,
+            key: None,
+            timestamp_ms: None,
+        }
+    }
+}
+
 /// What a processor sees besides its input and its batch view: time, ids and the codec.
 pub struct Context<'a> {
     pub record: &'a RecordMeta,

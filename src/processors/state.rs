@@ -87,13 +87,7 @@ mod tests {
     fn a_new_state_is_a_change_on_the_inputs_partition_and_seen_by_the_next_record() {
         let codec = Codec::single_object(Catalog::bundled().unwrap());
         let clock = FixedClock(1_000);
-        let meta = RecordMeta {
-            topic: "t".into(),
-            partition: 4,
-            offset: 7,
-            key: None,
-            timestamp_ms: None,
-        };
+        let meta = RecordMeta::at("t", 4, 7);
         let ctx = Context {
             record: &meta,
             clock: &clock,

@@ -274,13 +274,7 @@ mod tests {
     /// The effects of one event, and the codec to read them.
     fn effects(f: &Fraud, view: &mut View, e: &PaymentEvent) -> (Effects, Codec) {
         let codec = Codec::single_object(Catalog::bundled().unwrap());
-        let meta = RecordMeta {
-            topic: "payments.events".into(),
-            partition: 0,
-            offset: 0,
-            key: None,
-            timestamp_ms: None,
-        };
+        let meta = RecordMeta::at("payments.events", 0, 0);
         let ctx = Context {
             record: &meta,
             clock: &FixedClock(0),

@@ -301,13 +301,7 @@ mod tests {
         /// Applies one input; returns the decoded outputs by topic.
         fn apply(&mut self, input: Input) -> Outputs {
             self.offset += 1;
-            let meta = RecordMeta {
-                topic: "t".into(),
-                partition: 0,
-                offset: self.offset,
-                key: None,
-                timestamp_ms: None,
-            };
+            let meta = RecordMeta::at("t", 0, self.offset);
             let ctx = Context {
                 record: &meta,
                 clock: &FixedClock(1_000),
@@ -503,13 +497,7 @@ mod tests {
     #[test]
     fn a_response_operation_is_decoded_at_the_edge() {
         let h = Harness::new();
-        let meta = RecordMeta {
-            topic: "providers.responses".into(),
-            partition: 0,
-            offset: 1,
-            key: None,
-            timestamp_ms: None,
-        };
+        let meta = RecordMeta::at("providers.responses", 0, 1);
         let mut r = samples::provider_response();
         r.operation = "STATUS".into();
         let payload = h.codec.encode_sync(&r).unwrap();

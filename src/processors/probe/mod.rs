@@ -144,13 +144,7 @@ mod tests {
     use crate::processors::RecordMeta;
 
     fn ctx_parts() -> (RecordMeta, Codec) {
-        let meta = RecordMeta {
-            topic: "in".into(),
-            partition: 0,
-            offset: 7,
-            key: None,
-            timestamp_ms: None,
-        };
+        let meta = RecordMeta::at("in", 0, 7);
         (meta, Codec::single_object(Catalog::bundled().unwrap()))
     }
 

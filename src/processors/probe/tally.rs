@@ -78,13 +78,7 @@ mod tests {
     #[test]
     fn each_command_of_a_payment_takes_the_next_sequence() {
         let codec = Codec::single_object(Catalog::bundled().unwrap());
-        let meta = RecordMeta {
-            topic: "in".into(),
-            partition: 2,
-            offset: 0,
-            key: None,
-            timestamp_ms: None,
-        };
+        let meta = RecordMeta::at("in", 2, 0);
         let ctx = Context {
             record: &meta,
             clock: &FixedClock(0),

@@ -104,13 +104,7 @@ mod tests {
     #[test]
     fn first_event_writes_owner_and_list_rows_and_only_the_newest_writes_the_payment_row() {
         let codec = Codec::single_object(Catalog::bundled().unwrap());
-        let meta = RecordMeta {
-            topic: "payments.events".into(),
-            partition: 0,
-            offset: 1,
-            key: None,
-            timestamp_ms: None,
-        };
+        let meta = RecordMeta::at("payments.events", 0, 1);
         let ctx = Context {
             record: &meta,
             clock: &FixedClock(0),
