@@ -129,8 +129,10 @@ impl Reader {
         let mut restored = BTreeMap::new();
         let mut ends = BTreeMap::new();
         let mut starts = BTreeMap::new();
-        for (p, first) in from {
-            let end = self.stable_end(*p).await?;
+        // One round trip per partition and watermark: asked for every partition at once.
+        let stable_ends =
+            futures::future::try_join_all(from.keys().map(|p| self.stable_end(*p))).await?;
+        for ((p, first), end) in from.iter().zip(stable_ends) {
             let mut first = *first;
             if first > end {
                 // The changelog is shorter than the copy: it was recreated. The copy is void.
