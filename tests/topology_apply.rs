@@ -1,4 +1,5 @@
-//! `topology apply` against the real broker: creates, is idempotent, grows partitions, refuses to shrink.
+//! `topology apply` against the real broker: creates, is idempotent, grows partitions, refuses to shrink
+//! and refuses to grow a topic co-partitioned with keyed state.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failed expectation is the report
 
 mod common;
@@ -57,5 +58,42 @@ async fn apply_creates_then_is_idempotent_then_grows() {
             );
         }
         other => panic!("shrinking must be refused, got {other:?}"),
+    }
+    t.topics[0].partitions = 8;
+
+    // The payment processor's changelog and inputs, under the test's names: growing one would move
+    // keys away from their state.
+    let prefixed = |name: &str| {
+        t.topics
+            .iter()
+            .find(|x| x.name.ends_with(&format!(".{name}")))
+            .map(|x| x.name.clone())
+            .unwrap()
+    };
+    let changelog = prefixed("payments.changelog");
+    let payments = t
+        .processors
+        .iter()
+        .position(|p| p.name == "payments")
+        .unwrap();
+    let inputs: Vec<String> = t.processors[payments]
+        .inputs
+        .iter()
+        .map(|i| prefixed(i))
+        .collect();
+    t.processors[payments].inputs = inputs;
+    t.processors[payments].changelog = Some(changelog.clone());
+    let at = t.topics.iter().position(|x| x.name == changelog).unwrap();
+    t.topics[at].partitions += 1;
+    match apply_topics(&t, &config.kafka).await {
+        Err(ApplyError::Topic { topic, problem }) => {
+            assert_eq!(topic, changelog);
+            assert!(
+                problem.contains("keyed state of processor 'payments'")
+                    && problem.contains("keep partitions = 6"),
+                "{problem}"
+            );
+        }
+        other => panic!("growing a changelog must be refused, got {other:?}"),
     }
 }

@@ -12,6 +12,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,22 +48,41 @@ pub async fn apply_topics(
     let opts = AdminOptions::new()
         .request_timeout(Some(timeout))
         .operation_timeout(Some(timeout));
+    // Topics whose partition n holds the keys of a stateful processor's changelog partition n.
+    let mut keyed: BTreeMap<&str, &str> = BTreeMap::new();
+    for p in topology.processors.iter().filter(|p| p.changelog.is_some()) {
+        for t in p.inputs.iter().chain(p.changelog.iter()) {
+            keyed.insert(t, &p.name);
+        }
+    }
     let mut actions = Vec::with_capacity(topology.topics.len());
     for spec in &topology.topics {
-        let action =
-            apply_one(&admin, &opts, spec, kafka.topic_replication_factor, timeout).await?;
+        let topic = Apply {
+            spec,
+            replication_factor: kafka.topic_replication_factor,
+            keyed_by: keyed.get(spec.name.as_str()).copied(),
+        };
+        let action = apply_one(&admin, &opts, &topic, timeout).await?;
         actions.push((spec.name.clone(), action));
     }
     Ok(actions)
 }
 
+/// One topic to apply.
+struct Apply<'a> {
+    spec: &'a TopicSpec,
+    replication_factor: i32,
+    /// The stateful processor whose keyed state this topic is co-partitioned with.
+    keyed_by: Option<&'a str>,
+}
+
 async fn apply_one(
     admin: &AdminClient<DefaultClientContext>,
     opts: &AdminOptions,
-    spec: &TopicSpec,
-    replication_factor: i32,
+    topic: &Apply<'_>,
     timeout: Duration,
 ) -> Result<TopicAction, ApplyError> {
+    let (spec, replication_factor) = (topic.spec, topic.replication_factor);
     let retention = spec.retention_ms.to_string();
     let topic_err = |problem: String| ApplyError::Topic {
         topic: spec.name.clone(),
@@ -95,6 +115,11 @@ async fn apply_one(
     if existing > declared {
         return Err(topic_err(format!(
             "has {existing} partitions but {declared} are declared; Kafka cannot remove partitions. Fix: declare partitions = {existing} in topics.toml"
+        )));
+    }
+    if let (true, Some(p)) = (existing < declared, topic.keyed_by) {
+        return Err(topic_err(format!(
+            "has {existing} partitions and is co-partitioned with the keyed state of processor '{p}': adding partitions would move keys away from their state. Fix: keep partitions = {existing} in topics.toml (re-partitioning keyed state is not supported)"
         )));
     }
     if existing < declared {
