@@ -4,7 +4,7 @@
 //! fresh local store, as an instance does when it is assigned them.
 
 use super::rss::{peak_rss_kib, RssSampler};
-use super::traffic::create_topics;
+use super::traffic::{create_topics, realistic_bytes};
 use crate::commands::CommandError;
 use crate::config::Config;
 use crate::events::{Catalog, Codec, KeyedState, TimestampMillis};
@@ -125,20 +125,6 @@ fn report(
     )
 }
 
-/// `len` bytes that compress about as well as a payment's JSON state (hex digests: 2:1), not the
-/// 100:1 of repeated bytes, which would make the broker's fetches unrealistically dense.
-fn state_like(i: usize, len: usize) -> Vec<u8> {
-    use sha2::{Digest, Sha256};
-    let mut out = Vec::with_capacity(len + 64);
-    let mut block = Sha256::digest(i.to_be_bytes());
-    while out.len() < len {
-        out.extend_from_slice(hex::encode(block).as_bytes());
-        block = Sha256::digest(block);
-    }
-    out.truncate(len);
-    out
-}
-
 /// One `KeyedState` record per key, as a compacted changelog holds after compaction.
 async fn write_changelog(
     config: &Config,
@@ -154,7 +140,7 @@ async fn write_changelog(
         let envelope = KeyedState {
             processor: "bench".into(),
             key: key.clone(),
-            state: state_like(i, state_len),
+            state: realistic_bytes(i, state_len),
             timers: vec![],
             written_at: TimestampMillis(0),
         };

@@ -57,7 +57,6 @@ pub(super) async fn produce_paced(
     let producer: FutureProducer = kafka::producer(&config.kafka).create()?;
     let mut pending = Vec::with_capacity(n.min(100_000));
     let started = Instant::now();
-    let filler = vec![b'x'; len.saturating_sub(8)];
     for i in 0..n {
         if let Some(r) = rate {
             let due = Duration::from_micros(
@@ -68,7 +67,7 @@ pub(super) async fn produce_paced(
             }
         }
         let mut value = now_us().to_be_bytes().to_vec();
-        value.extend_from_slice(&filler);
+        value.extend_from_slice(&realistic_bytes(i, len.saturating_sub(8)));
         let key = format!("key_{}", i % KEYS);
         pending.push(
             producer
@@ -89,6 +88,21 @@ pub(super) async fn produce_paced(
             .map_err(|(e, _)| CommandError::Kafka(e.to_string()))?;
     }
     Ok(())
+}
+
+/// `len` bytes, different for each `i`, that compress about as well as a payment's JSON (hex
+/// digests: 2:1), not the 100:1 of repeated bytes, which would make the broker's fetches
+/// unrealistically dense once decompressed.
+pub(super) fn realistic_bytes(i: usize, len: usize) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let mut out = Vec::with_capacity(len + 64);
+    let mut block = Sha256::digest(i.to_be_bytes());
+    while out.len() < len {
+        out.extend_from_slice(hex::encode(block).as_bytes());
+        block = Sha256::digest(block);
+    }
+    out.truncate(len);
+    out
 }
 
 pub(super) struct Seen {
