@@ -1,10 +1,10 @@
 //! The keyed state side of the loop: opening a stateful processor's store and catching it up with
 //! its changelog before a batch.
 
+use super::Backoff;
 use super::{Deps, EosConsumer, Loop, STATE_COMPONENT};
 use crate::metrics as m;
 use crate::processors::Processor;
-use crate::runtime::eos::Backoff;
 use crate::runtime::state::restore::Reader;
 use crate::runtime::state::{KeyedStore, RestoreError};
 use crate::topology::ProcessorSpec;

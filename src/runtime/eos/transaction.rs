@@ -28,8 +28,10 @@ impl<P: Processor> Loop<P> {
             .map_err(|e| classify("begin_transaction", &e))?;
         let staged = self.stage(batch).await?;
         self.write_store(&staged.effects.writes).await?;
-        let produced = self.produce(producer, &staged.effects.records).await?;
-        let changelog = self.produce_state(producer, &staged.effects.state).await?;
+        let envelopes = self.changelog_records(&staged.effects.state)?;
+        let (produced, changelog) = self
+            .produce(producer, &staged.effects.records, &envelopes)
+            .await?;
         let processed = started.elapsed();
         let commit_started = Instant::now();
         self.commit(producer, consumer, &staged.next_offsets, batch.len())
@@ -40,16 +42,14 @@ impl<P: Processor> Loop<P> {
         Ok(())
     }
 
-    /// Produces each state change to its partition of the changelog; returns, per partition, the
-    /// offset of the last one.
-    async fn produce_state(
+    /// The changelog record of each state change: (partition, key, envelope).
+    fn changelog_records<'c>(
         &self,
-        producer: &FutureProducer,
-        changes: &[StateChange],
-    ) -> Result<BTreeMap<i32, i64>, Failure> {
+        changes: &'c [StateChange],
+    ) -> Result<Vec<StateRecord<'c>>, Failure> {
         let Some(keyed) = &self.keyed else {
             if changes.is_empty() {
-                return Ok(BTreeMap::new());
+                return Ok(vec![]);
             }
             return Err(Failure::Fatal(format!(
                 "processor '{}' changed keyed state but has no changelog",
@@ -57,40 +57,13 @@ impl<P: Processor> Loop<P> {
             )));
         };
         let now_ms = now_millis();
-        let mut deliveries = Vec::with_capacity(changes.len());
-        for c in changes {
-            let payload = keyed.envelope(c, now_ms).map_err(Failure::Fatal)?;
-            let record = FutureRecord::to(keyed.changelog())
-                .partition(c.partition)
-                .key(&c.key)
-                .payload(&payload);
-            match producer.send_result(record) {
-                Ok(d) => deliveries.push(d),
-                Err((e, _)) => {
-                    return Err(Failure::Abortable(format!(
-                        "enqueue to {}: {e}",
-                        keyed.changelog()
-                    )))
-                }
-            }
-        }
-        let mut last = BTreeMap::new();
-        for d in deliveries {
-            match d.await {
-                Ok(Ok(delivery)) => {
-                    let at = last.entry(delivery.partition).or_insert(delivery.offset);
-                    *at = (*at).max(delivery.offset);
-                }
-                Ok(Err((e, _))) => {
-                    return Err(Failure::Abortable(format!(
-                        "produce to {}: {e}",
-                        keyed.changelog()
-                    )))
-                }
-                Err(_) => return Err(Failure::ResetProducer("delivery report lost".into())),
-            }
-        }
-        Ok(last)
+        changes
+            .iter()
+            .map(|c| {
+                let payload = keyed.envelope(c, now_ms).map_err(Failure::Fatal)?;
+                Ok((c.partition, c.key.as_str(), payload))
+            })
+            .collect()
     }
 
     /// Applies a committed batch's state changes to the local copy. A copy that cannot take them is
@@ -149,33 +122,54 @@ impl<P: Processor> Loop<P> {
         Ok(staged)
     }
 
-    /// Produces every output inside the transaction; counts them per topic.
+    /// Produces every output and changelog record inside the transaction, all enqueued before any
+    /// delivery is awaited; returns the outputs per topic and, per changelog partition, the offset
+    /// of the last state record.
     async fn produce(
         &self,
         producer: &FutureProducer,
         outputs: &[OutRecord],
-    ) -> Result<BTreeMap<String, u64>, Failure> {
-        let mut deliveries = Vec::with_capacity(outputs.len());
-        for r in outputs {
-            let record = FutureRecord::to(&r.topic).key(&r.key).payload(&r.payload);
+        state: &[StateRecord<'_>],
+    ) -> Result<(BTreeMap<String, u64>, BTreeMap<i32, i64>), Failure> {
+        let changelog = self.keyed.as_ref().map_or("", |k| k.changelog());
+        let records = outputs
+            .iter()
+            .map(|r| {
+                FutureRecord::to(r.topic.as_str())
+                    .key(r.key.as_str())
+                    .payload(r.payload.as_slice())
+            })
+            .chain(state.iter().map(|(partition, key, payload)| {
+                FutureRecord::to(changelog)
+                    .partition(*partition)
+                    .key(*key)
+                    .payload(payload.as_slice())
+            }));
+        let mut deliveries = Vec::with_capacity(outputs.len() + state.len());
+        for record in records {
+            let topic = record.topic.to_owned();
             match producer.send_result(record) {
-                Ok(d) => deliveries.push(d),
-                Err((e, _)) => {
-                    return Err(Failure::Abortable(format!("enqueue to {}: {e}", r.topic)))
-                }
+                Ok(d) => deliveries.push((topic, d)),
+                Err((e, _)) => return Err(Failure::Abortable(format!("enqueue to {topic}: {e}"))),
             }
         }
-        let mut produced: BTreeMap<String, u64> = BTreeMap::new();
-        for (d, r) in deliveries.into_iter().zip(outputs) {
-            match d.await {
-                Ok(Ok(_)) => *produced.entry(r.topic.clone()).or_default() += 1,
+        let (mut produced, mut last) = (BTreeMap::new(), BTreeMap::new());
+        for (i, (topic, d)) in deliveries.into_iter().enumerate() {
+            let delivery = match d.await {
+                Ok(Ok(delivery)) => delivery,
                 Ok(Err((e, _))) => {
-                    return Err(Failure::Abortable(format!("produce to {}: {e}", r.topic)))
+                    return Err(Failure::Abortable(format!("produce to {topic}: {e}")))
                 }
                 Err(_) => return Err(Failure::ResetProducer("delivery report lost".into())),
+            };
+            if i < outputs.len() {
+                *produced.entry(topic).or_default() += 1;
+            } else {
+                let at = last.entry(delivery.partition).or_insert(delivery.offset);
+                *at = (*at).max(delivery.offset);
             }
         }
-        Ok(produced)
+        Ok((produced, last))
     }
 
     /// Sends the next offsets with the group's metadata and commits (with the crash tests' faults).
@@ -260,6 +254,9 @@ impl<P: Processor> Loop<P> {
             .record(commit);
     }
 }
+
+/// A state change as a changelog record: partition, key, envelope.
+type StateRecord<'a> = (i32, &'a str, Vec<u8>);
 
 /// What one batch turned into before it is written, produced and committed.
 #[derive(Default)]
