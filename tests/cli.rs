@@ -203,6 +203,7 @@ async fn smoke_serves_ops_endpoints_and_stops_on_sigterm() {
     let config = common::config();
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
+    let stderr_path = std::env::temp_dir().join(format!("paystream-smoke-{port}.log"));
     let mut child = Command::new(env!("CARGO_BIN_EXE_paystream"))
         .args(["smoke", "--demo-events", "30", "--keep-running"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -210,7 +211,7 @@ async fn smoke_serves_ops_endpoints_and_stops_on_sigterm() {
         .env("PAYSTREAM__STORE__KEYSPACE", &config.store.keyspace)
         .env("PAYSTREAM__SERVICE__LOG_FORMAT", "json")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
         .spawn()
         .expect("spawn");
     let stdout = child.stdout.take().unwrap();
@@ -232,7 +233,8 @@ async fn smoke_serves_ops_endpoints_and_stops_on_sigterm() {
         .unwrap();
     assert!(
         summary.contains("consumed          30/30") && summary.contains("OK: nothing lost"),
-        "{summary}"
+        "summary: {summary}\nstderr: {}",
+        std::fs::read_to_string(&stderr_path).unwrap_or_default()
     );
 
     let http = reqwest::Client::new();

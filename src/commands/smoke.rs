@@ -223,11 +223,7 @@ async fn produce_in_one_transaction(
         kafka::transactional_producer(&config.kafka, &format!("paystream-demo-{run_id}"))
             .create()?;
     let timeout = Duration::from_millis(config.kafka.request_timeout_ms);
-    let p = producer.clone();
-    // librdkafka's transactional calls block: keep them off the async workers.
-    tokio::task::spawn_blocking(move || p.init_transactions(timeout))
-        .await
-        .map_err(|e| CommandError::Failed(e.to_string()))??;
+    kafka::init_transactions_bounded(&producer, timeout).await?;
     producer.begin_transaction()?;
     let mut bytes_total = 0usize;
     let mut encoded = Vec::with_capacity(commands.len());

@@ -102,13 +102,9 @@ async fn apply_one(
         Some(Err((_, code))) => return Err(topic_err(format!("create failed: {code}"))),
         None => return Err(topic_err("create returned no result".into())),
     }
-    let metadata = admin.inner().fetch_metadata(Some(&spec.name), timeout)?;
-    let existing = metadata
-        .topics()
-        .iter()
-        .find(|t| t.name() == spec.name)
-        .map(|t| t.partitions().len())
-        .ok_or_else(|| topic_err("exists but has no metadata".into()))?;
+    let existing = partition_count(admin, &spec.name, timeout)
+        .await?
+        .ok_or_else(|| topic_err("exists but its metadata did not settle".into()))?;
     let declared = usize::try_from(spec.partitions)
         .map_err(|_| topic_err("negative partition count".into()))?;
     let mut action = TopicAction::Unchanged;
@@ -139,4 +135,33 @@ async fn apply_one(
         r.map_err(|(_, code)| topic_err(format!("setting configs failed: {code}")))?;
     }
     Ok(action)
+}
+
+/// Metadata reads taken before the broker's view of a topic settles.
+const METADATA_SETTLE_TRIES_MAX: u32 = 50;
+const METADATA_SETTLE_BACKOFF_MS: u64 = 100;
+
+/// The topic's partition count once its metadata has settled. A topic another process has just
+/// created can show up with an error (leader not available) and no or not yet all partitions; read
+/// again, boundedly, rather than mistake it for a topic that needs partitions added.
+async fn partition_count(
+    admin: &AdminClient<DefaultClientContext>,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Option<usize>, ApplyError> {
+    for _ in 0..METADATA_SETTLE_TRIES_MAX {
+        let metadata = admin.inner().fetch_metadata(Some(topic), timeout)?;
+        let settled = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic)
+            .filter(|t| t.error().is_none() && !t.partitions().is_empty())
+            .filter(|t| t.partitions().iter().all(|p| p.error().is_none() && p.leader() >= 0))
+            .map(|t| t.partitions().len());
+        if settled.is_some() {
+            return Ok(settled);
+        }
+        tokio::time::sleep(Duration::from_millis(METADATA_SETTLE_BACKOFF_MS)).await;
+    }
+    Ok(None)
 }

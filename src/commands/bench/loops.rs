@@ -139,10 +139,8 @@ async fn bare_loop(
             kafka::transactional_producer(&kafka_config, &format!("{group}-bare"))
                 .create()
                 .map_err(|e| e.to_string())?;
-        let p2 = p.clone();
-        tokio::task::spawn_blocking(move || p2.init_transactions(timeout))
+        kafka::init_transactions_bounded(&p, timeout)
             .await
-            .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
         p
     } else {
