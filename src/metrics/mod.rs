@@ -102,6 +102,10 @@ pub const STATE_RESTORE_SECONDS: &str = "paystream_state_restore_seconds";
 pub const STATE_RESTORE_RECORDS: &str = "paystream_state_restore_records_total";
 /// Changelog bytes read by restores. Labels: processor.
 pub const STATE_RESTORE_BYTES: &str = "paystream_state_restore_bytes_total";
+/// Timers fired, counted when the transaction that clears them commits. Labels: processor, kind.
+pub const TIMERS_FIRED: &str = "paystream_timers_fired_total";
+/// How late timers fired after their due time. Labels: processor.
+pub const TIMER_LATENESS_SECONDS: &str = "paystream_timer_lateness_seconds";
 /// Fraud decisions. Labels: decision, mode.
 pub const FRAUD_DECISIONS: &str = "paystream_fraud_decisions_total";
 /// Provider calls. Labels: provider, outcome (succeeded, declined, pending, failed, unknown).
@@ -216,6 +220,11 @@ fn describe() {
     describe_counter!(
         STATE_RESTORE_BYTES,
         "Changelog bytes read by state restores"
+    );
+    describe_counter!(TIMERS_FIRED, "Durable timers fired (committed)");
+    describe_histogram!(
+        TIMER_LATENESS_SECONDS,
+        "Time from a timer's due time to the commit of its firing"
     );
     describe_counter!(FRAUD_DECISIONS, "Fraud decisions");
     describe_counter!(CONNECTOR_CALLS, "Provider calls by outcome");

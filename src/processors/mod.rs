@@ -21,6 +21,7 @@ pub mod payments;
 pub mod probe;
 pub mod routing;
 pub mod state;
+pub mod timers;
 pub mod views;
 
 use crate::domain::clock::Clock;
@@ -33,6 +34,7 @@ pub use decode::{Decode, Raw};
 use futures::future::BoxFuture;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
+use timers::Timer;
 
 /// Where an input record came from; identifies it uniquely and stably across replays.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +55,19 @@ impl RecordMeta {
             offset,
             key: None,
             timestamp_ms: None,
+        }
+    }
+
+    /// The record a due timer stands for: the changelog partition that owns `key`, with the
+    /// timer's kind and key in the topic and its due time as the offset, so that
+    /// [`Context::derived_id`] is the same on every replay of the firing and differs between timers.
+    pub fn of_timer(changelog: &str, partition: i32, key: &str, timer: &Timer) -> Self {
+        Self {
+            topic: format!("{changelog}#timer:{}:{key}", timer.kind),
+            partition,
+            offset: timer.due_at_ms,
+            key: Some(key.as_bytes().to_vec()),
+            timestamp_ms: Some(timer.due_at_ms),
         }
     }
 }
@@ -107,6 +122,16 @@ pub struct StateChange {
     pub key: String,
     /// The state as the processor serializes it.
     pub value: Vec<u8>,
+    /// Every timer the key holds from now on, in due order.
+    pub timers: Vec<Timer>,
+}
+
+/// One key's committed state and timers, as the runtime reads them for a batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyState {
+    /// The state as the processor serialized it.
+    pub state: Vec<u8>,
+    pub timers: Vec<Timer>,
 }
 
 /// Everything one input causes.
@@ -253,8 +278,9 @@ pub trait Build: Processor + Sized {
 
 /// What a processor's `load` edge may read.
 pub struct Io<'a> {
-    /// The committed state of the batch's keys (stateful processors), as the processor serialized it.
-    pub keyed: &'a BTreeMap<String, Vec<u8>>,
+    /// The committed state and timers of the batch's keys and of the keys whose timers are due
+    /// (stateful processors).
+    pub keyed: &'a BTreeMap<String, KeyState>,
     /// Append-only time sets in the store.
     pub sets: &'a SetReader,
     /// Reads in flight at once.
@@ -304,4 +330,21 @@ pub trait Processor: Send + Sync + 'static {
         view: &mut Self::View,
         ctx: &Context<'_>,
     ) -> Result<Effects, ProcessError>;
+
+    /// Handles `key`'s due `timer` (stateful processors that set timers). Its effects must clear the
+    /// timer (`Keyed::fire` does) and commit in the same transaction, so it fires once. The
+    /// context's record is the timer's: see [`RecordMeta::of_timer`].
+    fn on_timer(
+        &self,
+        key: &str,
+        timer: &Timer,
+        _view: &mut Self::View,
+        _ctx: &Context<'_>,
+    ) -> Result<Effects, ProcessError> {
+        Err(ProcessError::Fatal(format!(
+            "processor '{}' has a due timer '{}' on key '{key}' but handles no timers",
+            self.name(),
+            timer.kind
+        )))
+    }
 }

@@ -244,10 +244,7 @@ impl Processor for Payments {
                 Input::Response(r) => provider::response(self, r, stored, health, &mut out)?,
                 Input::Webhook(w) => provider::webhook(self, w, stored, health, &mut out)?,
             };
-            Ok(Step {
-                effects: out.effects,
-                state,
-            })
+            Ok(Step::new(out.effects, state))
         })
     }
 }

@@ -101,6 +101,7 @@ impl<P: Processor> Loop<P> {
 
     /// Records up to `batch_records_max` or `batch_bytes_max`, ending `batch_linger_ms` after the first
     /// or as soon as none arrives within `batch_idle_ms` (the consumer has nothing more buffered).
+    /// Empty when a stateful processor's wake time ([`Loop::wake_at`]) comes first.
     /// Records of partitions revoked meanwhile are dropped: their new owner reads them from the
     /// committed offset.
     pub(super) async fn collect_batch(
@@ -109,8 +110,17 @@ impl<P: Processor> Loop<P> {
     ) -> Result<Vec<OwnedMessage>, String> {
         let generation = consumer.context().generation.load(Ordering::SeqCst);
         let mut batch = Vec::new();
+        let wake = self.wake_at();
+        let woken = async move {
+            match wake {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         let first = tokio::select! {
             _ = self.deps.shutdown.cancelled() => return Ok(batch),
+            // A timer may be due, or the assignment changed: the caller looks.
+            () = woken => return Ok(batch),
             r = consumer.recv() => r.map(|m| m.detach()),
         };
         match first {

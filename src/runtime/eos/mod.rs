@@ -4,10 +4,11 @@
 //! transactional producer with the stable id `<consumer_group>-<instance_id>` (KIP-447: one
 //! producer serves every partition the instance owns). Each transaction:
 //!
-//! 1. collects a batch from the consumer (at most `batch_records_max` records, at most
-//!    `batch_linger_ms` after the first);
+//! 1. collects a batch from the consumer (at most `batch_records_max` records or `batch_bytes_max`
+//!    bytes, at most `batch_linger_ms` after the first, ending early when nothing more is buffered)
+//!    and, for a stateful processor, the keys whose timers are due (`timers`);
 //! 2. decodes each record (poison becomes a dead letter), asks the processor's `load` edge for the
-//!    batch's view once, and processes each record over it;
+//!    batch's view once, fires the due timers and processes each record over it;
 //! 3. performs the store writes (idempotent, keyed by event or transaction id; staged data, journal,
 //!    state) with bounded retries;
 //! 4. produces the outputs and dead letters, sends the next offsets with the consumer's group
@@ -29,6 +30,7 @@ mod failure;
 mod keyed;
 mod recovery;
 mod steps;
+mod timers;
 mod transaction;
 
 use super::config::{KafkaConfig, RuntimeConfig};
@@ -241,14 +243,15 @@ impl<P: Processor> Loop<P> {
         let mut failures_in_a_row = 0u32;
         while !self.deps.shutdown.is_cancelled() {
             let batch = self.collect_batch(&consumer).await?;
-            if batch.is_empty() {
-                continue;
-            }
             if !self.catch_up_state(&consumer).await? {
                 // Shut down while waiting; nothing of the batch was processed.
                 break;
             }
-            match self.transaction(&producer, &consumer, &batch).await {
+            let due = self.due_timers()?;
+            if batch.is_empty() && due.keys.is_empty() {
+                continue;
+            }
+            match self.transaction(&producer, &consumer, &batch, &due).await {
                 Ok(()) => failures_in_a_row = 0,
                 Err(failure) => {
                     failures_in_a_row += 1;

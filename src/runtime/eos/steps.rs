@@ -8,7 +8,8 @@ use super::{dead_letter, Loop};
 use crate::domain::clock::{now_millis, SystemClock};
 use crate::metrics::{self as m, Measure};
 use crate::processors::{
-    Context, Decode, Decoded, Effects, Io, OutRecord, ProcessError, Processor, RecordMeta,
+    Context, Decode, Decoded, Effects, Io, KeyState, OutRecord, ProcessError, Processor,
+    RecordMeta,
 };
 use crate::store::StoreError;
 use rdkafka::message::{Message, OwnedMessage};
@@ -72,17 +73,20 @@ impl<P: Processor> Loop<P> {
         }
     }
 
-    /// The committed keyed state of the batch's keys, from the local copy of the changelog.
+    /// The committed keyed state of the batch's keys and of the keys with due timers, from the
+    /// local copy of the changelog.
     pub(super) fn read_state(
         &self,
         decoded: &[Decoded<P::Input>],
-    ) -> Result<BTreeMap<String, Vec<u8>>, Failure> {
+        due: &[(i32, String)],
+    ) -> Result<BTreeMap<String, KeyState>, Failure> {
         let Some(keyed) = &self.keyed else {
             return Ok(BTreeMap::new());
         };
         let keys: Vec<(i32, &str)> = decoded
             .iter()
             .filter_map(|d| P::state_key(&d.input).map(|k| (d.meta.partition, k)))
+            .chain(due.iter().map(|(p, k)| (*p, k.as_str())))
             .collect();
         keyed.read(&keys).map_err(Failure::Fatal)
     }
@@ -91,7 +95,7 @@ impl<P: Processor> Loop<P> {
     pub(super) async fn load(
         &mut self,
         decoded: &[Decoded<P::Input>],
-        keyed: &BTreeMap<String, Vec<u8>>,
+        keyed: &BTreeMap<String, KeyState>,
     ) -> Result<P::View, Failure> {
         let io = Io {
             keyed,

@@ -2,6 +2,7 @@
 //! write the store, produce, send the offsets and commit; then count what committed.
 
 use super::failure::{classify, is_abort_required, Failure};
+use super::timers::DueTimers;
 use super::{blocking, EosConsumer, Loop};
 use crate::domain::clock::now_millis;
 use crate::metrics as m;
@@ -21,12 +22,17 @@ impl<P: Processor> Loop<P> {
         producer: &FutureProducer,
         consumer: &Arc<EosConsumer>,
         batch: &[OwnedMessage],
+        due: &DueTimers,
     ) -> Result<(), Failure> {
         let started = Instant::now();
         producer
             .begin_transaction()
             .map_err(|e| classify("begin_transaction", &e))?;
-        let staged = self.stage(batch).await?;
+        let mut staged = self.stage(batch, due).await?;
+        if !due.keys.is_empty() {
+            self.timer_offsets(consumer, due, &mut staged.next_offsets)
+                .await?;
+        }
         self.write_store(&staged.effects.writes).await?;
         let envelopes = self.changelog_records(&staged.effects.state)?;
         let (produced, changelog) = self
@@ -77,9 +83,9 @@ impl<P: Processor> Loop<P> {
         }
     }
 
-    /// Decodes the batch (poison becomes dead letters), loads the view once and processes each
-    /// record over it, in order.
-    async fn stage(&mut self, batch: &[OwnedMessage]) -> Result<Staged, Failure> {
+    /// Decodes the batch (poison becomes dead letters), loads the view once, fires the due timers and
+    /// processes each record over it, in order.
+    async fn stage(&mut self, batch: &[OwnedMessage], due: &DueTimers) -> Result<Staged, Failure> {
         let mut staged = Staged::default();
         let mut decoded = Vec::with_capacity(batch.len());
         let mut sources = Vec::with_capacity(batch.len());
@@ -99,18 +105,15 @@ impl<P: Processor> Loop<P> {
                 }
             }
         }
-        let keyed = self.read_state(&decoded)?;
+        let keyed = self.read_state(&decoded, &due.keys)?;
         let mut view = self.load(&decoded, &keyed).await?;
+        let fired = self.fire(due, &keyed, &mut view).await?;
+        self.check_writable(&fired)?;
+        staged.effects.extend(fired);
         for (d, msg) in decoded.iter().zip(sources) {
             match self.process(msg, d, &mut view).await? {
                 Handled::Effects(effects) => {
-                    if let Some(r) = effects
-                        .records
-                        .iter()
-                        .find(|r| !self.writable.contains(&r.topic))
-                    {
-                        return Err(Failure::Fatal(format!("processor '{}' tried to write '{}', which processors.toml does not declare as its output", self.name, r.topic)));
-                    }
+                    self.check_writable(&effects)?;
                     staged.effects.extend(effects);
                 }
                 Handled::DeadLetter(letter) => {
@@ -120,6 +123,17 @@ impl<P: Processor> Loop<P> {
             }
         }
         Ok(staged)
+    }
+
+    fn check_writable(&self, effects: &Effects) -> Result<(), Failure> {
+        match effects
+            .records
+            .iter()
+            .find(|r| !self.writable.contains(&r.topic))
+        {
+            Some(r) => Err(Failure::Fatal(format!("processor '{}' tried to write '{}', which processors.toml does not declare as its output", self.name, r.topic))),
+            None => Ok(()),
+        }
     }
 
     /// Produces every output and changelog record inside the transaction, all enqueued before any
@@ -180,6 +194,13 @@ impl<P: Processor> Loop<P> {
         next_offsets: &BTreeMap<(String, i32), i64>,
         records: usize,
     ) -> Result<(), Failure> {
+        if next_offsets.is_empty() {
+            // Without offsets the broker would not check the group generation: a zombie's timer
+            // firing could commit.
+            return Err(Failure::Abortable(
+                "no input offset to send with the transaction".into(),
+            ));
+        }
         let mut offsets = TopicPartitionList::new();
         for ((topic, partition), next) in next_offsets {
             offsets

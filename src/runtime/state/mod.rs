@@ -18,10 +18,13 @@
 
 pub mod local;
 pub mod restore;
+pub mod value;
 
+use crate::events::keyed_state::KeyedTimer;
 use crate::events::{Codec, KeyedState, TimestampMillis};
 use crate::metrics as m;
-use crate::processors::StateChange;
+use crate::processors::timers::Timer;
+use crate::processors::{KeyState, StateChange};
 use local::{Local, Put};
 use restore::Reader;
 pub use restore::RestoreError;
@@ -144,8 +147,21 @@ impl KeyedStore {
         Ok(())
     }
 
-    /// The committed state of `keys` (partition, key).
-    pub fn read(&self, keys: &[(i32, &str)]) -> Result<BTreeMap<String, Vec<u8>>, String> {
+    /// Up to `max` keys with a timer due at `now_ms`, on owned partitions that are caught up.
+    pub fn due(&self, now_ms: i64, max: usize) -> Result<Vec<(i32, String)>, String> {
+        let ready: BTreeSet<i32> = self.owned.difference(&self.stale).copied().collect();
+        self.local
+            .due(&ready, now_ms, max)
+            .map_err(|e| e.to_string())
+    }
+
+    /// When the next timer of an owned partition is due.
+    pub fn next_due(&self) -> Result<Option<i64>, String> {
+        self.local.next_due(&self.owned).map_err(|e| e.to_string())
+    }
+
+    /// The committed state and timers of `keys` (partition, key).
+    pub fn read(&self, keys: &[(i32, &str)]) -> Result<BTreeMap<String, KeyState>, String> {
         if let Some((p, _)) = keys.iter().find(|(p, _)| !self.owned.contains(p)) {
             return Err(format!(
                 "a record of partition {p} reached the processor, which does not own it"
@@ -160,7 +176,7 @@ impl KeyedStore {
             processor: self.processor.clone(),
             key: change.key.clone(),
             state: change.value.clone(),
-            timers: vec![],
+            timers: change.timers.iter().map(wire_timer).collect(),
             written_at: TimestampMillis(now_ms),
         };
         self.codec.encode_sync(&s).map_err(|e| e.to_string())
@@ -173,12 +189,17 @@ impl KeyedStore {
         changes: &[StateChange],
         offsets: &BTreeMap<i32, i64>,
     ) -> Result<(), String> {
+        let values: Vec<Vec<u8>> = changes
+            .iter()
+            .map(|c| value::encode(&c.value, &c.timers))
+            .collect();
         let puts: Vec<Put<'_>> = changes
             .iter()
-            .map(|c| Put {
+            .zip(&values)
+            .map(|(c, v)| Put {
                 partition: c.partition,
                 key: &c.key,
-                value: Some(&c.value),
+                value: Some(v),
             })
             .collect();
         self.local.apply(&puts).map_err(|e| e.to_string())?;
@@ -191,4 +212,24 @@ impl KeyedStore {
         }
         Ok(())
     }
+}
+
+fn wire_timer(t: &Timer) -> KeyedTimer {
+    KeyedTimer {
+        kind: t.kind.clone(),
+        due_at: TimestampMillis(t.due_at_ms),
+        payload: t.payload.clone(),
+    }
+}
+
+/// A changelog record's timers, as the processor set them.
+pub fn timers_of(s: &KeyedState) -> Vec<Timer> {
+    s.timers
+        .iter()
+        .map(|t| Timer {
+            kind: t.kind.clone(),
+            due_at_ms: t.due_at.0,
+            payload: t.payload.clone(),
+        })
+        .collect()
 }

@@ -227,7 +227,7 @@ impl Reader {
         apply(local, &mut chunk)
     }
 
-    /// The processor's state in a changelog record.
+    /// The processor's state and timers in a changelog record, as the local copy stores them.
     async fn state_of(&self, bytes: &[u8], p: i32, offset: i64) -> Result<Vec<u8>, RestoreError> {
         let s: KeyedState = self.codec.decode(bytes).await.map_err(|e| {
             let m = format!("{}/{p}@{offset}: {e}", self.topic);
@@ -237,7 +237,7 @@ impl Reader {
                 Fatal(m)
             }
         })?;
-        Ok(s.state)
+        Ok(super::value::encode(&s.state, &super::timers_of(&s)))
     }
 }
 
