@@ -4,6 +4,7 @@ use crate::domain::problem::Checks;
 use crate::events::payment_command::PaymentMethodType;
 use crate::processors::routing::Rule;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -17,6 +18,50 @@ pub struct PaymentsConfig {
     /// Failures (errors, timeouts; not declines) in a row that open a connector's breaker.
     pub breaker_failures_to_open: u32,
     pub breaker_open_ms: i64,
+    /// Delays of the status checks of an attempt whose outcome is unknown or pending, each after the
+    /// one before (the first after the attempt became unknown or pending). After the last check has
+    /// waited as long again without a final answer, the payment stays processing with reason
+    /// `STATUS_UNRESOLVED` for an operator.
+    pub status_check_ladder_ms: Vec<u64>,
+    /// How long an intent may wait for a payment method or a confirmation before it expires.
+    pub confirmation_expiry_ms: u64,
+    /// How long an authorization may wait for its capture before it expires (voided; the hold in
+    /// the ledger is released).
+    pub capture_expiry_ms: u64,
+    /// How long a payment held for a fraud review waits for a decision.
+    pub fraud_review_timeout_ms: u64,
+    /// What happens to a review that times out, unless the merchant has its own default.
+    pub fraud_review_default: ReviewDefault,
+    /// Merchant id → its default for reviews that time out.
+    pub fraud_review_defaults: BTreeMap<String, ReviewDefault>,
+}
+
+/// What a fraud review that timed out turns into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewDefault {
+    /// Proceed: route the payment as if fraud had allowed it.
+    Allow,
+    /// Decline: the payment fails with `FRAUD_REVIEW_TIMEOUT`.
+    Decline,
+}
+
+const MINUTE_MS: u64 = 60_000;
+const HOUR_MS: u64 = 60 * MINUTE_MS;
+const DAY_MS: u64 = 24 * HOUR_MS;
+/// Status checks one attempt may get from the ladder.
+pub const STATUS_CHECKS_MAX: usize = 10;
+/// The shortest delay any timer of the payment processor may have.
+const TIMER_DELAY_MS_MIN: u64 = 100;
+
+impl PaymentsConfig {
+    /// Which way a timed-out review of `merchant` goes.
+    pub fn review_default(&self, merchant: &str) -> ReviewDefault {
+        self.fraud_review_defaults
+            .get(merchant)
+            .copied()
+            .unwrap_or(self.fraud_review_default)
+    }
 }
 
 impl Default for PaymentsConfig {
@@ -56,6 +101,14 @@ impl Default for PaymentsConfig {
             breaker_window: 20,
             breaker_failures_to_open: 5,
             breaker_open_ms: 30_000,
+            // Kill Bill's janitor ladder.
+            status_check_ladder_ms: vec![5 * MINUTE_MS, HOUR_MS, DAY_MS],
+            confirmation_expiry_ms: DAY_MS,
+            // Card networks hold most authorizations for about seven days.
+            capture_expiry_ms: 7 * DAY_MS,
+            fraud_review_timeout_ms: DAY_MS,
+            fraud_review_default: ReviewDefault::Decline,
+            fraud_review_defaults: BTreeMap::new(),
         }
     }
 }
@@ -83,6 +136,25 @@ impl PaymentsConfig {
             "the window must be 1..=1000 and breaker_failures_to_open at least 1".into(),
             "use breaker_window = 20, breaker_failures_to_open = 5",
         );
+        c.check(
+            (1..=STATUS_CHECKS_MAX).contains(&self.status_check_ladder_ms.len())
+                && self.status_check_ladder_ms.iter().all(|d| *d >= TIMER_DELAY_MS_MIN),
+            "status_check_ladder_ms",
+            format!("needs 1 to {STATUS_CHECKS_MAX} delays of at least {TIMER_DELAY_MS_MIN} ms, has {:?}", self.status_check_ladder_ms),
+            "use [300000, 3600000, 86400000] (5 min, 1 h, 1 day); seconds for a demo",
+        );
+        for (field, value) in [
+            ("confirmation_expiry_ms", self.confirmation_expiry_ms),
+            ("capture_expiry_ms", self.capture_expiry_ms),
+            ("fraud_review_timeout_ms", self.fraud_review_timeout_ms),
+        ] {
+            c.check(
+                value >= TIMER_DELAY_MS_MIN,
+                field,
+                format!("{value} ms is below {TIMER_DELAY_MS_MIN} ms"),
+                "use hours or days in production, seconds for a demo",
+            );
+        }
         for r in &self.routing {
             for (name, _) in &r.connectors {
                 c.check(

@@ -19,15 +19,17 @@ mod output;
 mod provider;
 mod route;
 pub mod state_machine;
+pub mod timers;
 #[cfg(test)]
 mod state_machine_props;
 
 use super::routing::{health_set, Breaker, HEALTH_SET_OWNER};
 use super::state::{Keyed, Step};
+use super::timers::Timer;
 use super::{
     Binding, Build, Context, Decode, Decoded, Effects, Io, ProcessError, Processor, RecordMeta,
 };
-use crate::events::fraud_assessment::FraudAssessment;
+use crate::events::fraud_assessment::{FraudAssessment, FraudDecision};
 use crate::events::payment_command::{PaymentCommand, PaymentMethod};
 use crate::events::provider::{ProviderOperation, ProviderResponse, ProviderWebhook};
 use crate::events::{from_symbol, Codec, CodecError, Event};
@@ -244,8 +246,50 @@ impl Processor for Payments {
                 Input::Response(r) => provider::response(self, r, stored, health, &mut out)?,
                 Input::Webhook(w) => provider::webhook(self, w, stored, health, &mut out)?,
             };
-            Ok(Step::new(out.effects, state))
+            let review = matches!(input, Input::Fraud(f) if f.decision == FraudDecision::Review);
+            self.step(stored, state, review, out)
         })
+    }
+
+    fn on_timer(
+        &self,
+        key: &str,
+        timer: &Timer,
+        view: &mut View,
+        ctx: &Context<'_>,
+    ) -> Result<Effects, ProcessError> {
+        let health = &view.health;
+        view.payments.fire(ctx, key, timer, |stored| {
+            stored.machine.check().map_err(|e| {
+                ProcessError::Fatal(format!("stored state breaks an invariant: {e}"))
+            })?;
+            let mut out = Out::new(ctx, &self.topics);
+            let state = timers::fire(self, timer, stored, health, &mut out)?;
+            self.step(Some(stored), state, false, out)
+        })
+    }
+}
+
+impl Payments {
+    /// The step a signal made: its effects, the new state and the timers the change implies.
+    fn step(
+        &self,
+        before: Option<&Stored>,
+        after: Option<Stored>,
+        review_started: bool,
+        mut out: Out<'_>,
+    ) -> Result<Step<Stored>, ProcessError> {
+        let mut ops = std::mem::take(&mut out.timers);
+        if let Some(a) = &after {
+            ops.extend(timers::plan(
+                &self.config,
+                before.map(|b| &b.machine),
+                &a.machine,
+                review_started,
+                out.now_ms,
+            )?);
+        }
+        Ok(Step::new(out.effects, after).with_timers(ops))
     }
 }
 
@@ -305,6 +349,10 @@ mod tests {
                 codec: &self.codec,
             };
             let effects = self.p.process(&input, &mut self.view, &ctx).unwrap();
+            self.decode(effects)
+        }
+
+        fn decode(&self, effects: Effects) -> Outputs {
             let mut out = Outputs::default();
             for r in effects.records {
                 match r.topic.as_str() {
@@ -324,6 +372,44 @@ mod tests {
                 }
             }
             out
+        }
+    }
+
+    impl Harness {
+        /// Fires `id`'s timer of `kind` at its due time; panics if it holds none.
+        fn fire(&mut self, id: &str, kind: &str) -> Outputs {
+            let timer = self
+                .view
+                .payments
+                .timers(id)
+                .iter()
+                .find(|t| t.kind == kind)
+                .cloned()
+                .unwrap_or_else(|| panic!("{id} holds no {kind} timer"));
+            let meta = RecordMeta::of_timer("payments.changelog", 0, id, &timer);
+            let ctx = Context {
+                record: &meta,
+                clock: &FixedClock(timer.due_at_ms),
+                codec: &self.codec,
+            };
+            let effects = self.p.on_timer(id, &timer, &mut self.view, &ctx).unwrap();
+            assert!(
+                !effects.state.last().unwrap().timers.contains(&timer),
+                "a firing clears its timer"
+            );
+            self.decode(effects)
+        }
+
+        fn kinds(&self, id: &str) -> Vec<String> {
+            let mut k: Vec<String> = self
+                .view
+                .payments
+                .timers(id)
+                .iter()
+                .map(|t| t.kind.clone())
+                .collect();
+            k.sort();
+            k
         }
     }
 
@@ -511,5 +597,96 @@ mod tests {
             err.contains("'TELEPORT' is not a ProviderOperation"),
             "{err}"
         );
+    }
+
+    fn unknown_attempt(h: &mut Harness, id: &str) -> ProviderRequest {
+        h.apply(command(PaymentCommandKind::Create, id));
+        h.apply(command(PaymentCommandKind::Confirm, id));
+        let req = h.apply(allow(id)).requests[0].clone();
+        h.apply(response(&req, ProviderOutcome::Unknown, None));
+        req
+    }
+
+    #[test]
+    fn an_unknown_attempt_climbs_the_status_ladder_then_is_unresolved() {
+        let mut h = Harness::new();
+        let ladder = h.p.config.status_check_ladder_ms.clone();
+        let req = unknown_attempt(&mut h, "p4");
+        assert_eq!(h.kinds("p4"), vec!["status_check"]);
+        for n in 1..=ladder.len() {
+            let rung = h.fire("p4", timers::STATUS_CHECK);
+            assert_eq!(rung.requests.len(), 1);
+            assert_eq!(rung.requests[0].operation, ProviderOperation::Status);
+            assert_eq!(rung.requests[0].request_id, format!("{}_status{n}", req.attempt_id));
+            assert!(rung.events.is_empty(), "a check changes nothing by itself");
+        }
+        let unresolved = h.fire("p4", timers::STATUS_CHECK);
+        assert!(unresolved.requests.is_empty());
+        let e = &unresolved.events[0];
+        assert_eq!(e.status, IntentStatus::Processing);
+        assert_eq!(e.reason_code.as_deref(), Some("STATUS_UNRESOLVED"));
+        assert_eq!(e.attempt_status, Some(AttemptStatus::Unknown));
+        assert!(h.kinds("p4").is_empty(), "no more checks: an operator's case");
+
+        // A final answer stops the ladder.
+        let req = unknown_attempt(&mut h, "p5");
+        h.fire("p5", timers::STATUS_CHECK);
+        let settled = h.apply(response(&req, ProviderOutcome::Succeeded, None));
+        assert_eq!(settled.events[0].status, IntentStatus::Succeeded);
+        assert!(h.kinds("p5").is_empty());
+    }
+
+    #[test]
+    fn intents_expire_and_an_expired_authorization_is_voided() {
+        let mut h = Harness::new();
+        h.apply(command(PaymentCommandKind::Create, "p6"));
+        assert_eq!(h.kinds("p6"), vec!["expire"]);
+        let expired = h.fire("p6", timers::EXPIRE);
+        assert_eq!(expired.events[0].status, IntentStatus::Expired);
+        assert_eq!(expired.events[0].reason_code.as_deref(), Some("TIMED_OUT"));
+
+        let Input::Command(mut create) = command(PaymentCommandKind::Create, "p7") else {
+            unreachable!()
+        };
+        create.capture_method = Some(crate::events::payment_command::CaptureMethod::Manual);
+        h.apply(Input::Command(create));
+        h.apply(command(PaymentCommandKind::Confirm, "p7"));
+        assert!(h.kinds("p7").is_empty(), "processing does not expire");
+        let req = h.apply(allow("p7")).requests[0].clone();
+        let authorized = h.apply(response(&req, ProviderOutcome::Succeeded, None));
+        assert_eq!(authorized.events[0].status, IntentStatus::RequiresCapture);
+        assert_eq!(h.kinds("p7"), vec!["expire"]);
+        let voided = h.fire("p7", timers::EXPIRE);
+        let e = &voided.events[0];
+        assert_eq!((e.status, e.attempt_status), (IntentStatus::Expired, Some(AttemptStatus::Voided)));
+        assert_eq!(e.reason_code.as_deref(), Some("AUTHORIZATION_EXPIRED"));
+    }
+
+    #[test]
+    fn a_review_that_times_out_follows_the_merchants_default() {
+        let mut h = Harness::new();
+        let review = |h: &mut Harness, id: &str| {
+            h.apply(command(PaymentCommandKind::Create, id));
+            h.apply(command(PaymentCommandKind::Confirm, id));
+            let mut f = samples::fraud_assessment();
+            f.payment_id = id.into();
+            f.decision = FraudDecision::Review;
+            let held = h.apply(Input::Fraud(f));
+            assert_eq!(held.events[0].reason_code.as_deref(), Some("FRAUD_REVIEW"));
+            assert_eq!(h.kinds(id), vec!["review"]);
+        };
+        review(&mut h, "p8");
+        let declined = h.fire("p8", timers::REVIEW);
+        assert_eq!(declined.events[0].status, IntentStatus::Failed);
+        assert_eq!(declined.events[0].reason_code.as_deref(), Some("FRAUD_REVIEW_TIMEOUT"));
+
+        let merchant = crate::events::demo::demo_command("pp", 0, 1).merchant_id;
+        h.p.config
+            .fraud_review_defaults
+            .insert(merchant, config::ReviewDefault::Allow);
+        review(&mut h, "p9");
+        let routed = h.fire("p9", timers::REVIEW);
+        assert_eq!(routed.requests[0].operation, ProviderOperation::Authorize);
+        assert!(h.kinds("p9").is_empty());
     }
 }

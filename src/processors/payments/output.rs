@@ -7,6 +7,7 @@ use crate::events::payment_event::{IntentStatus, PaymentEvent, RiskContext};
 use crate::events::transition_rejected::TransitionRejected;
 use crate::events::{symbol, Event, TimestampMillis};
 use crate::metrics::{self as m, Measure};
+use crate::processors::timers::TimerOp;
 use crate::processors::{Context, Effects, ProcessError};
 
 /// Accumulates one input's effects.
@@ -15,6 +16,8 @@ pub(super) struct Out<'c> {
     pub topics: &'c Topics,
     pub effects: Effects,
     pub now_ms: i64,
+    /// Timer changes beyond those the state change implies (the next rung of a status ladder).
+    pub timers: Vec<TimerOp>,
 }
 
 /// The input a transition or rejection is caused by.
@@ -44,6 +47,7 @@ impl<'c> Out<'c> {
             topics,
             effects: Effects::default(),
             now_ms: ctx.clock.now_millis(),
+            timers: Vec::new(),
         }
     }
 

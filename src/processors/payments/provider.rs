@@ -43,6 +43,7 @@ pub(super) fn response(
             &e.connector,
             e.provider_reference.clone(),
             out.now_ms,
+            None,
         );
         let topics = out.topics;
         out.emit(&topics.requests, &check)?;

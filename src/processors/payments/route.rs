@@ -135,16 +135,19 @@ fn authorize(s: &Stored, attempt_id: &str, connector: &str, now_ms: i64) -> Prov
     }
 }
 
-/// The one status check of an attempt whose authorization outcome is unknown.
+/// A status check of an attempt whose outcome is unknown or pending: the immediate one after an
+/// unknown authorization (`number` `None`), or rung `number` of the ladder.
 pub(super) fn status_check(
     s: &PaymentState,
     attempt_id: &str,
     connector: &str,
     provider_reference: Option<String>,
     now_ms: i64,
+    number: Option<u32>,
 ) -> ProviderRequest {
+    let suffix = number.map_or(String::new(), |n| n.to_string());
     ProviderRequest {
-        request_id: format!("{attempt_id}_status"),
+        request_id: format!("{attempt_id}_status{suffix}"),
         provider_reference,
         ..request(s, attempt_id, connector, ProviderOperation::Status, now_ms)
     }

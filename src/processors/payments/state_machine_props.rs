@@ -41,6 +41,8 @@ enum Step {
     FraudReview,
     RoutingExhausted,
     Expire,
+    StatusUnresolved,
+    ReviewTimedOut,
 }
 
 /// Weighted so that runs often get past creation and confirmation into attempts and captures
@@ -62,6 +64,8 @@ fn step() -> impl Strategy<Value = Step> {
         1 => Just(Step::FraudReview),
         1 => Just(Step::RoutingExhausted),
         1 => Just(Step::Expire),
+        1 => Just(Step::StatusUnresolved),
+        1 => Just(Step::ReviewTimedOut),
     ]
 }
 
@@ -157,6 +161,8 @@ fn run(state: Option<&PaymentState>, s: &Step) -> Outcome {
         Step::FraudReview => apply(state, &Signal::FraudReview),
         Step::RoutingExhausted => apply(state, &Signal::RoutingExhausted),
         Step::Expire => apply(state, &Signal::Expire),
+        Step::StatusUnresolved => apply(state, &Signal::StatusUnresolved),
+        Step::ReviewTimedOut => apply(state, &Signal::ReviewTimedOut),
     }
 }
 

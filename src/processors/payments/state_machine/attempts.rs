@@ -269,3 +269,42 @@ pub(super) fn expire(s: &PaymentState) -> Outcome {
         ),
     }
 }
+
+pub(super) fn status_unresolved(s: &PaymentState) -> Outcome {
+    if super::awaits_provider(s).is_none() {
+        return reject(
+            RejectCode::IllegalTransition,
+            format!(
+                "only an unknown or pending attempt can be unresolved; the payment is {:?} ({:?})",
+                s.status,
+                s.attempt.as_ref().map(|a| a.status)
+            ),
+        );
+    }
+    next(
+        s,
+        IntentStatus::Processing,
+        None,
+        s.captured_minor,
+        Some("STATUS_UNRESOLVED"),
+    )
+}
+
+pub(super) fn review_timed_out(s: &PaymentState) -> Outcome {
+    if !super::in_review(s) {
+        return reject(
+            RejectCode::IllegalTransition,
+            format!(
+                "a review times out before any attempt; the payment is {:?}",
+                s.status
+            ),
+        );
+    }
+    next(
+        s,
+        IntentStatus::Failed,
+        None,
+        s.captured_minor,
+        Some("FRAUD_REVIEW_TIMEOUT"),
+    )
+}

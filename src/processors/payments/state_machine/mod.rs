@@ -12,7 +12,10 @@
 mod attempts;
 mod commands;
 
-use attempts::{attempt_started, expire, fraud_blocked, fraud_review, provider, routing_exhausted};
+use attempts::{
+    attempt_started, expire, fraud_blocked, fraud_review, provider, review_timed_out,
+    routing_exhausted, status_unresolved,
+};
 use commands::{command, create};
 
 use crate::domain::ids::{AttemptId, MerchantId, PaymentId};
@@ -66,6 +69,11 @@ pub enum Signal<'a> {
     RoutingExhausted,
     /// The intent waited for the customer longer than allowed.
     Expire,
+    /// The status checks of an unknown or pending attempt ran out without a final answer: the
+    /// payment stays processing, flagged for an operator.
+    StatusUnresolved,
+    /// A fraud review was not decided in time and the merchant's default is to decline.
+    ReviewTimedOut,
 }
 
 /// One recorded change: the new intent status and, if it changed, the attempt's.
@@ -244,6 +252,21 @@ pub fn needs_status_check(
             .is_some_and(|a| a.attempt_id == *attempt_id && a.status == AttemptStatus::Unknown)
 }
 
+/// The attempt is waiting on the provider (its outcome unknown, or pending): status checks may
+/// settle it.
+pub fn awaits_provider(state: &PaymentState) -> Option<&Attempt> {
+    state
+        .attempt
+        .as_ref()
+        .filter(|a| matches!(a.status, AttemptStatus::Unknown | AttemptStatus::Pending))
+        .filter(|_| state.status == IntentStatus::Processing)
+}
+
+/// Held for a fraud review: processing, no attempt yet (set only by a review decision).
+pub fn in_review(state: &PaymentState) -> bool {
+    state.status == IntentStatus::Processing && state.attempt.is_none()
+}
+
 /// A retryable decline or a failure leaves the intent processing with a closed attempt: the next
 /// connector may be tried.
 pub fn should_cascade(state: &PaymentState) -> bool {
@@ -295,6 +318,8 @@ fn transition(state: Option<&PaymentState>, signal: &Signal<'_>) -> Outcome {
         (Some(s), Signal::FraudReview) => fraud_review(s),
         (Some(s), Signal::RoutingExhausted) => routing_exhausted(s),
         (Some(s), Signal::Expire) => expire(s),
+        (Some(s), Signal::StatusUnresolved) => status_unresolved(s),
+        (Some(s), Signal::ReviewTimedOut) => review_timed_out(s),
     }
 }
 
