@@ -33,6 +33,9 @@ pub enum Scenario {
     OutOfOrderWebhook,
     /// Success now, and a "succeeded" webhook much later.
     LateWebhook,
+    /// Pending for ever: no webhook, and every status check says pending (the status-check ladder
+    /// runs out and the payment is flagged `STATUS_UNRESOLVED`).
+    Stuck,
 }
 
 impl Scenario {
@@ -48,7 +51,7 @@ impl Scenario {
                 Scenario::Success
             };
         }
-        let table: [(&str, Scenario); 14] = [
+        let table: [(&str, Scenario); 15] = [
             (
                 "insufficient_funds",
                 Scenario::Decline(DeclineClass::InsufficientFunds),
@@ -71,6 +74,7 @@ impl Scenario {
             ("duplicate_webhook", Scenario::DuplicateWebhook),
             ("out_of_order", Scenario::OutOfOrderWebhook),
             ("late_webhook", Scenario::LateWebhook),
+            ("stuck", Scenario::Stuck),
             ("success", Scenario::Success),
         ];
         table
@@ -90,6 +94,7 @@ impl Scenario {
             Scenario::DuplicateWebhook => "duplicate_webhook",
             Scenario::OutOfOrderWebhook => "out_of_order",
             Scenario::LateWebhook => "late_webhook",
+            Scenario::Stuck => "stuck",
         }
     }
 }
@@ -149,6 +154,7 @@ pub fn plan(s: Scenario) -> Plan {
             C::Succeeded,
             vec![(6, C::Succeeded)],
         ),
+        Scenario::Stuck => (Answer::State(C::Pending), C::Pending, vec![]),
     };
     Plan {
         answer,
