@@ -66,8 +66,18 @@ async fn a_timer_fires_exactly_once_across_sigkill_and_rebalances() {
         eos::signal(child, "-TERM");
     }
     let (log_a, log_b) = (eos::log_of(&setup, "0"), eos::log_of(&setup, "1"));
-    assert!(eos::wait_exit(&mut again, Duration::from_secs(30)).await.success(), "{log_a}");
-    assert!(eos::wait_exit(&mut b, Duration::from_secs(30)).await.success(), "{log_b}");
+    assert!(
+        eos::wait_exit(&mut again, Duration::from_secs(30))
+            .await
+            .success(),
+        "{log_a}"
+    );
+    assert!(
+        eos::wait_exit(&mut b, Duration::from_secs(30))
+            .await
+            .success(),
+        "{log_b}"
+    );
 
     let events: Vec<PaymentEvent> = outputs
         .iter()

@@ -50,7 +50,9 @@ async fn timers_expire_intents_release_holds_time_out_reviews_and_give_up_on_sil
     let v = f.wait_status(&review, "failed").await;
     assert_eq!(v["reason_code"], "FRAUD_REVIEW_TIMEOUT", "{v}");
     let v = f
-        .wait(&stuck, "STATUS_UNRESOLVED", |v| v["reason_code"] == "STATUS_UNRESOLVED")
+        .wait(&stuck, "STATUS_UNRESOLVED", |v| {
+            v["reason_code"] == "STATUS_UNRESOLVED"
+        })
         .await;
     assert_eq!(v["status"], "processing", "pending for an operator: {v}");
 

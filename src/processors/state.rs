@@ -122,7 +122,10 @@ impl<S: Serialize + DeserializeOwned + Clone> Keyed<S> {
         f: impl FnOnce(&S) -> Result<Step<S>, ProcessError>,
     ) -> Result<Effects, ProcessError> {
         let entry = self.states.get_mut(key).ok_or_else(|| {
-            ProcessError::Fatal(format!("timer '{}' is due on '{key}', which has no state", timer.kind))
+            ProcessError::Fatal(format!(
+                "timer '{}' is due on '{key}', which has no state",
+                timer.kind
+            ))
         })?;
         let held = entry.timers.iter().position(|t| t == timer);
         let step = match held {
@@ -176,8 +179,8 @@ impl<S: Serialize + DeserializeOwned + Clone> Keyed<S> {
 mod tests {
     use super::*;
     use crate::domain::clock::FixedClock;
-    use crate::processors::timers::{Timer, TimerOp};
     use crate::events::{Catalog, Codec};
+    use crate::processors::timers::{Timer, TimerOp};
     use crate::processors::RecordMeta;
 
     #[test]
@@ -249,10 +252,8 @@ mod tests {
         // A step that only sets timers writes the unchanged state with them, in due order.
         let set = keyed
             .step(&ctx, "k", |_| {
-                Ok(Step::new(Effects::default(), None).with_timers(vec![
-                    TimerOp::Set(ring.clone()),
-                    TimerOp::Set(nag.clone()),
-                ]))
+                Ok(Step::new(Effects::default(), None)
+                    .with_timers(vec![TimerOp::Set(ring.clone()), TimerOp::Set(nag.clone())]))
             })
             .unwrap();
         assert_eq!(set.state[0].value, b"1".to_vec());
@@ -262,9 +263,8 @@ mod tests {
         let fired = keyed
             .fire(&ctx, "k", &nag, |s| {
                 assert_eq!(*s, 1);
-                Ok(Step::new(Effects::default(), Some(2)).with_timers(vec![TimerOp::Cancel(
-                    "ring".into(),
-                )]))
+                Ok(Step::new(Effects::default(), Some(2))
+                    .with_timers(vec![TimerOp::Cancel("ring".into())]))
             })
             .unwrap();
         assert_eq!(fired.state[0].value, b"2".to_vec());
@@ -286,9 +286,8 @@ mod tests {
         // A step that changes neither state nor timers writes nothing.
         let idle = keyed
             .step(&ctx, "k", |_| {
-                Ok(Step::new(Effects::default(), None).with_timers(vec![TimerOp::Cancel(
-                    "absent".into(),
-                )]))
+                Ok(Step::new(Effects::default(), None)
+                    .with_timers(vec![TimerOp::Cancel("absent".into())]))
             })
             .unwrap();
         assert!(idle.state.is_empty());

@@ -156,7 +156,11 @@ async fn partition_count(
             .iter()
             .find(|t| t.name() == topic)
             .filter(|t| t.error().is_none() && !t.partitions().is_empty())
-            .filter(|t| t.partitions().iter().all(|p| p.error().is_none() && p.leader() >= 0))
+            .filter(|t| {
+                t.partitions()
+                    .iter()
+                    .all(|p| p.error().is_none() && p.leader() >= 0)
+            })
             .map(|t| t.partitions().len());
         if settled.is_some() {
             return Ok(settled);

@@ -111,6 +111,8 @@ pub async fn init_transactions_bounded(
         }
         tracing::warn!(tries, backoff_ms, error = ?result, "init_transactions failed; retrying");
         tokio::time::sleep(std::time::Duration::from_millis(backoff_ms)).await;
-        backoff_ms = backoff_ms.saturating_mul(2).min(INIT_TRANSACTIONS_BACKOFF_MS_MAX);
+        backoff_ms = backoff_ms
+            .saturating_mul(2)
+            .min(INIT_TRANSACTIONS_BACKOFF_MS_MAX);
     }
 }

@@ -19,9 +19,9 @@ mod output;
 mod provider;
 mod route;
 pub mod state_machine;
-pub mod timers;
 #[cfg(test)]
 mod state_machine_props;
+pub mod timers;
 
 use super::routing::{health_set, Breaker, HEALTH_SET_OWNER};
 use super::state::{Keyed, Step};
@@ -617,7 +617,10 @@ mod tests {
             let rung = h.fire("p4", timers::STATUS_CHECK);
             assert_eq!(rung.requests.len(), 1);
             assert_eq!(rung.requests[0].operation, ProviderOperation::Status);
-            assert_eq!(rung.requests[0].request_id, format!("{}_status{n}", req.attempt_id));
+            assert_eq!(
+                rung.requests[0].request_id,
+                format!("{}_status{n}", req.attempt_id)
+            );
             assert!(rung.events.is_empty(), "a check changes nothing by itself");
         }
         let unresolved = h.fire("p4", timers::STATUS_CHECK);
@@ -626,7 +629,10 @@ mod tests {
         assert_eq!(e.status, IntentStatus::Processing);
         assert_eq!(e.reason_code.as_deref(), Some("STATUS_UNRESOLVED"));
         assert_eq!(e.attempt_status, Some(AttemptStatus::Unknown));
-        assert!(h.kinds("p4").is_empty(), "no more checks: an operator's case");
+        assert!(
+            h.kinds("p4").is_empty(),
+            "no more checks: an operator's case"
+        );
 
         // A final answer stops the ladder.
         let req = unknown_attempt(&mut h, "p5");
@@ -658,7 +664,10 @@ mod tests {
         assert_eq!(h.kinds("p7"), vec!["expire"]);
         let voided = h.fire("p7", timers::EXPIRE);
         let e = &voided.events[0];
-        assert_eq!((e.status, e.attempt_status), (IntentStatus::Expired, Some(AttemptStatus::Voided)));
+        assert_eq!(
+            (e.status, e.attempt_status),
+            (IntentStatus::Expired, Some(AttemptStatus::Voided))
+        );
         assert_eq!(e.reason_code.as_deref(), Some("AUTHORIZATION_EXPIRED"));
     }
 
@@ -678,7 +687,10 @@ mod tests {
         review(&mut h, "p8");
         let declined = h.fire("p8", timers::REVIEW);
         assert_eq!(declined.events[0].status, IntentStatus::Failed);
-        assert_eq!(declined.events[0].reason_code.as_deref(), Some("FRAUD_REVIEW_TIMEOUT"));
+        assert_eq!(
+            declined.events[0].reason_code.as_deref(),
+            Some("FRAUD_REVIEW_TIMEOUT")
+        );
 
         let merchant = crate::events::demo::demo_command("pp", 0, 1).merchant_id;
         h.p.config

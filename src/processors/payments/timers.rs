@@ -59,12 +59,18 @@ pub(super) fn plan(
     now_ms: i64,
 ) -> Result<Vec<TimerOp>, ProcessError> {
     let mut ops = Vec::new();
-    let waiting = |s: &PaymentState| state_machine::awaits_provider(s).map(|a| (a.attempt_id.clone(), a.status));
+    let waiting = |s: &PaymentState| {
+        state_machine::awaits_provider(s).map(|a| (a.attempt_id.clone(), a.status))
+    };
     match (before.and_then(waiting), waiting(after)) {
         (_, None) => ops.push(TimerOp::Cancel(STATUS_CHECK.into())),
         (old, Some(now)) if old.as_ref() != Some(&now) => {
             let first = config.status_check_ladder_ms.first().copied().unwrap_or(0);
-            ops.push(TimerOp::Set(rung_timer(now.0.as_str(), 0, due(now_ms, first))?));
+            ops.push(TimerOp::Set(rung_timer(
+                now.0.as_str(),
+                0,
+                due(now_ms, first),
+            )?));
         }
         _ => {}
     }
@@ -82,7 +88,9 @@ pub(super) fn plan(
     };
     match expires_after {
         None => ops.push(TimerOp::Cancel(EXPIRE.into())),
-        Some(delay) if before.map(|b| expiry_class(b.status)) != Some(expiry_class(after.status)) => {
+        Some(delay)
+            if before.map(|b| expiry_class(b.status)) != Some(expiry_class(after.status)) =>
+        {
             ops.push(TimerOp::Set(Timer::new(EXPIRE, due(now_ms, delay), vec![])));
         }
         Some(_) => {}
@@ -137,9 +145,13 @@ fn settle_quietly(
     out: &mut Out<'_>,
 ) -> Result<Option<Stored>, ProcessError> {
     match state_machine::apply(Some(&stored.machine), signal) {
-        outcome @ state_machine::Outcome::Applied { .. } => {
-            out.settle(outcome, Some(stored.clone()), cause, Detail::default(), Stored::of)
-        }
+        outcome @ state_machine::Outcome::Applied { .. } => out.settle(
+            outcome,
+            Some(stored.clone()),
+            cause,
+            Detail::default(),
+            Stored::of,
+        ),
         state_machine::Outcome::Rejected(r) => {
             out.refused(&r);
             Ok(None)

@@ -74,7 +74,9 @@ impl Processor for Tally {
                 return Ok(step);
             };
             let after_ms: i64 = after.parse().map_err(|_| {
-                ProcessError::Invalid(format!("metadata {CHIME_AFTER_KEY}='{after}' is not an integer"))
+                ProcessError::Invalid(format!(
+                    "metadata {CHIME_AFTER_KEY}='{after}' is not an integer"
+                ))
             })?;
             let payload = serde_json::to_vec(cmd)
                 .map_err(|e| ProcessError::Fatal(format!("command does not serialize: {e}")))?;
@@ -91,9 +93,8 @@ impl Processor for Tally {
         ctx: &Context<'_>,
     ) -> Result<Effects, ProcessError> {
         view.fire(ctx, key, timer, |applied| {
-            let mut cmd: PaymentCommand = serde_json::from_slice(&timer.payload).map_err(|e| {
-                ProcessError::Fatal(format!("chime payload does not parse: {e}"))
-            })?;
+            let mut cmd: PaymentCommand = serde_json::from_slice(&timer.payload)
+                .map_err(|e| ProcessError::Fatal(format!("chime payload does not parse: {e}")))?;
             cmd.command_id = format!("{}:{CHIME}", cmd.command_id);
             cmd.issued_at = crate::events::TimestampMillis(ctx.clock.now_millis());
             let sequence = applied + 1;
@@ -159,9 +160,7 @@ mod tests {
         let timer = &set.state[0].timers[0];
         assert_eq!((timer.kind.as_str(), timer.due_at_ms), (CHIME, 1_500));
 
-        let fired = t
-            .on_timer(&cmd.payment_id, timer, &mut view, &ctx)
-            .unwrap();
+        let fired = t.on_timer(&cmd.payment_id, timer, &mut view, &ctx).unwrap();
         let out: PaymentEvent = codec.decode_sync(&fired.records[0].payload).unwrap();
         assert_eq!(out.sequence, 2);
         assert_eq!(out.event_id, format!("{}:chime", cmd.command_id));

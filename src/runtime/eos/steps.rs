@@ -8,8 +8,7 @@ use super::{dead_letter, Loop};
 use crate::domain::clock::{now_millis, SystemClock};
 use crate::metrics::{self as m, Measure};
 use crate::processors::{
-    Context, Decode, Decoded, Effects, Io, KeyState, OutRecord, ProcessError, Processor,
-    RecordMeta,
+    Context, Decode, Decoded, Effects, Io, KeyState, OutRecord, ProcessError, Processor, RecordMeta,
 };
 use crate::store::StoreError;
 use rdkafka::message::{Message, OwnedMessage};

@@ -137,7 +137,10 @@ impl<P: Processor> Loop<P> {
                 // error is the processor's bug.
                 Err(e) => {
                     metrics::counter!(m::PROCESSOR_ERRORS, "processor" => self.name.clone(), "class" => "fatal").increment(1);
-                    return Err(Failure::Fatal(format!("timer '{}' of '{key}': {e}", timer.kind)));
+                    return Err(Failure::Fatal(format!(
+                        "timer '{}' of '{key}': {e}",
+                        timer.kind
+                    )));
                 }
             }
         }
@@ -167,7 +170,10 @@ impl<P: Processor> Loop<P> {
             .map_err(|e| Failure::Abortable(format!("positions: {e}")))?;
         let mut unknown = TopicPartitionList::new();
         for e in wanted.elements() {
-            match positions.find_partition(e.topic(), e.partition()).map(|p| p.offset()) {
+            match positions
+                .find_partition(e.topic(), e.partition())
+                .map(|p| p.offset())
+            {
                 Some(Offset::Offset(o)) => {
                     next_offsets.insert((e.topic().to_owned(), e.partition()), o);
                 }

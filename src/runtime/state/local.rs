@@ -251,7 +251,9 @@ impl Local {
             }
             .map_err(|e| self.err("write", e))?;
             let old = match replaced {
-                Some(guard) => value::due_times(guard.value()).map_err(|e| self.err("decode", e))?,
+                Some(guard) => {
+                    value::due_times(guard.value()).map_err(|e| self.err("decode", e))?
+                }
                 None => vec![],
             };
             self.reindex(&mut index, put.key, &old, &new)?;
@@ -387,8 +389,12 @@ mod tests {
         let a = value::encode(b"a", &[t("x", 30), t("y", 10)]);
         let b = value::encode(b"b", &[t("x", 20)]);
         let c = value::encode(b"c", &[t("x", 5)]);
-        l.apply(&[put(0, "a", Some(&a)), put(0, "b", Some(&b)), put(1, "c", Some(&c))])
-            .unwrap();
+        l.apply(&[
+            put(0, "a", Some(&a)),
+            put(0, "b", Some(&b)),
+            put(1, "c", Some(&c)),
+        ])
+        .unwrap();
         let both = BTreeSet::from([0, 1]);
         assert_eq!(l.next_due(&both).unwrap(), Some(5));
         assert_eq!(l.next_due(&BTreeSet::from([0])).unwrap(), Some(10));
@@ -398,18 +404,25 @@ mod tests {
             l.due(&both, 30, 10).unwrap(),
             vec![(1, "c".into()), (0, "a".into()), (0, "b".into())]
         );
-        assert_eq!(l.due(&both, 19, 10).unwrap(), vec![(1, "c".into()), (0, "a".into())]);
+        assert_eq!(
+            l.due(&both, 19, 10).unwrap(),
+            vec![(1, "c".into()), (0, "a".into())]
+        );
         assert_eq!(l.due(&both, 30, 1).unwrap(), vec![(1, "c".into())]);
         assert!(l.due(&both, 4, 10).unwrap().is_empty());
 
         // A new value replaces the key's index entries; a delete and a clear remove them.
         let a2 = value::encode(b"a", &[t("x", 40)]);
-        l.apply(&[put(0, "a", Some(&a2)), put(0, "b", None)]).unwrap();
+        l.apply(&[put(0, "a", Some(&a2)), put(0, "b", None)])
+            .unwrap();
         assert_eq!(l.due(&both, 39, 10).unwrap(), vec![(1, "c".into())]);
         assert_eq!(l.next_due(&BTreeSet::from([0])).unwrap(), Some(40));
         l.clear(1).unwrap();
         assert_eq!(l.next_due(&both).unwrap(), Some(40));
-        assert_eq!(l.get_many(&[(0, "a")]).unwrap()["a"].timers, vec![t("x", 40)]);
+        assert_eq!(
+            l.get_many(&[(0, "a")]).unwrap()["a"].timers,
+            vec![t("x", 40)]
+        );
 
         // A value that is not in the layout is refused, not stored.
         assert!(l.apply(&[put(0, "z", Some(b"raw"))]).is_err());

@@ -24,12 +24,24 @@ pub fn encode(state: &[u8], timers: &[Timer]) -> Vec<u8> {
     let mut out = Vec::with_capacity(3 + timer_bytes + state.len());
     out.push(VERSION);
     // Counts and lengths are bounded by `timers::check` far below these widths; saturate anyway.
-    out.extend_from_slice(&u16::try_from(timers.len()).unwrap_or(u16::MAX).to_be_bytes());
+    out.extend_from_slice(
+        &u16::try_from(timers.len())
+            .unwrap_or(u16::MAX)
+            .to_be_bytes(),
+    );
     for t in timers {
         out.extend_from_slice(&t.due_at_ms.to_be_bytes());
-        out.extend_from_slice(&u16::try_from(t.kind.len()).unwrap_or(u16::MAX).to_be_bytes());
+        out.extend_from_slice(
+            &u16::try_from(t.kind.len())
+                .unwrap_or(u16::MAX)
+                .to_be_bytes(),
+        );
         out.extend_from_slice(t.kind.as_bytes());
-        out.extend_from_slice(&u32::try_from(t.payload.len()).unwrap_or(u32::MAX).to_be_bytes());
+        out.extend_from_slice(
+            &u32::try_from(t.payload.len())
+                .unwrap_or(u32::MAX)
+                .to_be_bytes(),
+        );
         out.extend_from_slice(&t.payload);
     }
     out.extend_from_slice(state);
@@ -68,9 +80,7 @@ impl Reader<'_> {
     }
 
     fn array<const N: usize>(&mut self) -> Result<[u8; N], Corrupt> {
-        self.take(N)?
-            .try_into()
-            .map_err(|_| Corrupt("truncated"))
+        self.take(N)?.try_into().map_err(|_| Corrupt("truncated"))
     }
 
     fn timers(&mut self) -> Result<Vec<Timer>, Corrupt> {
@@ -122,7 +132,10 @@ mod tests {
         for (state, timers) in cases {
             let bytes = encode(&state, &timers);
             let back = decode(&bytes).unwrap();
-            assert_eq!((back.state, back.timers.clone()), (state.clone(), timers.clone()));
+            assert_eq!(
+                (back.state, back.timers.clone()),
+                (state.clone(), timers.clone())
+            );
             let dues: Vec<i64> = timers.iter().map(|t| t.due_at_ms).collect();
             assert_eq!(due_times(&bytes).unwrap(), dues);
             if !timers.is_empty() {
