@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use paystream::commands::{
     self, bench::BenchArgs, flow::RunArgs, loadgen::LoadgenArgs, pan_scan::PanScanArgs,
-    process::ProcessArgs, smoke::RunArgs as SmokeArgs, CommandError,
+    process::ProcessArgs, smoke::RunArgs as SmokeArgs, verify::VerifyArgs, CommandError,
 };
 use paystream::config::Config;
 use std::path::PathBuf;
@@ -61,6 +61,9 @@ enum Command {
     },
     /// Look for card numbers in every topic, every table and the given logs; exit 1 on any.
     PanScan(PanScanArgs),
+    /// After a (chaos) run: once drained, every created payment is final or pending with a reason,
+    /// its events are 1..n with none twice, and the ledger balances; exit 1 otherwise.
+    Verify(VerifyArgs),
 }
 
 #[derive(Subcommand)]
@@ -191,6 +194,17 @@ async fn dispatch(command: Command, config: Config) -> Result<String, CommandErr
         Command::Schema {
             action: SchemaAction::Check { dir },
         } => commands::schema::check(&dir),
+        Command::Verify(args) => {
+            let report = commands::verify::run(&config, &args).await?;
+            if report.is_ok() {
+                Ok(report.render())
+            } else {
+                println!("{}", report.render());
+                Err(CommandError::Failed(
+                    "verification failed: see the report above".into(),
+                ))
+            }
+        }
         Command::PanScan(args) => {
             let report = commands::pan_scan::run(&config, &args).await?;
             if report.findings.is_empty() {

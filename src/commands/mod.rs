@@ -10,6 +10,7 @@ pub mod process;
 pub mod schema;
 pub mod smoke;
 pub mod topology;
+pub mod verify;
 
 use crate::events::{CodecError, SchemaError};
 use crate::runtime::admin::ApplyError;
