@@ -168,14 +168,11 @@ async fn dispatch(command: Command, config: Config) -> Result<String, CommandErr
             action: LedgerAction::Audit,
         } => {
             let report = commands::ledger::audit(&config).await?;
-            if report.is_balanced() {
-                Ok(report.render())
-            } else {
-                println!("{}", report.render());
-                Err(CommandError::Failed(
-                    "the ledger does not balance: see the problems above".into(),
-                ))
-            }
+            verdict(
+                report.is_balanced(),
+                report.render(),
+                "the ledger does not balance: see the problems above",
+            )
         }
         Command::Process(args) => commands::process::process(config, args)
             .await
@@ -196,25 +193,29 @@ async fn dispatch(command: Command, config: Config) -> Result<String, CommandErr
         } => commands::schema::check(&dir),
         Command::Verify(args) => {
             let report = commands::verify::run(&config, &args).await?;
-            if report.is_ok() {
-                Ok(report.render())
-            } else {
-                println!("{}", report.render());
-                Err(CommandError::Failed(
-                    "verification failed: see the report above".into(),
-                ))
-            }
+            verdict(
+                report.is_ok(),
+                report.render(),
+                "verification failed: see the report above",
+            )
         }
         Command::PanScan(args) => {
             let report = commands::pan_scan::run(&config, &args).await?;
-            if report.findings.is_empty() {
-                Ok(report.render())
-            } else {
-                println!("{}", report.render());
-                Err(CommandError::Failed(
-                    "card numbers found: see the places above".into(),
-                ))
-            }
+            verdict(
+                report.findings.is_empty(),
+                report.render(),
+                "card numbers found: see the places above",
+            )
         }
+    }
+}
+
+/// A report's text when it passed; printed, then a failure with `why`, when it did not.
+fn verdict(ok: bool, report: String, why: &str) -> Result<String, CommandError> {
+    if ok {
+        Ok(report)
+    } else {
+        println!("{report}");
+        Err(CommandError::Failed(why.into()))
     }
 }

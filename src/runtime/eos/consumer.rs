@@ -99,6 +99,43 @@ impl<P: Processor> Loop<P> {
         Ok(())
     }
 
+    /// The first record of a batch; `None` at shutdown, at the wake time or after a retryable
+    /// consumer error (waited out briefly).
+    async fn first_record(
+        &self,
+        consumer: &Arc<EosConsumer>,
+    ) -> Result<Option<OwnedMessage>, String> {
+        let wake = self.wake_at();
+        let woken = async move {
+            match wake {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        let first = tokio::select! {
+            _ = self.deps.shutdown.cancelled() => return Ok(None),
+            // A timer may be due, or the assignment changed: the caller looks.
+            () = woken => return Ok(None),
+            r = consumer.recv() => r.map(|m| m.detach()),
+        };
+        match first {
+            Ok(m) => Ok(Some(m)),
+            Err(KafkaError::MessageConsumptionFatal(code)) => {
+                // Fenced static member (another instance with our id) or a broken client: stop.
+                Err(format!("consumer failed fatally: {code}"))
+            }
+            Err(e) => {
+                warn!(processor = %self.name, error = %e, "consumer error");
+                metrics::counter!(m::PROCESSOR_ERRORS, "processor" => self.name.clone(), "class" => "retryable").increment(1);
+                tokio::time::sleep(Duration::from_millis(
+                    self.deps.runtime.retry_backoff_ms_initial,
+                ))
+                .await;
+                Ok(None)
+            }
+        }
+    }
+
     /// Records up to `batch_records_max` or `batch_bytes_max`, ending `batch_linger_ms` after the first
     /// or as soon as none arrives within `batch_idle_ms` (the consumer has nothing more buffered).
     /// Empty when a stateful processor's wake time ([`Loop::wake_at`]) comes first.
@@ -110,34 +147,9 @@ impl<P: Processor> Loop<P> {
     ) -> Result<Vec<OwnedMessage>, String> {
         let generation = consumer.context().generation.load(Ordering::SeqCst);
         let mut batch = Vec::new();
-        let wake = self.wake_at();
-        let woken = async move {
-            match wake {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
-        let first = tokio::select! {
-            _ = self.deps.shutdown.cancelled() => return Ok(batch),
-            // A timer may be due, or the assignment changed: the caller looks.
-            () = woken => return Ok(batch),
-            r = consumer.recv() => r.map(|m| m.detach()),
-        };
-        match first {
-            Ok(m) => batch.push(m),
-            Err(e) => {
-                if let KafkaError::MessageConsumptionFatal(code) = e {
-                    // Fenced static member (another instance with our id) or a broken client: stop.
-                    return Err(format!("consumer failed fatally: {code}"));
-                }
-                warn!(processor = %self.name, error = %e, "consumer error");
-                metrics::counter!(m::PROCESSOR_ERRORS, "processor" => self.name.clone(), "class" => "retryable").increment(1);
-                tokio::time::sleep(Duration::from_millis(
-                    self.deps.runtime.retry_backoff_ms_initial,
-                ))
-                .await;
-                return Ok(batch);
-            }
+        match self.first_record(consumer).await? {
+            Some(m) => batch.push(m),
+            None => return Ok(batch),
         }
         let r = &self.deps.runtime;
         let deadline = tokio::time::Instant::now() + Duration::from_millis(r.batch_linger_ms);
