@@ -69,7 +69,7 @@ fn first_behind(
     let timeout = Duration::from_millis(CALL_TIMEOUT_MS);
     let mut c = kafka::read_committed_consumer(kafka, group);
     c.set("enable.partition.eof", "true");
-    let consumer: BaseConsumer = c.create()?;
+    let consumer: BaseConsumer<kafka::ReadsToEnd> = c.create_with_context(kafka::ReadsToEnd)?;
     let mut tpl = TopicPartitionList::new();
     for topic in inputs {
         let metadata = consumer.fetch_metadata(Some(topic), timeout)?;

@@ -197,10 +197,10 @@ fn judge(created: &BTreeSet<String>, trails: &BTreeMap<String, Trail>) -> Report
 fn reader(
     kafka_config: &crate::runtime::config::KafkaConfig,
     topic: &str,
-) -> Result<(BaseConsumer, usize), CommandError> {
+) -> Result<(BaseConsumer<kafka::ReadsToEnd>, usize), CommandError> {
     let mut c = kafka::read_committed_consumer(kafka_config, "paystream-verify");
     c.set("enable.partition.eof", "true");
-    let consumer: BaseConsumer = c.create()?;
+    let consumer: BaseConsumer<kafka::ReadsToEnd> = c.create_with_context(kafka::ReadsToEnd)?;
     let timeout = Duration::from_millis(CALL_TIMEOUT_MS);
     let metadata = consumer.fetch_metadata(Some(topic), timeout)?;
     let partitions = metadata

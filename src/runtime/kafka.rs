@@ -116,3 +116,23 @@ pub async fn init_transactions_bounded(
             .min(INIT_TRANSACTIONS_BACKOFF_MS_MAX);
     }
 }
+
+/// The context of a consumer that reads partitions to their end (`enable.partition.eof`): librdkafka
+/// also reports each end as a global error, which the default context logs at error level although
+/// it is the expected outcome. Every other error is logged as before.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadsToEnd;
+
+impl rdkafka::client::ClientContext for ReadsToEnd {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        if matches!(error, rdkafka::error::KafkaError::PartitionEOF(_))
+            || error.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::PartitionEOF)
+        {
+            tracing::debug!(%reason, "end of partition");
+        } else {
+            tracing::error!(%error, %reason, "librdkafka error");
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for ReadsToEnd {}

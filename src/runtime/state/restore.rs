@@ -5,7 +5,7 @@ use super::local::{Local, Put};
 use crate::events::{Codec, KeyedState};
 use crate::runtime::config::KafkaConfig;
 use crate::runtime::eos::blocking;
-use crate::runtime::kafka;
+use crate::runtime::kafka::{self, ReadsToEnd};
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
@@ -47,7 +47,7 @@ pub struct Restored {
 pub struct Reader {
     topic: String,
     consumer_config: ClientConfig,
-    committed: Arc<BaseConsumer>,
+    committed: Arc<BaseConsumer<ReadsToEnd>>,
     uncommitted: Arc<BaseConsumer>,
     codec: Arc<Codec>,
     call_timeout: Duration,
@@ -69,8 +69,8 @@ impl Reader {
         consumer_config
             .set("enable.partition.eof", "true")
             .set("queued.max.messages.kbytes", "4096");
-        let committed: BaseConsumer = consumer_config
-            .create()
+        let committed: BaseConsumer<ReadsToEnd> = consumer_config
+            .create_with_context(ReadsToEnd)
             .map_err(|e| format!("watermark client: {e}"))?;
         let mut u = kafka::read_committed_consumer(kafka, &format!("{group}-restore"));
         u.set("isolation.level", "read_uncommitted");
@@ -156,9 +156,9 @@ impl Reader {
         if ends.is_empty() {
             return Ok(restored);
         }
-        let consumer: StreamConsumer = self
+        let consumer: StreamConsumer<ReadsToEnd> = self
             .consumer_config
-            .create()
+            .create_with_context(ReadsToEnd)
             .map_err(|e| Fatal(format!("restore consumer: {e}")))?;
         let mut tpl = TopicPartitionList::new();
         for (p, first) in &starts {
@@ -175,7 +175,7 @@ impl Reader {
     /// Reads until every partition of `ends` reached its end (or said it is at it).
     async fn read_to(
         &self,
-        consumer: &StreamConsumer,
+        consumer: &StreamConsumer<ReadsToEnd>,
         local: &mut Local,
         mut ends: BTreeMap<i32, i64>,
         restored: &mut BTreeMap<i32, Restored>,
