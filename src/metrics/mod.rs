@@ -120,6 +120,8 @@ pub const BRIDGE_WEBHOOKS: &str = "paystream_bridge_webhooks_total";
 pub const SANDBOX_CALLS: &str = "paystream_sandbox_calls_total";
 /// Load generator: payments by final state. Labels: status.
 pub const LOADGEN_PAYMENTS: &str = "paystream_loadgen_payments_total";
+/// Load generator creations retried after a 5xx or a lost connection (same Idempotency-Key).
+pub const LOADGEN_CREATE_RETRIES: &str = "paystream_loadgen_create_retries_total";
 /// Load generator: intent-to-final-state latency.
 pub const LOADGEN_LATENCY: &str = "paystream_loadgen_final_state_seconds";
 
@@ -237,6 +239,10 @@ fn describe() {
     describe_counter!(BRIDGE_WEBHOOKS, "Provider webhooks received");
     describe_counter!(SANDBOX_CALLS, "Sandbox PSP calls by scenario");
     describe_counter!(LOADGEN_PAYMENTS, "Load generator payments by final state");
+    describe_counter!(
+        LOADGEN_CREATE_RETRIES,
+        "Load generator creations retried with the same Idempotency-Key"
+    );
     describe_histogram!(
         LOADGEN_LATENCY,
         Unit::Seconds,

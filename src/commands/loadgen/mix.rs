@@ -80,6 +80,12 @@ pub fn kind_of(i: u32) -> Kind {
     MIX[0]
 }
 
+/// Customers (each with its own card token and VPA) the demo cycles through. A customer comes back
+/// once every this many payments: at the demo's rates that stays under the default velocity limits
+/// even in a 100 000-payment run, so fraud reviews come from the review scenario, not from the
+/// load generator reusing identities.
+const CUSTOMERS: u32 = 99_991;
+
 pub fn body_for(k: &Kind, i: u32) -> Value {
     let mut method = json!({"type": k.method});
     match k.method {
@@ -88,12 +94,16 @@ pub fn body_for(k: &Kind, i: u32) -> Value {
             let token = if k.reference == BLOCKED_CARD {
                 k.reference.to_owned()
             } else {
-                format!("{}_{}", k.reference, i % 997)
+                format!("{}_{}", k.reference, i % CUSTOMERS)
             };
             method["card_token"] = json!(token);
             method["card_issuer_country"] = json!("IN");
         }
-        "upi" => method["vpa"] = json!(k.reference.replacen('@', &format!(".{}@", i % 997), 1)),
+        "upi" => {
+            method["vpa"] = json!(k
+                .reference
+                .replacen('@', &format!(".{}@", i % CUSTOMERS), 1))
+        }
         "net_banking" => method["bank_code"] = json!(k.reference),
         _ => method["wallet"] = json!(k.reference),
     }
@@ -102,7 +112,7 @@ pub fn body_for(k: &Kind, i: u32) -> Value {
         "currency": "INR",
         "capture_method": if k.manual_capture { "manual" } else { "automatic" },
         "payment_method": method,
-        "customer": {"id": format!("cus_{}", i % 997), "ip": format!("198.51.{}.{}", (i / 250) % 250, i % 250), "country": "IN"},
+        "customer": {"id": format!("cus_{}", i % CUSTOMERS), "ip": format!("198.51.{}.{}", (i / 250) % 250, i % 250), "country": "IN"},
         "metadata": {"order_id": format!("ord_{i}")},
         "confirm": true,
     })

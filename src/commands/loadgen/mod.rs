@@ -271,7 +271,10 @@ pub async fn run(
     let done: Arc<Mutex<Vec<Settled>>> = Arc::new(Mutex::new(Vec::new()));
     let refused = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let period = Duration::from_micros(1_000_000 / u64::from(args.rate.max(1)));
-    let ticker = Arc::new(tokio::sync::Mutex::new(tokio::time::interval(period)));
+    let mut interval = tokio::time::interval(period);
+    // Never faster than the rate: ticks missed while every slot was busy are not fired in a burst.
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let ticker = Arc::new(tokio::sync::Mutex::new(interval));
 
     let printer = live.then(|| tokio::spawn(print_live(done.clone(), refused.clone(), started)));
 

@@ -9,6 +9,40 @@ use crate::metrics as m;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
+/// Tries of one creation while the API answers 5xx or cannot be reached.
+const CREATE_TRIES_MAX: u32 = 8;
+const CREATE_BACKOFF_MS_MAX: u64 = 8_000;
+
+/// Creates a payment as a careful merchant does: a 5xx or a lost connection is retried with the same
+/// `Idempotency-Key` (the bridge says the request may still have taken effect), with capped backoff
+/// and a bounded number of tries; a 4xx is final. The payment's id, or `None` when refused.
+async fn create(c: &Client, idem: &str, body: &Value, kind: &str) -> Option<String> {
+    let mut backoff_ms = 250u64;
+    for attempt in 1..=CREATE_TRIES_MAX {
+        match c.post("/v1/payment_intents", idem, body).await {
+            Ok((202, answer)) => return answer["id"].as_str().map(str::to_owned),
+            Ok((status, answer)) if status < 500 => {
+                tracing::warn!(status, %answer, kind, "payment refused");
+                return None;
+            }
+            Ok((status, answer)) => {
+                tracing::debug!(status, %answer, attempt, "creation not acknowledged; retrying");
+            }
+            Err(e) => tracing::debug!(error = %e, attempt, "creation failed; retrying"),
+        }
+        metrics::counter!(m::LOADGEN_CREATE_RETRIES).increment(1);
+        tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
+        backoff_ms = backoff_ms.saturating_mul(2).min(CREATE_BACKOFF_MS_MAX);
+    }
+    tracing::warn!(
+        kind,
+        idem,
+        tries = CREATE_TRIES_MAX,
+        "payment refused: no acknowledgement"
+    );
+    None
+}
+
 /// Creates one payment and follows it; `None` when the API refused it.
 pub(super) async fn one(
     c: &Client,
@@ -23,19 +57,7 @@ pub(super) async fn one(
         k = MIX[0];
     }
     let started = Instant::now();
-    let (status, body) = c
-        .post(
-            "/v1/payment_intents",
-            &format!("{run_id}-{i}"),
-            &body_for(&k, i),
-        )
-        .await
-        .ok()?;
-    if status != 202 {
-        tracing::warn!(status, %body, kind = k.name, "payment refused");
-        return None;
-    }
-    let id = body["id"].as_str()?.to_owned();
+    let id = create(c, &format!("{run_id}-{i}"), &body_for(&k, i), k.name).await?;
     let mut source = match follower {
         Some(f) => Source::Events(f.watch(&id)),
         None => Source::Poll(POLL_INTERVAL_MS),
