@@ -20,6 +20,8 @@ use std::path::{Path, PathBuf};
 
 /// The timer index of a partition: (due time, key) → nothing.
 type IndexDef<'a> = TableDefinition<'a, (i64, &'static str), ()>;
+/// A partition's timer index, opened for reading.
+type IndexTable = redb::ReadOnlyTable<(i64, &'static str), ()>;
 
 /// redb reuses freed pages only after a durable commit; one in this many keeps the file from growing.
 const DURABLE_EVERY: u32 = 64;
@@ -138,11 +140,8 @@ impl Local {
             .map_err(|e| self.err("begin read", e))?;
         let mut due: Vec<(i64, i32, String)> = Vec::new();
         for p in partitions {
-            let name = index_name(*p);
-            let index = match txn.open_table(IndexDef::new(&name)) {
-                Ok(t) => t,
-                Err(redb::TableError::TableDoesNotExist(_)) => continue,
-                Err(e) => return Err(self.err("open index", e)),
+            let Some(index) = self.index(&txn, *p)? else {
+                continue;
             };
             let upper = now_ms.saturating_add(1);
             let range = index
@@ -164,6 +163,20 @@ impl Local {
             .collect())
     }
 
+    /// The timer index of `partition`, if it has one yet.
+    fn index(
+        &self,
+        txn: &redb::ReadTransaction,
+        partition: i32,
+    ) -> Result<Option<IndexTable>, LocalError> {
+        let name = index_name(partition);
+        match txn.open_table(IndexDef::new(&name)) {
+            Ok(t) => Ok(Some(t)),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(self.err("open index", e)),
+        }
+    }
+
     /// The earliest due time of a timer of `partitions`.
     pub fn next_due(&self, partitions: &BTreeSet<i32>) -> Result<Option<i64>, LocalError> {
         let txn = self
@@ -172,11 +185,8 @@ impl Local {
             .map_err(|e| self.err("begin read", e))?;
         let mut next: Option<i64> = None;
         for p in partitions {
-            let name = index_name(*p);
-            let index = match txn.open_table(IndexDef::new(&name)) {
-                Ok(t) => t,
-                Err(redb::TableError::TableDoesNotExist(_)) => continue,
-                Err(e) => return Err(self.err("open index", e)),
+            let Some(index) = self.index(&txn, *p)? else {
+                continue;
             };
             let first = index
                 .first()
