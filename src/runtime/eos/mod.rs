@@ -9,10 +9,9 @@
 //!    and, for a stateful processor, the keys whose timers are due (`timers`);
 //! 2. decodes each record (poison becomes a dead letter), asks the processor's `load` edge for the
 //!    batch's view once, fires the due timers and processes each record over it;
-//! 3. performs the store writes (idempotent, keyed by event or transaction id; staged data, journal,
-//!    state) with bounded retries;
-//! 4. produces the outputs and dead letters, sends the next offsets with the consumer's group
-//!    metadata, and commits.
+//! 3. performs the store writes (idempotent, keyed by event or transaction id) with bounded retries;
+//! 4. produces the outputs, the dead letters and the state changes (with their timers, to the
+//!    changelog), sends the next offsets with the consumer's group metadata, and commits.
 //!
 //! A transaction never spans a poll of the consumer, so a rebalance (which librdkafka delivers only
 //! while polling) always finds no transaction open: revoked partitions' buffered records are dropped
