@@ -223,7 +223,9 @@ async fn produce_in_one_transaction(
         kafka::transactional_producer(&config.kafka, &format!("paystream-demo-{run_id}"))
             .create()?;
     let timeout = Duration::from_millis(config.kafka.request_timeout_ms);
-    kafka::init_transactions_bounded(&producer, timeout).await?;
+    crate::runtime::eos::init_transactions(&producer, &config.runtime)
+        .await
+        .map_err(CommandError::Kafka)?;
     producer.begin_transaction()?;
     let mut bytes_total = 0usize;
     let mut encoded = Vec::with_capacity(commands.len());

@@ -70,53 +70,6 @@ pub fn read_committed_consumer(kafka: &KafkaConfig, group_id: &str) -> ClientCon
     c
 }
 
-/// Tries of `init_transactions` for a one-shot command before it gives up.
-const INIT_TRANSACTIONS_TRIES_MAX: u32 = 6;
-const INIT_TRANSACTIONS_BACKOFF_MS_MAX: u64 = 5_000;
-
-/// Initialises a one-shot command's transactional producer, retrying with bounded backoff: a broker
-/// that has just restarted answers `init_transactions` with a timeout or "coordinator not available"
-/// until it has loaded its transaction state. Fencing and other non-retriable errors are returned at
-/// once; the processors use their own, shutdown-aware loop (`eos::recovery`).
-pub async fn init_transactions_bounded(
-    producer: &rdkafka::producer::FutureProducer,
-    timeout: std::time::Duration,
-) -> Result<(), rdkafka::error::KafkaError> {
-    use rdkafka::producer::Producer;
-    let mut backoff_ms = 500u64;
-    let mut tries = 0u32;
-    loop {
-        let p = producer.clone();
-        let result = tokio::task::spawn_blocking(move || p.init_transactions(timeout))
-            .await
-            .unwrap_or(Err(rdkafka::error::KafkaError::Canceled));
-        tries += 1;
-        let retriable = match &result {
-            Ok(()) => return Ok(()),
-            Err(rdkafka::error::KafkaError::Transaction(e)) => e.is_retriable(),
-            Err(e) => e.rdkafka_error_code().is_some_and(|c| {
-                matches!(
-                    c,
-                    rdkafka::types::RDKafkaErrorCode::OperationTimedOut
-                        | rdkafka::types::RDKafkaErrorCode::RequestTimedOut
-                        | rdkafka::types::RDKafkaErrorCode::CoordinatorNotAvailable
-                        | rdkafka::types::RDKafkaErrorCode::CoordinatorLoadInProgress
-                        | rdkafka::types::RDKafkaErrorCode::NotCoordinator
-                        | rdkafka::types::RDKafkaErrorCode::AllBrokersDown
-                )
-            }),
-        };
-        if !retriable || tries >= INIT_TRANSACTIONS_TRIES_MAX {
-            return result;
-        }
-        tracing::warn!(tries, backoff_ms, error = ?result, "init_transactions failed; retrying");
-        tokio::time::sleep(std::time::Duration::from_millis(backoff_ms)).await;
-        backoff_ms = backoff_ms
-            .saturating_mul(2)
-            .min(INIT_TRANSACTIONS_BACKOFF_MS_MAX);
-    }
-}
-
 /// The context of a consumer that reads partitions to their end (`enable.partition.eof`): librdkafka
 /// also reports each end as a global error, which the default context logs at error level although
 /// it is the expected outcome. Every other error is logged as before.

@@ -139,9 +139,7 @@ async fn bare_loop(
             kafka::transactional_producer(&kafka_config, &format!("{group}-bare"))
                 .create()
                 .map_err(|e| e.to_string())?;
-        kafka::init_transactions_bounded(&p, timeout)
-            .await
-            .map_err(|e| e.to_string())?;
+        crate::runtime::eos::init_transactions(&p, &rt).await?;
         p
     } else {
         kafka::producer(&kafka_config)

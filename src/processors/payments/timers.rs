@@ -28,6 +28,12 @@ use std::collections::BTreeMap;
 pub const STATUS_CHECK: &str = "status_check";
 pub const EXPIRE: &str = "expire";
 pub const REVIEW: &str = "review";
+/// What an intent waits for when it may expire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Awaiting {
+    Confirmation,
+    Capture,
+}
 
 /// What a status-check timer carries: the attempt it is for and its rung on the ladder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,26 +80,21 @@ pub(super) fn plan(
         }
         _ => {}
     }
-    let expires_after = match after.status {
+    // The waits an intent can expire from, with their delay; moving between two of the same kind
+    // (requires_payment_method -> requires_confirmation) keeps the running timer.
+    let expiry = |s: IntentStatus| match s {
         IntentStatus::RequiresPaymentMethod | IntentStatus::RequiresConfirmation => {
-            Some(config.confirmation_expiry_ms)
+            Some((Awaiting::Confirmation, config.confirmation_expiry_ms))
         }
-        IntentStatus::RequiresCapture => Some(config.capture_expiry_ms),
+        IntentStatus::RequiresCapture => Some((Awaiting::Capture, config.capture_expiry_ms)),
         _ => None,
     };
-    let expiry_class = |s: IntentStatus| match s {
-        IntentStatus::RequiresPaymentMethod | IntentStatus::RequiresConfirmation => 1,
-        IntentStatus::RequiresCapture => 2,
-        _ => 0,
-    };
-    match expires_after {
-        None => ops.push(TimerOp::Cancel(EXPIRE.into())),
-        Some(delay)
-            if before.map(|b| expiry_class(b.status)) != Some(expiry_class(after.status)) =>
-        {
+    match (before.and_then(|b| expiry(b.status)), expiry(after.status)) {
+        (_, None) => ops.push(TimerOp::Cancel(EXPIRE.into())),
+        (old, Some((wait, delay))) if old.map(|(w, _)| w) != Some(wait) => {
             ops.push(TimerOp::Set(Timer::new(EXPIRE, due(now_ms, delay), vec![])));
         }
-        Some(_) => {}
+        _ => {}
     }
     if review_started && state_machine::in_review(after) {
         let at = due(now_ms, config.fraud_review_timeout_ms);

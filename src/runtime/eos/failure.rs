@@ -74,6 +74,29 @@ pub(crate) async fn blocking<T: Send + 'static>(
     }
 }
 
+/// Initialises a one-shot command's transactional producer (smoke, the benchmarks) with the
+/// runtime's bounded retries: a broker that has just restarted answers with a timeout or
+/// "coordinator not available" until it has loaded its transaction state. Fencing stops at once. The
+/// processors use their own, shutdown-aware loop (`recovery::new_producer`).
+pub async fn init_transactions(producer: &FutureProducer, r: &RuntimeConfig) -> Result<(), String> {
+    let timeout = Duration::from_millis(r.kafka_call_timeout_ms);
+    let mut backoff = Backoff::new(r);
+    loop {
+        let p = producer.clone();
+        let e = match blocking(move || p.init_transactions(timeout)).await {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        let wait = match (classify("init_transactions", &e), backoff.next()) {
+            (Failure::Fenced(m) | Failure::Fatal(m), _) => return Err(m),
+            (_, Some(wait)) => wait,
+            (_, None) => return Err(format!("init_transactions failed after retries: {e}")),
+        };
+        tracing::warn!(error = %e, wait_ms = wait.as_millis(), "init_transactions failed; retrying");
+        tokio::time::sleep(wait).await;
+    }
+}
+
 /// Bounded exponential backoff: `retries_max` waits, doubling from the initial to the maximum.
 pub struct Backoff {
     next_ms: u64,

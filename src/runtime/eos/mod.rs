@@ -45,7 +45,7 @@ use crate::store::writer::StoreWriter;
 use crate::topology::{ProcessorSpec, Topology};
 use consumer::{EosConsumer, EosContext};
 pub(crate) use failure::blocking;
-pub use failure::Backoff;
+pub use failure::{init_transactions, Backoff};
 use rdkafka::consumer::Consumer;
 use rdkafka::producer::Producer;
 use std::collections::{BTreeMap, BTreeSet};
