@@ -6,9 +6,10 @@
 //! framework's own included.
 
 use super::config::BridgeConfig;
+use super::config::Role;
 use super::errors::{err, invalid, outcome_unknown, ApiError};
 use super::validation::Limits;
-use super::{intents, reads, webhooks};
+use super::{intents, reads, refunds, webhooks};
 use crate::connectors::config::{ConnectorKind, ConnectorsConfig};
 use crate::connectors::webhook_signature::WebhookSecret;
 use crate::domain::ids::MerchantId;
@@ -16,6 +17,7 @@ use crate::domain::pan;
 use crate::events::{Codec, Event};
 use crate::store::bridge::BridgeStore;
 use crate::store::payments::PaymentsTable;
+use crate::store::refunds::RefundsTable;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::routing::{get, post};
@@ -30,29 +32,65 @@ use std::time::Duration;
 
 pub struct Bridge {
     pub config: BridgeConfig,
-    /// SHA-256 (hex) of an API key → its merchant.
-    merchants: BTreeMap<String, MerchantId>,
+    /// SHA-256 (hex) of an API key → who calls with it.
+    callers: BTreeMap<String, Caller>,
     pub(super) providers: BTreeMap<String, (ConnectorKind, WebhookSecret)>,
     pub(super) store: BridgeStore,
     pub(super) payments: PaymentsTable,
+    pub(super) refunds: RefundsTable,
     producer: FutureProducer,
     codec: Arc<Codec>,
     pub(super) commands_topic: String,
     pub(super) webhooks_topic: String,
+    pub(super) refunds_topic: String,
     pub(super) limits: Limits,
+}
+
+/// Who calls: the merchant, the key's id (never the key) and what the key may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub merchant_id: MerchantId,
+    /// `key_` and the first 16 hex digits of the key's SHA-256: names the key in the audit trail.
+    pub key_id: String,
+    pub roles: Vec<Role>,
+}
+
+impl Caller {
+    /// Refuses a key without `role`, naming what it lacks.
+    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+        if self.roles.contains(&role) {
+            return Ok(());
+        }
+        Err(err(
+            StatusCode::FORBIDDEN,
+            "role_required",
+            format!(
+                "this API key ({}) lacks the '{}' role this request needs",
+                self.key_id,
+                role.as_str()
+            ),
+        ))
+    }
 }
 
 pub struct Topics {
     pub commands: String,
     pub webhooks: String,
+    pub refunds: String,
+}
+
+/// The tables the bridge reads and writes.
+pub struct Tables {
+    pub bridge: BridgeStore,
+    pub payments: PaymentsTable,
+    pub refunds: RefundsTable,
 }
 
 impl Bridge {
     pub fn new(
         config: BridgeConfig,
         connectors: &ConnectorsConfig,
-        store: BridgeStore,
-        payments: PaymentsTable,
+        tables: Tables,
         producer: FutureProducer,
         codec: Arc<Codec>,
         topics: Topics,
@@ -63,22 +101,32 @@ impl Bridge {
                 .map_err(|e| format!("connectors.providers '{}': {e}", c.name))?;
             providers.insert(c.name.clone(), (c.kind, secret));
         }
-        let merchants = config
+        let callers = config
             .merchants
             .iter()
-            .map(|m| (m.api_key_sha256.to_ascii_lowercase(), m.id.clone()))
+            .map(|m| {
+                let digest = m.api_key_sha256.to_ascii_lowercase();
+                let caller = Caller {
+                    merchant_id: m.id.clone(),
+                    key_id: format!("key_{}", digest.get(..16).unwrap_or(&digest)),
+                    roles: m.roles.clone(),
+                };
+                (digest, caller)
+            })
             .collect();
         Ok(Self {
             limits: Limits::of(&config),
             config,
-            merchants,
+            callers,
             providers,
-            store,
-            payments,
+            store: tables.bridge,
+            payments: tables.payments,
+            refunds: tables.refunds,
             producer,
             codec,
             commands_topic: topics.commands,
             webhooks_topic: topics.webhooks,
+            refunds_topic: topics.refunds,
         })
     }
 
@@ -119,7 +167,11 @@ pub fn router(b: Arc<Bridge>) -> Router {
         .route("/v1/payment_intents", post(intents::create))
         .route("/v1/payment_intents/{id}", get(reads::read))
         .route("/v1/payment_intents/{id}/events", get(reads::events))
+        .route("/v1/payment_intents/{id}/refunds", get(refunds::list))
         .route("/v1/payment_intents/{id}/{action}", post(intents::act))
+        .route("/v1/refunds", post(refunds::create))
+        .route("/v1/refunds/{id}", get(refunds::read))
+        .route("/v1/refunds/{id}/{action}", post(refunds::decide))
         .route("/webhooks/{provider}", post(webhooks::receive))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(b)
@@ -130,6 +182,11 @@ pub fn router(b: Arc<Bridge>) -> Router {
 
 /// The merchant whose API key authorizes the request.
 pub(super) fn merchant(b: &Bridge, headers: &HeaderMap) -> Result<MerchantId, ApiError> {
+    caller(b, headers).map(|c| c.merchant_id)
+}
+
+/// Who the request's API key names.
+pub(super) fn caller(b: &Bridge, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let key = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -142,7 +199,7 @@ pub(super) fn merchant(b: &Bridge, headers: &HeaderMap) -> Result<MerchantId, Ap
             )
         })?;
     let digest = hex::encode(Sha256::digest(key.trim().as_bytes()));
-    b.merchants.get(&digest).cloned().ok_or_else(|| {
+    b.callers.get(&digest).cloned().ok_or_else(|| {
         err(
             StatusCode::UNAUTHORIZED,
             "api_key_invalid",

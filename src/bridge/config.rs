@@ -11,6 +11,33 @@ pub struct MerchantConfig {
     pub id: MerchantId,
     /// SHA-256 (hex) of the merchant's API key: the key itself is never stored.
     pub api_key_sha256: String,
+    /// What the key may do. A merchant may have several keys (one entry each): the key that creates
+    /// a refund can never be the one that approves it.
+    #[serde(default = "default_roles")]
+    pub roles: Vec<Role>,
+}
+
+/// What an API key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Create and act on payments, refunds and payouts; read them.
+    Write,
+    /// Approve or reject what waits for approval (maker-checker); read.
+    Approver,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Write => "write",
+            Role::Approver => "approver",
+        }
+    }
+}
+
+fn default_roles() -> Vec<Role> {
+    vec![Role::Write]
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -40,6 +67,8 @@ pub struct BridgeConfig {
 pub const DEMO_MERCHANT_KEY: &str = "sk_test_demo";
 /// The demo merchant, whose key is `DEMO_MERCHANT_KEY`.
 pub const DEMO_MERCHANT_ID: &str = "m_demo";
+/// The demo merchant's approver key (README): approves what the write key created.
+pub const DEMO_APPROVER_KEY: &str = "sk_test_demo_approver";
 
 impl Default for BridgeConfig {
     fn default() -> Self {
@@ -48,9 +77,16 @@ impl Default for BridgeConfig {
             // A valid id by construction; `parse` only because an id has no const constructor.
             merchants: MerchantId::parse(DEMO_MERCHANT_ID)
                 .into_iter()
-                .map(|id| MerchantConfig {
-                    id,
-                    api_key_sha256: hex::encode(sha2::Sha256::digest_str(DEMO_MERCHANT_KEY)),
+                .flat_map(|id| {
+                    [
+                        (DEMO_MERCHANT_KEY, Role::Write),
+                        (DEMO_APPROVER_KEY, Role::Approver),
+                    ]
+                    .map(|(key, role)| MerchantConfig {
+                        id: id.clone(),
+                        api_key_sha256: hex::encode(sha2::Sha256::digest_str(key)),
+                        roles: vec![role],
+                    })
                 })
                 .collect(),
             body_bytes_max: 16 * 1024,
@@ -113,6 +149,12 @@ impl BridgeConfig {
                 &format!("merchants[{i}].api_key_sha256"),
                 "not 64 hex digits".into(),
                 "store the SHA-256 of the key: printf %s \"$KEY\" | sha256sum",
+            );
+            c.check(
+                !m.roles.is_empty(),
+                &format!("merchants[{i}].roles"),
+                "a key with no role can do nothing".into(),
+                "give it roles = [\"write\"], [\"approver\"] or both",
             );
         }
     }

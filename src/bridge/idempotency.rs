@@ -113,6 +113,15 @@ pub fn payment_id(merchant_id: &MerchantId, key: Option<&str>) -> Result<Payment
     PaymentId::parse(&id)
 }
 
+/// The refund id of a request: derived from (merchant, key) when a key is given, so a retried request
+/// names the same refund.
+pub fn refund_id(merchant_id: &MerchantId, key: Option<&str>) -> String {
+    match key {
+        Some(k) => format!("re_{}", derived(&["refund", merchant_id.as_str(), k])),
+        None => format!("re_{}", uuid::Uuid::now_v7().simple()),
+    }
+}
+
 /// The command id of a request: derived from (merchant, key, what the command does) when a key is
 /// given, so a retried request publishes the very command it published before.
 pub fn command_id(

@@ -9,7 +9,8 @@
 //!
 //! Reads and ownership are in `reads`.
 
-use super::api::{merchant, parse_json, require_json, Bridge};
+use super::api::{caller, parse_json, require_json, Bridge};
+use super::config::Role;
 use super::errors::{err, invalid, store_unavailable, ApiError};
 use super::idempotency::{self, request_hash};
 use super::reads::{owned, payment_id_of};
@@ -85,7 +86,9 @@ struct Checked {
 
 /// Authentication, the Idempotency-Key's form and the body's content type, in that order.
 fn check(b: &Bridge, headers: &HeaderMap, body: &[u8]) -> Result<Checked, ApiError> {
-    let merchant_id = merchant(b, headers)?;
+    let who = caller(b, headers)?;
+    who.require(Role::Write)?;
+    let merchant_id = who.merchant_id;
     let key = headers
         .get("idempotency-key")
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());

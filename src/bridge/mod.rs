@@ -11,6 +11,7 @@ pub mod errors;
 pub mod idempotency;
 pub mod intents;
 pub mod reads;
+pub mod refunds;
 pub mod replay;
 pub mod validation;
 pub mod webhooks;

@@ -14,6 +14,7 @@ use crate::runtime::service::Service;
 use crate::sandbox::server::{self as sandbox_server, Sandbox};
 use crate::store::bridge::BridgeStore;
 use crate::store::payments::PaymentsTable;
+use crate::store::refunds::RefundsTable;
 use crate::store::Store;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -138,7 +139,11 @@ pub async fn build_bridge(config: &Config) -> Result<Arc<Bridge>, CommandError> 
         config.bridge.webhook_dedup_ttl_s,
     )
     .await?;
-    let payments = PaymentsTable::prepare(&store).await?;
+    let tables = api::Tables {
+        bridge: bridge_store,
+        payments: PaymentsTable::prepare(&store).await?,
+        refunds: RefundsTable::prepare(&store).await?,
+    };
     let producer = kafka::producer(&config.kafka).create()?;
     let source = topology
         .sources
@@ -162,12 +167,12 @@ pub async fn build_bridge(config: &Config) -> Result<Arc<Bridge>, CommandError> 
     let topics = api::Topics {
         commands: pick("io.paystream.payments.PaymentCommand")?,
         webhooks: pick("io.paystream.providers.ProviderWebhook")?,
+        refunds: pick("io.paystream.refunds.RefundRequest")?,
     };
     Bridge::new(
         config.bridge.clone(),
         &config.connectors,
-        bridge_store,
-        payments,
+        tables,
         producer,
         codec,
         topics,

@@ -69,6 +69,49 @@ pub fn authorize(r: &ProviderRequest) -> HttpRequest {
     }
 }
 
+/// A refund of a charge (`POST /v1/refunds`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RefundRequest {
+    /// The charge's id (or our reference of it when no answer named the id).
+    pub charge: String,
+    pub amount: i64,
+    pub reference: String,
+    pub payment_id: String,
+}
+
+fn json_post(path: String, key: String, body: Vec<u8>) -> HttpRequest {
+    HttpRequest {
+        method: HttpMethod::Post,
+        path,
+        headers: vec![("Idempotency-Key", key)],
+        content_type: "application/json",
+        body,
+    }
+}
+
+/// A refund: the refund id is its reference and its idempotency key.
+pub fn refund(r: &ProviderRequest, charge: &str) -> HttpRequest {
+    let body = RefundRequest {
+        charge: charge.to_owned(),
+        amount: r.amount_minor,
+        reference: r.attempt_id.clone(),
+        payment_id: r.payment_id.clone(),
+    };
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    json_post("/v1/refunds".into(), r.attempt_id.clone(), bytes)
+}
+
+/// A capture (`action` "capture", with the amount) or void ("void") of an authorized charge.
+pub fn settle(r: &ProviderRequest, charge: &str, action: &str) -> HttpRequest {
+    let body = serde_json::json!({ "amount": r.amount_minor });
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    json_post(
+        format!("/v1/charges/{charge}/{action}"),
+        format!("{}_{action}", r.attempt_id),
+        bytes,
+    )
+}
+
 pub fn decline_class(code: &str) -> DeclineClass {
     match code {
         "insufficient_funds" => DeclineClass::InsufficientFunds,

@@ -139,6 +139,46 @@ pub fn authorize(r: &ProviderRequest) -> Result<HttpRequest, ParseError> {
     })
 }
 
+fn form_post(path: String, fields: &[(&str, &str)]) -> HttpRequest {
+    HttpRequest {
+        method: HttpMethod::Post,
+        path,
+        headers: vec![],
+        content_type: "application/x-www-form-urlencoded",
+        body: form_encode(fields).into_bytes(),
+    }
+}
+
+/// A refund of a transaction: the refund id is its reference and its idempotency key.
+pub fn refund(r: &ProviderRequest, txn: &str) -> Result<HttpRequest, ParseError> {
+    let amount = to_decimal(r.amount_minor, &r.currency)?;
+    Ok(form_post(
+        "/refunds".into(),
+        &[
+            ("txn", txn),
+            ("amount", &amount),
+            ("currency", &r.currency),
+            ("merchant_ref", &r.attempt_id),
+            ("order", &r.payment_id),
+            ("idem_key", &r.attempt_id),
+        ],
+    ))
+}
+
+/// A capture (`action` "capture", with the amount) or void ("void") of an authorized transaction.
+pub fn settle(r: &ProviderRequest, txn: &str, action: &str) -> Result<HttpRequest, ParseError> {
+    let amount = to_decimal(r.amount_minor, &r.currency)?;
+    let key = format!("{}_{action}", r.attempt_id);
+    Ok(form_post(
+        format!("/transactions/{txn}/{action}"),
+        &[
+            ("amount", &amount),
+            ("currency", &r.currency),
+            ("idem_key", &key),
+        ],
+    ))
+}
+
 pub fn decline_class(code: &str) -> DeclineClass {
     match code {
         "NSF" => DeclineClass::InsufficientFunds,

@@ -9,7 +9,7 @@ pub mod config;
 pub mod transport;
 pub mod webhook_signature;
 
-use crate::events::provider::{DeclineClass, ProviderOutcome, ProviderRequest};
+use crate::events::provider::{DeclineClass, ProviderOperation, ProviderOutcome, ProviderRequest};
 use config::ConnectorKind;
 
 /// An HTTP request, as data.
@@ -70,21 +70,53 @@ pub struct WebhookEvent {
 #[error("{0}")]
 pub struct ParseError(pub String);
 
-pub fn build_authorize(
-    kind: ConnectorKind,
-    r: &ProviderRequest,
-) -> Result<HttpRequest, ParseError> {
-    match kind {
-        ConnectorKind::Acme => Ok(acme::authorize(r)),
-        ConnectorKind::Bolt => bolt::authorize(r),
+/// The provider call a request asks for: an authorization, a status check, a capture or void of the
+/// authorization, or a refund. Operations on an existing charge name it by the provider's id, or by
+/// our attempt id when no answer named one (both providers accept either).
+pub fn build(kind: ConnectorKind, r: &ProviderRequest) -> Result<HttpRequest, ParseError> {
+    let charge = r.provider_reference.as_deref().unwrap_or(&r.attempt_id);
+    match (r.operation, kind) {
+        (ProviderOperation::Authorize, ConnectorKind::Acme) => Ok(acme::authorize(r)),
+        (ProviderOperation::Authorize, ConnectorKind::Bolt) => bolt::authorize(r),
+        (ProviderOperation::Status, _) => Ok(build_status(kind, r)),
+        (ProviderOperation::Refund, ConnectorKind::Acme) => Ok(acme::refund(r, charge)),
+        (ProviderOperation::Refund, ConnectorKind::Bolt) => bolt::refund(r, charge),
+        (ProviderOperation::Capture | ProviderOperation::Void, _) => {
+            let action = if r.operation == ProviderOperation::Capture {
+                "capture"
+            } else {
+                "void"
+            };
+            match kind {
+                ConnectorKind::Acme => Ok(acme::settle(r, charge, action)),
+                ConnectorKind::Bolt => bolt::settle(r, charge, action),
+            }
+        }
+        (op @ (ProviderOperation::Payout | ProviderOperation::VerifyBeneficiary), _) => {
+            Err(ParseError(format!(
+                "{op:?} is not a card-and-UPI connector's operation"
+            )))
+        }
     }
 }
 
-/// A status check of an attempt whose outcome is unknown.
+/// Whether the connector edge performs `op` through these connectors.
+pub fn supports(op: ProviderOperation) -> bool {
+    !matches!(
+        op,
+        ProviderOperation::Payout | ProviderOperation::VerifyBeneficiary
+    )
+}
+
+/// A status check of an attempt (or, `status_of` `REFUND`, of the refund named by `attempt_id`)
+/// whose outcome is unknown or pending.
 pub fn build_status(kind: ConnectorKind, r: &ProviderRequest) -> HttpRequest {
-    let path = match kind {
-        ConnectorKind::Acme => format!("/v1/charges/{}", r.attempt_id),
-        ConnectorKind::Bolt => format!("/transactions/{}", r.attempt_id),
+    let refund = r.status_of == Some(ProviderOperation::Refund);
+    let path = match (kind, refund) {
+        (ConnectorKind::Acme, false) => format!("/v1/charges/{}", r.attempt_id),
+        (ConnectorKind::Acme, true) => format!("/v1/refunds/{}", r.attempt_id),
+        (ConnectorKind::Bolt, false) => format!("/transactions/{}", r.attempt_id),
+        (ConnectorKind::Bolt, true) => format!("/refunds/{}", r.attempt_id),
     };
     HttpRequest {
         method: HttpMethod::Get,
@@ -160,7 +192,7 @@ mod tests {
                 );
             }
             let req = samples::provider_request();
-            assert!(build_authorize(kind, &req).is_ok());
+            assert!(build(kind, &req).is_ok());
         }
     }
 }

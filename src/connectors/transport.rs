@@ -2,9 +2,9 @@
 //! response body. It sends what a connector built and returns what came back, unparsed.
 
 use super::config::ConnectorConfig;
-use super::{build_authorize, build_status, HttpMethod};
+use super::{build, HttpMethod};
 use crate::domain::clock::Clock;
-use crate::events::provider::{ProviderOperation, ProviderRequest};
+use crate::events::provider::ProviderRequest;
 use std::time::{Duration, Instant};
 
 /// What came back from one call.
@@ -48,10 +48,7 @@ impl Transport {
             latency_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
             at_ms,
         };
-        let built = match r.operation {
-            ProviderOperation::Status => Ok(build_status(c.kind, r)),
-            _ => build_authorize(c.kind, r),
-        };
+        let built = build(c.kind, r);
         let req = match built {
             Ok(req) => req,
             Err(e) => return done(None, e.to_string().into_bytes()),

@@ -35,6 +35,10 @@ pub enum Movement {
     PayoutReversal,
     Settlement,
     Adjustment,
+    RefundReserve,
+    RefundRelease,
+    PayoutReserve,
+    PayoutRelease,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

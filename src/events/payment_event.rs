@@ -66,4 +66,8 @@ pub enum AttemptStatus {
     Captured,
     Voided,
     Failed,
+    /// A capture was sent to the provider; its answer is awaited.
+    CapturePending,
+    /// A void was sent to the provider; its answer is awaited.
+    VoidPending,
 }

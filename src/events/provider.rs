@@ -18,6 +18,9 @@ pub struct ProviderRequest {
     pub method_reference: Option<String>,
     pub provider_reference: Option<String>,
     pub requested_at: TimestampMillis,
+    /// `STATUS` only: whose object to look up (`Refund`: the refund named by `attempt_id`).
+    #[serde(default)]
+    pub status_of: Option<ProviderOperation>,
 }
 impl_event!(
     ProviderRequest,

@@ -15,6 +15,7 @@ use super::refund::*;
 use super::routing_decision::*;
 use super::transition_rejected::*;
 use super::TimestampMillis;
+use std::collections::BTreeMap;
 
 const T: TimestampMillis = TimestampMillis(1_763_942_400_123);
 
@@ -143,6 +144,7 @@ pub fn provider_request() -> ProviderRequest {
         method_reference: Some(s("tok_visa_success")),
         provider_reference: None,
         requested_at: T,
+        status_of: None,
     }
 }
 
@@ -213,12 +215,14 @@ pub fn refund_request() -> RefundRequest {
         refund_id: s("rf_1"),
         payment_id: s("pay_1"),
         merchant_id: s("m_1"),
-        amount_minor: 50_000,
+        amount_minor: Some(50_000),
         currency: s("INR"),
         reason: Some(s("damaged")),
         requested_by: s("key_live_1"),
         idempotency_key: Some(s("idem_rf_1")),
         requested_at: T,
+        action: RefundAction::Create,
+        metadata: BTreeMap::from([(s("order"), s("o_1"))]),
     }
 }
 
@@ -236,6 +240,13 @@ pub fn refund_event() -> RefundEvent {
         reason_code: Some(s("BANK_PROCESSING")),
         reason: Some(s("awaiting bank")),
         occurred_at: T,
+        sequence: 2,
+        previous_status: Some(RefundStatus::PendingApproval),
+        actor: Some(s("key_approver_1")),
+        cause_id: Some(s("rf_1:approve")),
+        payment_captured_minor: 125_050,
+        payment_refunded_minor: 50_000,
+        metadata: BTreeMap::from([(s("order"), s("o_1"))]),
     }
 }
 

@@ -94,6 +94,7 @@ pub const COMPONENT_READY: &str = "paystream_component_ready";
 pub const TOPOLOGY_APPLIED: &str = "paystream_topology_applied_total";
 /// Payment transitions applied. Labels: status.
 pub const PAYMENTS_TRANSITIONS: &str = "paystream_payments_transitions_total";
+pub const REFUNDS_TRANSITIONS: &str = "paystream_refunds_transitions_total";
 /// Signals the state machine refused (illegal, late, duplicate). Labels: code.
 pub const PAYMENTS_SIGNALS_REJECTED: &str = "paystream_payments_signals_rejected_total";
 /// Time to catch an instance's stale partitions up with their changelog. Labels: processor.
@@ -207,6 +208,7 @@ fn describe() {
     describe_gauge!(COMPONENT_READY, "1 while a component is ready");
     describe_counter!(TOPOLOGY_APPLIED, "Topology apply actions");
     describe_counter!(PAYMENTS_TRANSITIONS, "Payment transitions applied");
+    describe_counter!(REFUNDS_TRANSITIONS, "Refund transitions applied, by status");
     describe_counter!(
         PAYMENTS_SIGNALS_REJECTED,
         "Signals refused by the payment state machine"

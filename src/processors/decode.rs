@@ -6,6 +6,9 @@ use super::RecordMeta;
 use crate::domain::ids::PaymentId;
 use crate::events::fraud_assessment::FraudAssessment;
 use crate::events::provider::{ProviderRequest, ProviderResponse, ProviderWebhook};
+use crate::events::refund::{
+    RefundEvent, RefundRequest, REFUND_METADATA_PAIRS_MAX, REFUND_TEXT_LEN_MAX,
+};
 use crate::events::{Codec, CodecError, Event, PaymentCommand, PaymentEvent};
 
 /// An input a processor reads, decoded from one record of a topic whose values carry `schema` (the
@@ -134,6 +137,59 @@ impl Decode for ProviderWebhook {
             |w: &ProviderWebhook| &w.payment_id,
             |_| vec![],
         )
+    }
+}
+
+impl Decode for RefundRequest {
+    fn decode(codec: &Codec, _: &str, _: &RecordMeta, payload: &[u8]) -> Result<Self, CodecError> {
+        let r: RefundRequest = checked(
+            codec,
+            payload,
+            |r: &RefundRequest| &r.payment_id,
+            |r| {
+                vec![
+                    ("refund_id", &r.refund_id),
+                    ("merchant_id", &r.merchant_id),
+                    ("requested_by", &r.requested_by),
+                ]
+            },
+        )?;
+        let long = r
+            .reason
+            .as_ref()
+            .is_some_and(|x| x.len() > REFUND_TEXT_LEN_MAX)
+            || r.metadata.len() > REFUND_METADATA_PAIRS_MAX
+            || r.metadata
+                .iter()
+                .any(|(k, v)| k.len() > 40 || v.len() > REFUND_TEXT_LEN_MAX);
+        if long {
+            return Err(CodecError::Invalid(format!(
+                "refund {}: reason or metadata above their bounds ({REFUND_METADATA_PAIRS_MAX} pairs, keys of 40 and values of {REFUND_TEXT_LEN_MAX} characters)",
+                r.refund_id
+            )));
+        }
+        check_no_card_number(&r)?;
+        Ok(r)
+    }
+}
+
+impl Decode for RefundEvent {
+    fn decode(codec: &Codec, _: &str, _: &RecordMeta, payload: &[u8]) -> Result<Self, CodecError> {
+        let e: RefundEvent = checked(
+            codec,
+            payload,
+            |e: &RefundEvent| &e.payment_id,
+            |e| vec![("event_id", &e.event_id), ("refund_id", &e.refund_id)],
+        )?;
+        // Read back from the topic: refunds never hold more than the payment's capture.
+        let within = (0..=e.payment_captured_minor).contains(&e.payment_refunded_minor);
+        if !within || e.amount_minor < 0 || e.sequence < 1 {
+            return Err(CodecError::Invalid(format!(
+                "refund event {} breaks an invariant: refunds hold {} of a capture of {}, amount {}, sequence {}",
+                e.event_id, e.payment_refunded_minor, e.payment_captured_minor, e.amount_minor, e.sequence
+            )));
+        }
+        Ok(e)
     }
 }
 

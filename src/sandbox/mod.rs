@@ -7,6 +7,7 @@
 //! with the first result, charging nothing twice. Asynchronous outcomes arrive as signed webhooks
 //! (Standard Webhooks) at the bridge; `GET` on a charge gives its current status.
 
+mod after_charge;
 pub mod config;
 pub mod server;
 mod views;
@@ -43,7 +44,11 @@ impl Scenario {
     /// else success. `acme_down` makes Acme decline as issuer-unavailable (retryable) while Bolt
     /// succeeds: the routing failover scenario.
     pub fn of(reference: &str, provider: &str) -> Scenario {
-        let r = reference.to_ascii_lowercase();
+        // Words that pick what happens after the charge (its refunds, capture) do not pick its own.
+        let mut r = reference.to_ascii_lowercase();
+        for word in after_charge::SCENARIO_WORDS {
+            r = r.replace(word, "");
+        }
         if r.contains("acme_down") {
             return if provider == "acme" {
                 Scenario::Decline(DeclineClass::IssuerUnavailable)

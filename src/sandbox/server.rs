@@ -1,6 +1,7 @@
 //! The sandbox's HTTP side: Acme at `/acme/v1/charges[/{reference}]`, Bolt at
 //! `/bolt/transactions[/{reference}]`, and the signed webhooks it sends to the bridge.
 
+use super::after_charge;
 use super::config::SandboxConfig;
 use super::views::render;
 use super::webhooks;
@@ -41,8 +42,18 @@ impl Provider {
     }
 }
 
+/// What a remembered object is: a charge, or a refund of one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Object {
+    Charge,
+    Refund,
+}
+
 #[derive(Debug, Clone)]
 pub(super) struct Charge {
+    pub(super) object: Object,
+    /// The instrument the charge was made with (a refund: its charge's), which picks scenarios.
+    pub(super) source: String,
     pub(super) id: String,
     pub(super) reference: String,
     pub(super) payment_id: String,
@@ -65,6 +76,8 @@ pub struct Sandbox {
     book: Mutex<Book>,
     pub(super) http: reqwest::Client,
     seq: AtomicU64,
+    /// Per charge id: the amount its refunds have taken (a provider refuses refunding more).
+    pub(super) refunded: Mutex<HashMap<(Provider, String), i64>>,
 }
 
 impl Sandbox {
@@ -88,14 +101,15 @@ impl Sandbox {
             book: Mutex::new(Book::default()),
             http,
             seq: AtomicU64::new(now_millis().unsigned_abs()),
+            refunded: Mutex::new(HashMap::new()),
         }))
     }
 
-    fn next_id(&self, prefix: &str) -> String {
+    pub(super) fn next_id(&self, prefix: &str) -> String {
         format!("{prefix}_{:x}", self.seq.fetch_add(1, Ordering::Relaxed))
     }
 
-    fn lookup(&self, p: Provider, key: &str) -> Option<Charge> {
+    pub(super) fn lookup(&self, p: Provider, key: &str) -> Option<Charge> {
         self.book
             .lock()
             .ok()?
@@ -104,26 +118,49 @@ impl Sandbox {
             .cloned()
     }
 
-    fn find_by_reference(&self, p: Provider, reference: &str) -> Option<Charge> {
+    pub(super) fn find_by_reference(&self, p: Provider, reference: &str) -> Option<Charge> {
         let book = self.book.lock().ok()?;
         let key = book.by_reference.get(&(p, reference.to_owned()))?;
         book.by_key.get(&(p, key.clone())).cloned()
     }
 
-    fn remember(&self, p: Provider, key: &str, charge: Charge) {
-        if let Ok(mut book) = self.book.lock() {
-            if book.order.len() >= CHARGES_MAX {
-                if let Some(old) = book.order.pop_front() {
-                    if let Some(c) = book.by_key.remove(&old) {
-                        book.by_reference.remove(&(old.0, c.reference));
+    pub(super) fn remember(&self, p: Provider, key: &str, charge: Charge) {
+        self.remember_as(p, key, charge, true);
+    }
+
+    /// Remembers an object under its idempotency key, and (`findable`) under its references;
+    /// the oldest are forgotten past `CHARGES_MAX`.
+    fn remember_as(&self, p: Provider, key: &str, charge: Charge, findable: bool) {
+        let Ok(mut book) = self.book.lock() else {
+            return;
+        };
+        if book.order.len() >= CHARGES_MAX {
+            if let Some(old) = book.order.pop_front() {
+                if let Some(c) = book.by_key.remove(&old) {
+                    for r in [c.reference, c.id] {
+                        if book.by_reference.get(&(old.0, r.clone())) == Some(&old.1) {
+                            book.by_reference.remove(&(old.0, r));
+                        }
                     }
                 }
             }
-            book.order.push_back((p, key.to_owned()));
+        }
+        book.order.push_back((p, key.to_owned()));
+        if findable {
             book.by_reference
                 .insert((p, charge.reference.clone()), key.to_owned());
-            book.by_key.insert((p, key.to_owned()), charge);
+            if charge.object == Object::Charge {
+                book.by_reference
+                    .insert((p, charge.id.clone()), key.to_owned());
+            }
         }
+        book.by_key.insert((p, key.to_owned()), charge);
+    }
+
+    /// Remembers a call's answer under its idempotency key only (a capture or void of a charge,
+    /// which stays findable by its own reference).
+    pub(super) fn remember_call(&self, p: Provider, key: &str, answer: Charge) {
+        self.remember_as(p, key, answer, false);
     }
 
     fn failure_hit(&self) -> bool {
@@ -144,10 +181,11 @@ pub fn router(s: Arc<Sandbox>) -> Router {
         .route("/acme/v1/charges/{reference}", get(acme_status))
         .route("/bolt/transactions", post(bolt_charge))
         .route("/bolt/transactions/{reference}", get(bolt_status))
+        .merge(after_charge::router())
         .with_state(s)
 }
 
-fn bad_request(msg: &str) -> Response {
+pub(super) fn bad_request(msg: &str) -> Response {
     (StatusCode::BAD_REQUEST, format!("{{\"error\":\"{msg}\"}}")).into_response()
 }
 
@@ -186,6 +224,8 @@ async fn charge(s: Arc<Sandbox>, p: Provider, input: ChargeIn) -> Response {
         .increment(1);
     let plan = plan(scenario);
     let c = Charge {
+        object: Object::Charge,
+        source: instrument,
         id: s.next_id(match p {
             Provider::Acme => "ch",
             Provider::Bolt => "bt",

@@ -1,6 +1,6 @@
 //! How a charge looks in each provider's API: its decline codes, fees, and JSON bodies.
 
-use super::server::{Charge, Provider};
+use super::server::{Charge, Object, Provider};
 use super::ChargeState;
 use crate::connectors::{acme, bolt};
 use crate::events::provider::DeclineClass;
@@ -49,7 +49,8 @@ pub(super) fn acme_view(c: &Charge, state: ChargeState) -> acme::Charge {
         id: c.id.clone(),
         status: status.into(),
         decline_code: code,
-        fee: (state == ChargeState::Succeeded).then(|| fee_minor(Provider::Acme, c.amount_minor)),
+        fee: (state == ChargeState::Succeeded && c.object == Object::Charge)
+            .then(|| fee_minor(Provider::Acme, c.amount_minor)),
         message: None,
         reference: Some(c.reference.clone()),
         payment_id: Some(c.payment_id.clone()),
@@ -69,7 +70,7 @@ pub(super) fn bolt_view(c: &Charge, state: ChargeState) -> bolt::Txn {
         reference: c.id.clone(),
         state: s.into(),
         reason: code.map(|c| bolt::Reason { code: c.into() }),
-        charges: (state == ChargeState::Succeeded)
+        charges: (state == ChargeState::Succeeded && c.object == Object::Charge)
             .then(|| bolt::to_decimal(fee_minor(Provider::Bolt, c.amount_minor), &c.currency).ok())
             .flatten(),
         merchant_ref: Some(c.reference.clone()),

@@ -1,7 +1,7 @@
 //! The signed webhooks the sandbox sends to the bridge: scheduled per scenario (late, repeated,
 //! out of order), signed with the connector's secret, retried a bounded number of times.
 
-use super::server::{Charge, Provider, Sandbox, WEBHOOK_ATTEMPTS_MAX};
+use super::server::{Charge, Object, Provider, Sandbox, WEBHOOK_ATTEMPTS_MAX};
 use super::views::{acme_view, bolt_view};
 use super::ChargeState;
 use crate::connectors::{acme, bolt};
@@ -53,13 +53,24 @@ async fn send_webhook(
     let body = match p {
         Provider::Acme => serde_json::to_vec(&acme::Webhook {
             id: event_id.clone(),
-            kind: format!("charge.{}", acme_view(&c, state).status),
+            kind: format!(
+                "{}.{}",
+                match c.object {
+                    Object::Charge => "charge",
+                    Object::Refund => "refund",
+                },
+                acme_view(&c, state).status
+            ),
             created: created_ms,
             data: acme_view(&c, state),
         }),
         Provider::Bolt => serde_json::to_vec(&bolt::Webhook {
             event_id: event_id.clone(),
-            event: "txn.update".into(),
+            event: match c.object {
+                Object::Charge => "txn.update",
+                Object::Refund => "refund.update",
+            }
+            .into(),
             ts_ms: created_ms,
             txn: bolt_view(&c, state),
         }),

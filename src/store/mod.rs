@@ -9,6 +9,7 @@ pub mod config;
 pub mod ledger;
 pub mod migrate;
 pub mod payments;
+pub mod refunds;
 pub mod state;
 pub mod writer;
 

@@ -81,6 +81,7 @@ pub fn with_other_merchant(c: &mut Config) {
         .push(paystream::bridge::config::MerchantConfig {
             id: paystream::domain::ids::MerchantId::parse(OTHER_MERCHANT).unwrap(),
             api_key_sha256: hex::encode(sha2::Sha256::digest(OTHER_KEY.as_bytes())),
+            roles: vec![paystream::bridge::config::Role::Write],
         });
 }
 

@@ -55,9 +55,9 @@ impl Build for Connector {
     }
 }
 
-/// Operations this edge performs: authorizations, and status checks of unknown attempts.
+/// Operations this edge performs: authorizations, captures, voids, refunds and status checks.
 fn supported(op: ProviderOperation) -> bool {
-    matches!(op, ProviderOperation::Authorize | ProviderOperation::Status)
+    connectors::supports(op)
 }
 
 impl Processor for Connector {

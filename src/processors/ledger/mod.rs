@@ -1,17 +1,24 @@
-//! `ledger`: posts a balanced double-entry journal entry for every money movement of a payment.
+//! `ledger`: posts a balanced double-entry journal entry for every money movement of a payment and
+//! its refunds.
 //!
-//! Input: `PaymentEvent`s. Output: `JournalEntry` records, and the entry, its postings and the
-//! per-account index in the store (`0003_ledger.cql`). Entry ids derive from the causing event, so a
-//! replay rewrites the same rows. Every entry passes [`postings::check_balanced`] before it is written;
-//! `paystream ledger audit` checks again on read-back. Provider fees reported with an outcome are posted as their own entry. Refund and payout movements are not posted yet:
-//! their events are not `PaymentEvent`s and go to the dead-letter topic with that reason.
+//! Input: `PaymentEvent`s (`postings`) and `RefundEvent`s (`refunds`). Output: `JournalEntry`
+//! records, and the entry, its postings and the per-account index in the store (`0003_ledger.cql`).
+//! Entry ids derive from the causing event, so a replay rewrites the same rows. Every entry passes
+//! [`postings::check_balanced`] before it is written; `paystream ledger audit` checks again on
+//! read-back. Provider fees reported with an outcome are posted as their own entry.
 
 pub mod postings;
+pub mod refunds;
 
-use super::{no_view, Binding, Build, Context, Decoded, Effects, Io, ProcessError, Processor};
+use super::{
+    no_view, Binding, Build, Context, Decode, Decoded, Effects, Io, ProcessError, Processor,
+    RecordMeta,
+};
 use crate::events::journal_entry::{Direction, JournalEntry};
 use crate::events::payment_event::{IntentStatus, PaymentEvent};
+use crate::events::refund::RefundEvent;
 use crate::events::{symbol, Event};
+use crate::events::{Codec, CodecError};
 use crate::store::writer::{Cql, StoreWrite};
 use futures::future::BoxFuture;
 
@@ -94,11 +101,41 @@ pub fn entry_writes(e: &JournalEntry) -> Vec<StoreWrite> {
     writes
 }
 
+/// One input of the ledger.
+#[derive(Debug, Clone)]
+pub enum Input {
+    Payment(PaymentEvent),
+    Refund(RefundEvent),
+}
+
+impl Decode for Input {
+    fn decode(
+        codec: &Codec,
+        schema: &str,
+        record: &RecordMeta,
+        payload: &[u8],
+    ) -> Result<Input, CodecError> {
+        match schema {
+            PaymentEvent::FULL_NAME => Ok(Input::Payment(Decode::decode(
+                codec, schema, record, payload,
+            )?)),
+            RefundEvent::FULL_NAME => Ok(Input::Refund(Decode::decode(
+                codec, schema, record, payload,
+            )?)),
+            other => Err(CodecError::Invalid(format!(
+                "topic '{}' carries {other}, which the ledger does not read",
+                record.topic
+            ))),
+        }
+    }
+}
+
 impl Processor for Ledger {
-    type Input = PaymentEvent;
+    type Input = Input;
     type View = ();
     const OUTPUTS: &'static [&'static str] = &["entries"];
-    const INPUT_SCHEMAS: &'static [&'static str] = &[PaymentEvent::FULL_NAME];
+    const INPUT_SCHEMAS: &'static [&'static str] =
+        &[PaymentEvent::FULL_NAME, RefundEvent::FULL_NAME];
 
     fn name(&self) -> &str {
         NAME
@@ -107,31 +144,23 @@ impl Processor for Ledger {
     fn load<'a>(
         &'a self,
         _io: &'a Io<'a>,
-        _batch: &'a [Decoded<PaymentEvent>],
+        _batch: &'a [Decoded<Input>],
     ) -> BoxFuture<'a, Result<(), ProcessError>> {
         no_view()
     }
 
     fn process(
         &self,
-        event: &PaymentEvent,
+        input: &Input,
         _view: &mut (),
         ctx: &Context<'_>,
     ) -> Result<Effects, ProcessError> {
-        // Funds are on hold exactly while the intent requires capture.
-        let held = if event.previous_status == Some(IntentStatus::RequiresCapture) {
-            event.amount_minor
-        } else {
-            0
+        let entries = match input {
+            Input::Payment(event) => payment_entries(event)?,
+            Input::Refund(event) => {
+                refunds::for_refund(event).map_err(|e| ProcessError::Invalid(e.to_string()))?
+            }
         };
-        let mut entries = postings::for_transition(event, held)
-            .map_err(|e| ProcessError::Invalid(e.to_string()))?;
-        if let Some(fee) = event.provider_fee_minor.filter(|f| *f > 0) {
-            entries.push(
-                postings::provider_fee(event, fee)
-                    .map_err(|e| ProcessError::Invalid(e.to_string()))?,
-            );
-        }
         let mut effects = Effects::default();
         for e in &entries {
             effects.writes.extend(entry_writes(e));
@@ -139,4 +168,22 @@ impl Processor for Ledger {
         }
         Ok(effects)
     }
+}
+
+/// The entries of one payment transition: its movement and the provider's fee.
+fn payment_entries(event: &PaymentEvent) -> Result<Vec<JournalEntry>, ProcessError> {
+    // Funds are on hold exactly while the intent requires capture.
+    let held = if event.previous_status == Some(IntentStatus::RequiresCapture) {
+        event.amount_minor
+    } else {
+        0
+    };
+    let mut entries =
+        postings::for_transition(event, held).map_err(|e| ProcessError::Invalid(e.to_string()))?;
+    if let Some(fee) = event.provider_fee_minor.filter(|f| *f > 0) {
+        entries.push(
+            postings::provider_fee(event, fee).map_err(|e| ProcessError::Invalid(e.to_string()))?,
+        );
+    }
+    Ok(entries)
 }

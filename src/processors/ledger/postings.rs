@@ -18,6 +18,7 @@
 use crate::domain::{Currency, MinorUnits};
 use crate::events::journal_entry::{Direction, JournalEntry, Movement, Posting};
 use crate::events::payment_event::{AttemptStatus, IntentStatus, PaymentEvent};
+use crate::events::TimestampMillis;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LedgerError {
@@ -77,8 +78,31 @@ pub fn check_balanced(e: &JournalEntry) -> Result<(), LedgerError> {
     Ok(())
 }
 
-fn entry(
-    event: &PaymentEvent,
+/// The event an entry records: its id (the entry's id is `<cause_id>:<movement>`), whose books and
+/// which payment.
+pub struct Source<'a> {
+    pub cause_id: &'a str,
+    pub merchant_id: &'a str,
+    pub payment_id: &'a str,
+    pub currency: &'a str,
+    pub at: TimestampMillis,
+}
+
+impl<'a> Source<'a> {
+    fn of(event: &'a PaymentEvent) -> Self {
+        Self {
+            cause_id: &event.event_id,
+            merchant_id: &event.merchant_id,
+            payment_id: &event.payment_id,
+            currency: &event.currency,
+            at: event.occurred_at,
+        }
+    }
+}
+
+/// A two-posting entry moving `amount` from `credit` to `debit`.
+pub fn entry(
+    src: &Source<'_>,
     movement: Movement,
     amount: i64,
     debit: String,
@@ -94,13 +118,17 @@ fn entry(
         Movement::PayoutReversal => "payout_reversal",
         Movement::Settlement => "settlement",
         Movement::Adjustment => "adjustment",
+        Movement::RefundReserve => "refund_reserve",
+        Movement::RefundRelease => "refund_release",
+        Movement::PayoutReserve => "payout_reserve",
+        Movement::PayoutRelease => "payout_release",
     };
     JournalEntry {
-        entry_id: format!("{}:{tag}", event.event_id),
-        merchant_id: event.merchant_id.clone(),
-        payment_id: Some(event.payment_id.clone()),
+        entry_id: format!("{}:{tag}", src.cause_id),
+        merchant_id: src.merchant_id.to_owned(),
+        payment_id: Some(src.payment_id.to_owned()),
         movement,
-        currency: event.currency.clone(),
+        currency: src.currency.to_owned(),
         postings: vec![
             Posting {
                 account: debit,
@@ -113,8 +141,8 @@ fn entry(
                 amount_minor: amount,
             },
         ],
-        cause_id: event.event_id.clone(),
-        posted_at: event.occurred_at,
+        cause_id: src.cause_id.to_owned(),
+        posted_at: src.at,
     }
 }
 
@@ -129,9 +157,10 @@ pub fn for_transition(
         format!("holds:provider:{connector}"),
         format!("holds:merchant:{}", event.merchant_id),
     );
+    let src = Source::of(event);
     let release = |amount: i64| {
         entry(
-            event,
+            &src,
             Movement::HoldRelease,
             amount,
             hold_merchant.clone(),
@@ -140,9 +169,13 @@ pub fn for_transition(
     };
     let mut out = Vec::new();
     match (event.status, event.attempt_status) {
-        (IntentStatus::RequiresCapture, Some(AttemptStatus::Authorized)) => {
+        // Only the authorization itself holds: a capture the provider declined returns to
+        // requires_capture with the hold already in place.
+        (IntentStatus::RequiresCapture, Some(AttemptStatus::Authorized))
+            if event.previous_status != Some(IntentStatus::RequiresCapture) =>
+        {
             out.push(entry(
-                event,
+                &src,
                 Movement::AuthorizationHold,
                 event.amount_minor,
                 hold_provider.clone(),
@@ -151,7 +184,7 @@ pub fn for_transition(
         }
         (IntentStatus::Succeeded, Some(AttemptStatus::Captured)) => {
             out.push(entry(
-                event,
+                &src,
                 Movement::Capture,
                 event.amount_captured_minor,
                 format!("provider:{connector}:receivable"),
@@ -178,7 +211,7 @@ pub fn for_transition(
 pub fn provider_fee(event: &PaymentEvent, fee_minor: i64) -> Result<JournalEntry, LedgerError> {
     let connector = event.connector.as_deref().unwrap_or("unknown");
     let e = entry(
-        event,
+        &Source::of(event),
         Movement::ProviderFee,
         fee_minor,
         format!("merchant:{}:payable", event.merchant_id),

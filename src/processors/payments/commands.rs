@@ -77,6 +77,7 @@ fn from_create(c: &PaymentCommand, machine: PaymentState) -> Stored {
         customer_ip: c.customer_ip.clone(),
         customer_country: c.customer_country.clone(),
         tried: vec![],
+        refunds: vec![],
     }
 }
 

@@ -34,6 +34,11 @@ pub struct PaymentsConfig {
     pub fraud_review_default: ReviewDefault,
     /// Merchant id → its default for reviews that time out.
     pub fraud_review_defaults: BTreeMap<String, ReviewDefault>,
+    /// Refunds one payment may have in all (failed ones included): bounds the payment's state.
+    pub refunds_per_payment_max: usize,
+    /// Merchant id → the refund amount (minor units) from which a refund waits in
+    /// `requires_approval` for an approver other than its creator. Merchants not listed need none.
+    pub refund_approval_thresholds_minor: BTreeMap<String, i64>,
 }
 
 /// What a fraud review that timed out turns into.
@@ -51,11 +56,20 @@ const HOUR_MS: u64 = 60 * MINUTE_MS;
 const DAY_MS: u64 = 24 * HOUR_MS;
 /// Status checks one attempt may get from the ladder.
 pub const STATUS_CHECKS_MAX: usize = 10;
+/// The most refunds `refunds_per_payment_max` may allow.
+pub const REFUNDS_PER_PAYMENT_MAX: usize = 256;
 /// The shortest delay any timer of the payment processor may have.
 const TIMER_DELAY_MS_MIN: u64 = 100;
 
 impl PaymentsConfig {
     /// Which way a timed-out review of `merchant` goes.
+    /// Whether a refund of `amount_minor` by `merchant` needs an approver.
+    pub fn refund_needs_approval(&self, merchant: &str, amount_minor: i64) -> bool {
+        self.refund_approval_thresholds_minor
+            .get(merchant)
+            .is_some_and(|t| amount_minor >= *t)
+    }
+
     pub fn review_default(&self, merchant: &str) -> ReviewDefault {
         self.fraud_review_defaults
             .get(merchant)
@@ -109,6 +123,8 @@ impl Default for PaymentsConfig {
             fraud_review_timeout_ms: DAY_MS,
             fraud_review_default: ReviewDefault::Decline,
             fraud_review_defaults: BTreeMap::new(),
+            refunds_per_payment_max: 64,
+            refund_approval_thresholds_minor: BTreeMap::new(),
         }
     }
 }
@@ -153,6 +169,20 @@ impl PaymentsConfig {
                 field,
                 format!("{value} ms is below {TIMER_DELAY_MS_MIN} ms"),
                 "use hours or days in production, seconds for a demo",
+            );
+        }
+        c.within(
+            self.refunds_per_payment_max,
+            1..=REFUNDS_PER_PAYMENT_MAX,
+            "refunds_per_payment_max",
+            "use 64: every refund is kept in the payment's state",
+        );
+        for (merchant, t) in &self.refund_approval_thresholds_minor {
+            c.check(
+                *t > 0,
+                "refund_approval_thresholds_minor",
+                format!("merchant '{merchant}' has threshold {t}, which is not positive"),
+                "give a positive amount in minor units, or remove the merchant",
             );
         }
         for r in &self.routing {

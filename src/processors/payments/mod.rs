@@ -17,6 +17,7 @@ pub mod config;
 mod fraud;
 mod output;
 mod provider;
+pub mod refunds;
 mod route;
 pub mod state_machine;
 #[cfg(test)]
@@ -32,6 +33,7 @@ use super::{
 use crate::events::fraud_assessment::{FraudAssessment, FraudDecision};
 use crate::events::payment_command::{PaymentCommand, PaymentMethod};
 use crate::events::provider::{ProviderOperation, ProviderResponse, ProviderWebhook};
+use crate::events::refund::RefundRequest;
 use crate::events::{from_symbol, Codec, CodecError, Event};
 use config::{PaymentsConfig, PaymentsSetup};
 use futures::future::BoxFuture;
@@ -50,6 +52,7 @@ pub enum Input {
     Fraud(FraudAssessment),
     Response(Response),
     Webhook(ProviderWebhook),
+    Refund(RefundRequest),
 }
 
 /// A provider response with its operation decoded at the edge (the schema carries the symbol).
@@ -66,6 +69,7 @@ impl Input {
             Input::Fraud(f) => &f.payment_id,
             Input::Response(r) => &r.response.payment_id,
             Input::Webhook(w) => &w.payment_id,
+            Input::Refund(r) => &r.payment_id,
         }
     }
 }
@@ -80,6 +84,9 @@ pub struct Stored {
     pub customer_country: Option<String>,
     /// Connectors already tried, in order: a cascade never returns to one.
     pub tried: Vec<String>,
+    /// The payment's refunds, at most `refunds_per_payment_max`.
+    #[serde(default)]
+    pub refunds: Vec<refunds::machine::Refund>,
 }
 
 impl Stored {
@@ -92,6 +99,7 @@ impl Stored {
             customer_ip: None,
             customer_country: None,
             tried: vec![],
+            refunds: vec![],
         }
     }
 }
@@ -108,6 +116,7 @@ struct Topics {
     rejections: String,
     requests: String,
     routing: String,
+    refunds: String,
 }
 
 pub struct Payments {
@@ -125,6 +134,7 @@ impl Build for Payments {
             rejections: binding.output("rejections")?,
             requests: binding.output("requests")?,
             routing: binding.output("routing")?,
+            refunds: binding.output("refunds")?,
         };
         Ok(Self {
             config: setup.payments.clone(),
@@ -164,6 +174,9 @@ impl Decode for Input {
             ProviderWebhook::FULL_NAME => {
                 Input::Webhook(Decode::decode(codec, schema, record, payload)?)
             }
+            RefundRequest::FULL_NAME => {
+                Input::Refund(Decode::decode(codec, schema, record, payload)?)
+            }
             other => {
                 return Err(CodecError::Invalid(format!(
                     "topic '{}' carries {other}, which the payment processor does not read",
@@ -177,12 +190,14 @@ impl Decode for Input {
 impl Processor for Payments {
     type Input = Input;
     type View = View;
-    const OUTPUTS: &'static [&'static str] = &["events", "rejections", "requests", "routing"];
+    const OUTPUTS: &'static [&'static str] =
+        &["events", "rejections", "requests", "routing", "refunds"];
     const INPUT_SCHEMAS: &'static [&'static str] = &[
         PaymentCommand::FULL_NAME,
         FraudAssessment::FULL_NAME,
         ProviderResponse::FULL_NAME,
         ProviderWebhook::FULL_NAME,
+        RefundRequest::FULL_NAME,
     ];
     const STATEFUL: bool = true;
 
@@ -233,11 +248,8 @@ impl Processor for Payments {
         let key = input.payment_id().to_owned();
         let health = &view.health;
         view.payments.step(ctx, &key, |stored| {
-            // Read back from the changelog: what was written must still hold.
             if let Some(s) = stored {
-                s.machine.check().map_err(|e| {
-                    ProcessError::Fatal(format!("stored state breaks an invariant: {e}"))
-                })?;
+                read_back(s)?;
             }
             let mut out = Out::new(ctx, &self.topics);
             let state = match input {
@@ -245,6 +257,7 @@ impl Processor for Payments {
                 Input::Fraud(f) => fraud::apply(self, f, stored, health, &mut out)?,
                 Input::Response(r) => provider::response(self, r, stored, health, &mut out)?,
                 Input::Webhook(w) => provider::webhook(self, w, stored, health, &mut out)?,
+                Input::Refund(r) => refunds::request(self, r, stored, &mut out)?,
             };
             let review = matches!(input, Input::Fraud(f) if f.decision == FraudDecision::Review);
             self.step(stored, state, review, out)
@@ -260,14 +273,20 @@ impl Processor for Payments {
     ) -> Result<Effects, ProcessError> {
         let health = &view.health;
         view.payments.fire(ctx, key, timer, |stored| {
-            stored.machine.check().map_err(|e| {
-                ProcessError::Fatal(format!("stored state breaks an invariant: {e}"))
-            })?;
+            read_back(stored)?;
             let mut out = Out::new(ctx, &self.topics);
             let state = timers::fire(self, timer, stored, health, &mut out)?;
             self.step(Some(stored), state, false, out)
         })
     }
+}
+
+/// Read back from the changelog: what was written must still hold.
+fn read_back(s: &Stored) -> Result<(), ProcessError> {
+    s.machine
+        .check()
+        .map_err(|e| ProcessError::Fatal(format!("stored state breaks an invariant: {e}")))?;
+    refunds::check(s)
 }
 
 impl Payments {
@@ -281,6 +300,18 @@ impl Payments {
     ) -> Result<Step<Stored>, ProcessError> {
         let mut ops = std::mem::take(&mut out.timers);
         if let Some(a) = &after {
+            refunds::check(a)?;
+            ops.push(refunds::timer(a));
+            // A capture or void the step asked for goes to the provider in the same transaction.
+            let asked = a.machine.settling.is_some()
+                && before.is_none_or(|b| b.machine.settling != a.machine.settling);
+            if let Some(call) = asked
+                .then(|| route::settlement(&a.machine, None, out.now_ms))
+                .flatten()
+            {
+                let topics = out.topics;
+                out.emit(&topics.requests, &call)?;
+            }
             ops.extend(timers::plan(
                 &self.config,
                 before.map(|b| &b.machine),

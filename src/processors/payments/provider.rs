@@ -5,7 +5,8 @@
 use super::output::{Cause, Detail, Out};
 use super::route::{route, status_check};
 use super::state_machine;
-use super::{Payments, Response, Stored};
+use super::{refunds, Payments, Response, Stored};
+use crate::events::provider::ProviderOperation;
 use crate::events::provider::ProviderWebhook;
 use crate::events::symbol;
 use crate::processors::routing::Breaker;
@@ -26,6 +27,15 @@ pub(super) fn response(
         attempted: format!("PROVIDER_{}", symbol(&e.outcome)),
         merchant_id: None,
     };
+    if let Some(s) = stored.filter(|s| refunds::owns(Some(s), &e.attempt_id)) {
+        let found = refunds::Found {
+            refund_id: &e.attempt_id,
+            outcome: e.outcome,
+            provider_reference: e.provider_reference.as_deref(),
+        };
+        let ask = r.operation == ProviderOperation::Refund;
+        return refunds::answer(p, s, found, &cause, ask, out);
+    }
     let machine = stored.map(|s| &s.machine);
     let outcome =
         state_machine::provider_answer(machine, Some(&e.attempt_id), e.outcome, e.decline_class);
@@ -33,9 +43,10 @@ pub(super) fn response(
         fee_minor: e.fee_minor,
         ..Detail::default()
     };
-    let Some(s) = out.settle(outcome, stored.cloned(), &cause, detail, Stored::of)? else {
+    let Some(mut s) = out.settle(outcome, stored.cloned(), &cause, detail, Stored::of)? else {
         return Ok(None);
     };
+    remember_reference(&mut s, &e.attempt_id, e.provider_reference.as_deref());
     if state_machine::needs_status_check(&s.machine, &e.attempt_id, r.operation, e.outcome) {
         let check = status_check(
             &s.machine,
@@ -64,6 +75,15 @@ pub(super) fn webhook(
         attempted: format!("WEBHOOK_{}", symbol(&w.outcome)),
         merchant_id: None,
     };
+    let refund = w.attempt_id.as_deref().filter(|a| refunds::owns(stored, a));
+    if let (Some(s), Some(refund_id)) = (stored, refund) {
+        let found = refunds::Found {
+            refund_id,
+            outcome: w.outcome,
+            provider_reference: w.provider_reference.as_deref(),
+        };
+        return refunds::answer(p, s, found, &cause, false, out);
+    }
     let machine = stored.map(|s| &s.machine);
     let outcome = state_machine::provider_answer(
         machine,
@@ -71,7 +91,7 @@ pub(super) fn webhook(
         w.outcome,
         w.decline_class,
     );
-    let Some(s) = out.settle(
+    let Some(mut s) = out.settle(
         outcome,
         stored.cloned(),
         &cause,
@@ -81,7 +101,24 @@ pub(super) fn webhook(
     else {
         return Ok(None);
     };
+    if let Some(a) = w.attempt_id.as_deref() {
+        remember_reference(&mut s, a, w.provider_reference.as_deref());
+    }
     cascade(p, s, health, &cause, out)
+}
+
+/// Keeps the provider's id of the current attempt's charge, which captures, voids and refunds name.
+fn remember_reference(s: &mut Stored, attempt_id: &str, reference: Option<&str>) {
+    let current = s
+        .machine
+        .attempt
+        .as_mut()
+        .filter(|a| a.attempt_id == *attempt_id);
+    if let (Some(a), Some(r)) = (current, reference) {
+        if a.provider_reference.is_none() {
+            a.provider_reference = Some(r.to_owned());
+        }
+    }
 }
 
 /// After a retryable decline, the next connector; the state as it is otherwise.

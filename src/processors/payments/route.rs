@@ -2,7 +2,7 @@
 //! transition, and the provider requests (authorization, status check).
 
 use super::output::{Cause, Detail, Out};
-use super::state_machine::{self, Outcome, PaymentState, Signal};
+use super::state_machine::{self, Outcome, PaymentState, Settling, Signal};
 use super::{Payments, Stored};
 use crate::domain::ids::AttemptId;
 use crate::events::payment_command::PaymentMethod;
@@ -153,6 +153,28 @@ pub(super) fn status_check(
     }
 }
 
+/// The capture or void of the authorization that `s` waits for (`None` when it waits for neither):
+/// the first ask (`number` `None`), or rung `number` of the status-check ladder asking again with the
+/// same idempotency key, so the provider answers with the first result.
+pub(super) fn settlement(
+    s: &PaymentState,
+    number: Option<u32>,
+    now_ms: i64,
+) -> Option<ProviderRequest> {
+    let a = s.attempt.as_ref()?;
+    let (operation, amount, tag) = match s.settling? {
+        Settling::Capture { amount } => (ProviderOperation::Capture, amount, "capture"),
+        Settling::Void { .. } => (ProviderOperation::Void, s.amount.amount, "void"),
+    };
+    let suffix = number.map_or(String::new(), |n| n.to_string());
+    Some(ProviderRequest {
+        request_id: format!("{}_{tag}{suffix}", a.attempt_id),
+        amount_minor: amount.get(),
+        provider_reference: a.provider_reference.clone(),
+        ..request(s, a.attempt_id.as_str(), &a.connector, operation, now_ms)
+    })
+}
+
 fn request(
     s: &PaymentState,
     attempt_id: &str,
@@ -173,6 +195,7 @@ fn request(
         method_reference: None,
         provider_reference: None,
         requested_at: TimestampMillis(now_ms),
+        status_of: None,
     }
 }
 

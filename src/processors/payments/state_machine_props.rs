@@ -180,9 +180,11 @@ fn legal(from: Option<I>, to: I) -> bool {
             to,
             I::Processing | I::RequiresCapture | I::Succeeded | I::Failed
         ),
-        Some(I::RequiresCapture) => {
-            matches!(to, I::Succeeded | I::Failed | I::Canceled | I::Expired)
-        }
+        // To itself: a capture or void asked of the provider, or one the provider refused.
+        Some(I::RequiresCapture) => matches!(
+            to,
+            I::RequiresCapture | I::Succeeded | I::Failed | I::Canceled | I::Expired
+        ),
         Some(I::Succeeded | I::Failed | I::Canceled | I::Expired) => false,
     }
 }

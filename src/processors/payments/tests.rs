@@ -69,6 +69,9 @@ impl Harness {
                     .requests
                     .push(self.codec.decode_sync(&r.payload).unwrap()),
                 "routing.decisions" => out.routes.push(self.codec.decode_sync(&r.payload).unwrap()),
+                "refunds.events" => out
+                    .refunds
+                    .push(self.codec.decode_sync(&r.payload).unwrap()),
                 _ => {}
             }
         }
@@ -120,6 +123,7 @@ struct Outputs {
     rejections: Vec<TransitionRejected>,
     requests: Vec<ProviderRequest>,
     routes: Vec<RoutingDecision>,
+    refunds: Vec<crate::events::refund::RefundEvent>,
 }
 
 fn command(kind: PaymentCommandKind, id: &str) -> Input {
@@ -359,13 +363,126 @@ fn intents_expire_and_an_expired_authorization_is_voided() {
     let authorized = h.apply(response(&req, ProviderOutcome::Succeeded, None));
     assert_eq!(authorized.events[0].status, IntentStatus::RequiresCapture);
     assert_eq!(h.kinds("p7"), vec!["expire"]);
-    let voided = h.fire("p7", timers::EXPIRE);
+    let voiding = h.fire("p7", timers::EXPIRE);
+    let e = &voiding.events[0];
+    assert_eq!(
+        (e.status, e.attempt_status),
+        (
+            IntentStatus::RequiresCapture,
+            Some(AttemptStatus::VoidPending)
+        )
+    );
+    assert_eq!(e.reason_code.as_deref(), Some("AUTHORIZATION_EXPIRED"));
+    let void = &voiding.requests[0];
+    assert_eq!(
+        (void.operation, void.request_id.as_str()),
+        (ProviderOperation::Void, "p7_att1_void")
+    );
+    assert_eq!(
+        h.kinds("p7"),
+        vec!["status_check"],
+        "the void is asked again if unanswered"
+    );
+    let rung = h.fire("p7", timers::STATUS_CHECK);
+    assert_eq!(
+        rung.requests[0].request_id, "p7_att1_void1",
+        "same idempotency key, next rung"
+    );
+    let mut answer = response(void, ProviderOutcome::Succeeded, None);
+    if let Input::Response(r) = &mut answer {
+        r.operation = ProviderOperation::Void;
+    }
+    let voided = h.apply(answer);
     let e = &voided.events[0];
     assert_eq!(
         (e.status, e.attempt_status),
         (IntentStatus::Expired, Some(AttemptStatus::Voided))
     );
-    assert_eq!(e.reason_code.as_deref(), Some("AUTHORIZATION_EXPIRED"));
+    assert!(h.kinds("p7").is_empty());
+}
+
+#[test]
+fn captures_and_cancels_after_authorization_go_to_the_provider() {
+    let mut h = Harness::new();
+    let authorized = |h: &mut Harness, id: &str| {
+        let Input::Command(mut create) = command(PaymentCommandKind::Create, id) else {
+            unreachable!()
+        };
+        create.capture_method = Some(crate::events::payment_command::CaptureMethod::Manual);
+        h.apply(Input::Command(create));
+        h.apply(command(PaymentCommandKind::Confirm, id));
+        let req = h.apply(allow(id)).requests[0].clone();
+        let mut ok = response(&req, ProviderOutcome::Succeeded, None);
+        if let Input::Response(r) = &mut ok {
+            r.response.provider_reference = Some(format!("ch_{id}"));
+        }
+        h.apply(ok);
+    };
+    let answer = |req: &ProviderRequest, outcome| {
+        let mut a = response(req, outcome, Some(DeclineClass::Other));
+        if let Input::Response(r) = &mut a {
+            r.operation = req.operation;
+        }
+        a
+    };
+    authorized(&mut h, "c1");
+    let Input::Command(mut partial) = command(PaymentCommandKind::Capture, "c1") else {
+        unreachable!()
+    };
+    partial.amount_minor = Some(4_000);
+    let asked = h.apply(Input::Command(partial));
+    let capture = asked.requests[0].clone();
+    assert_eq!(
+        (
+            capture.operation,
+            capture.amount_minor,
+            capture.provider_reference.as_deref()
+        ),
+        (ProviderOperation::Capture, 4_000, Some("ch_c1"))
+    );
+    assert_eq!(
+        asked.events[0].attempt_status,
+        Some(AttemptStatus::CapturePending)
+    );
+    let again = h.apply(command(PaymentCommandKind::Capture, "c1"));
+    assert_eq!(
+        again.rejections[0].reason_code, "DUPLICATE_SIGNAL",
+        "one capture in flight"
+    );
+    let failed = h.apply(answer(&capture, ProviderOutcome::Declined));
+    assert_eq!(
+        failed.events[0].reason_code.as_deref(),
+        Some("CAPTURE_FAILED")
+    );
+    assert_eq!(
+        failed.events[0].attempt_status,
+        Some(AttemptStatus::Authorized)
+    );
+    assert_eq!(
+        h.kinds("c1"),
+        vec!["expire"],
+        "back to waiting for a capture"
+    );
+    let capture = h.apply(command(PaymentCommandKind::Capture, "c1")).requests[0].clone();
+    let done = h.apply(answer(&capture, ProviderOutcome::Succeeded));
+    assert_eq!(
+        (done.events[0].status, done.events[0].amount_captured_minor),
+        (IntentStatus::Succeeded, 10_000)
+    );
+
+    authorized(&mut h, "c2");
+    let void = h.apply(command(PaymentCommandKind::Cancel, "c2")).requests[0].clone();
+    assert_eq!(void.operation, ProviderOperation::Void);
+    let unknown = h.apply(answer(&void, ProviderOutcome::Unknown));
+    assert!(
+        unknown.events.is_empty(),
+        "an unknown answer changes nothing"
+    );
+    let canceled = h.apply(answer(&void, ProviderOutcome::Succeeded));
+    assert_eq!(
+        (canceled.events[0].status, canceled.events[0].attempt_status),
+        (IntentStatus::Canceled, Some(AttemptStatus::Voided))
+    );
 }
 
 #[test]
@@ -398,3 +515,6 @@ fn a_review_that_times_out_follows_the_merchants_default() {
     assert_eq!(routed.requests[0].operation, ProviderOperation::Authorize);
     assert!(h.kinds("p9").is_empty());
 }
+
+#[path = "refunds/processor_tests.rs"]
+mod refunds_tests;

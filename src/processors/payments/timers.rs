@@ -15,9 +15,9 @@
 
 use super::config::{PaymentsConfig, ReviewDefault};
 use super::output::{Cause, Detail, Out};
-use super::route::{route, status_check};
+use super::route::{self, route, status_check};
 use super::state_machine::{self, PaymentState, Signal};
-use super::{Payments, Stored};
+use super::{refunds, Payments, Stored};
 use crate::events::payment_event::IntentStatus;
 use crate::processors::routing::Breaker;
 use crate::processors::timers::{Timer, TimerOp};
@@ -82,14 +82,17 @@ pub(super) fn plan(
     }
     // The waits an intent can expire from, with their delay; moving between two of the same kind
     // (requires_payment_method -> requires_confirmation) keeps the running timer.
-    let expiry = |s: IntentStatus| match s {
+    // While a capture or void is with the provider, its answer (or the ladder) decides, not expiry.
+    let expiry = |s: &PaymentState| match s.status {
         IntentStatus::RequiresPaymentMethod | IntentStatus::RequiresConfirmation => {
             Some((Awaiting::Confirmation, config.confirmation_expiry_ms))
         }
-        IntentStatus::RequiresCapture => Some((Awaiting::Capture, config.capture_expiry_ms)),
+        IntentStatus::RequiresCapture if s.settling.is_none() => {
+            Some((Awaiting::Capture, config.capture_expiry_ms))
+        }
         _ => None,
     };
-    match (before.and_then(|b| expiry(b.status)), expiry(after.status)) {
+    match (before.and_then(expiry), expiry(after)) {
         (_, None) => ops.push(TimerOp::Cancel(EXPIRE.into())),
         (old, Some((wait, delay))) if old.map(|(w, _)| w) != Some(wait) => {
             ops.push(TimerOp::Set(Timer::new(EXPIRE, due(now_ms, delay), vec![])));
@@ -122,6 +125,7 @@ pub(super) fn fire(
     };
     match timer.kind.as_str() {
         STATUS_CHECK => status_rung(p, timer, stored, &cause, out),
+        refunds::REFUND_STATUS => refunds::fire(p, stored, &cause_id, out),
         EXPIRE => settle_quietly(stored, &Signal::Expire, &cause, out),
         REVIEW => match p.config.review_default(stored.machine.merchant_id.as_str()) {
             ReviewDefault::Decline => settle_quietly(stored, &Signal::ReviewTimedOut, &cause, out),
@@ -182,14 +186,17 @@ fn status_rung(
         return settle_quietly(stored, &Signal::StatusUnresolved, cause, out);
     }
     let number = u32::try_from(rung.step + 1).unwrap_or(u32::MAX);
-    let check = status_check(
-        &stored.machine,
-        &rung.attempt_id,
-        &attempt.connector,
-        None,
-        out.now_ms,
-        Some(number),
-    );
+    // A capture or void is asked again (same idempotency key); an authorization is looked up.
+    let check = route::settlement(&stored.machine, Some(number), out.now_ms).unwrap_or_else(|| {
+        status_check(
+            &stored.machine,
+            &rung.attempt_id,
+            &attempt.connector,
+            None,
+            out.now_ms,
+            Some(number),
+        )
+    });
     let topics = out.topics;
     out.emit(&topics.requests, &check)?;
     // The next rung waits the next delay; past the last check, as long as the last one did.

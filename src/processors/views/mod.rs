@@ -8,11 +8,16 @@
 //! only the newest event of a payment writes its payment row: under load most rows are written once
 //! per batch, not once per transition.
 
+pub mod refunds;
 pub mod rows;
 
-use super::{Binding, Build, Context, Decoded, Effects, Io, ProcessError, Processor};
+use super::{
+    Binding, Build, Context, Decode, Decoded, Effects, Io, ProcessError, Processor, RecordMeta,
+};
 use crate::events::payment_event::PaymentEvent;
+use crate::events::refund::RefundEvent;
 use crate::events::Event;
+use crate::events::{Codec, CodecError};
 use futures::future::BoxFuture;
 use std::collections::BTreeMap;
 
@@ -31,11 +36,41 @@ impl Build for Views {
     }
 }
 
+/// One input of the views.
+#[derive(Debug, Clone)]
+pub enum Input {
+    Payment(PaymentEvent),
+    Refund(RefundEvent),
+}
+
+impl Decode for Input {
+    fn decode(
+        codec: &Codec,
+        schema: &str,
+        record: &RecordMeta,
+        payload: &[u8],
+    ) -> Result<Input, CodecError> {
+        match schema {
+            PaymentEvent::FULL_NAME => Ok(Input::Payment(Decode::decode(
+                codec, schema, record, payload,
+            )?)),
+            RefundEvent::FULL_NAME => Ok(Input::Refund(Decode::decode(
+                codec, schema, record, payload,
+            )?)),
+            other => Err(CodecError::Invalid(format!(
+                "topic '{}' carries {other}, which the views do not read",
+                record.topic
+            ))),
+        }
+    }
+}
+
 impl Processor for Views {
-    type Input = PaymentEvent;
+    type Input = Input;
     type View = Newest;
     const OUTPUTS: &'static [&'static str] = &[];
-    const INPUT_SCHEMAS: &'static [&'static str] = &[PaymentEvent::FULL_NAME];
+    const INPUT_SCHEMAS: &'static [&'static str] =
+        &[PaymentEvent::FULL_NAME, RefundEvent::FULL_NAME];
 
     fn name(&self) -> &str {
         NAME
@@ -44,40 +79,53 @@ impl Processor for Views {
     fn load<'a>(
         &'a self,
         _io: &'a Io<'a>,
-        batch: &'a [Decoded<PaymentEvent>],
+        batch: &'a [Decoded<Input>],
     ) -> BoxFuture<'a, Result<Newest, ProcessError>> {
         let mut newest: BTreeMap<String, i64> = BTreeMap::new();
         for d in batch {
-            let n = newest.entry(d.input.payment_id.clone()).or_insert(0);
-            *n = (*n).max(d.input.sequence);
+            if let Input::Payment(e) = &d.input {
+                let n = newest.entry(e.payment_id.clone()).or_insert(0);
+                *n = (*n).max(e.sequence);
+            }
         }
         Box::pin(async move { Ok(Newest(newest)) })
     }
 
     fn process(
         &self,
-        e: &PaymentEvent,
+        input: &Input,
         newest: &mut Newest,
         _ctx: &Context<'_>,
     ) -> Result<Effects, ProcessError> {
-        if e.sequence < 1 {
-            return Err(ProcessError::Invalid(format!(
-                "event {} has sequence {}: sequences start at 1",
-                e.event_id, e.sequence
-            )));
+        match input {
+            Input::Payment(e) => payment(e, newest),
+            Input::Refund(e) => Ok(Effects {
+                writes: refunds::refund_rows(e),
+                ..Effects::default()
+            }),
         }
-        let mut effects = Effects::default();
-        if newest.0.get(&e.payment_id).is_none_or(|n| *n <= e.sequence) {
-            effects.writes.push(rows::payment_row(e));
-        }
-        effects.writes.push(rows::event_row(e));
-        if e.previous_status.is_none() {
-            let created_ms = e.occurred_at.0;
-            effects.writes.push(rows::by_merchant_row(e, created_ms));
-            effects.writes.push(rows::owner_row(e, created_ms));
-        }
-        Ok(effects)
     }
+}
+
+/// The rows of one payment transition.
+fn payment(e: &PaymentEvent, newest: &Newest) -> Result<Effects, ProcessError> {
+    if e.sequence < 1 {
+        return Err(ProcessError::Invalid(format!(
+            "event {} has sequence {}: sequences start at 1",
+            e.event_id, e.sequence
+        )));
+    }
+    let mut effects = Effects::default();
+    if newest.0.get(&e.payment_id).is_none_or(|n| *n <= e.sequence) {
+        effects.writes.push(rows::payment_row(e));
+    }
+    effects.writes.push(rows::event_row(e));
+    if e.previous_status.is_none() {
+        let created_ms = e.occurred_at.0;
+        effects.writes.push(rows::by_merchant_row(e, created_ms));
+        effects.writes.push(rows::owner_row(e, created_ms));
+    }
+    Ok(effects)
 }
 
 #[cfg(test)]
@@ -113,16 +161,20 @@ mod tests {
         let first = event(1, None);
         let second = event(2, Some(IntentStatus::RequiresConfirmation));
         let mut newest = Newest(BTreeMap::from([(first.payment_id.clone(), 2)]));
-        let a = Views.process(&first, &mut newest, &ctx).unwrap();
+        let a = Views
+            .process(&Input::Payment(first.clone()), &mut newest, &ctx)
+            .unwrap();
         assert_eq!(
             tables(&a),
             vec!["payment_events", "payments_by_merchant", "intent_owners"]
         );
-        let b = Views.process(&second, &mut newest, &ctx).unwrap();
+        let b = Views
+            .process(&Input::Payment(second.clone()), &mut newest, &ctx)
+            .unwrap();
         assert_eq!(tables(&b), vec!["payments", "payment_events"]);
         assert_eq!(b.writes[0].version, Some(2));
 
-        let bad = Views.process(&event(0, None), &mut newest, &ctx);
+        let bad = Views.process(&Input::Payment(event(0, None)), &mut newest, &ctx);
         assert!(matches!(bad, Err(ProcessError::Invalid(_))));
     }
 

@@ -1,7 +1,14 @@
 //! Attempt signals: an attempt starts, a provider answers (response or webhook), fraud blocks or
 //! holds for review, routing runs out of connectors, the intent expires.
 
-use super::{is_final, next, reject, Attempt, Outcome, PaymentState, RejectCode};
+use super::{is_final, next, reject, Attempt, Outcome, PaymentState, RejectCode, Rejection};
+
+fn rejection(code: RejectCode, reason: impl Into<String>) -> Rejection {
+    Rejection {
+        code,
+        reason: reason.into(),
+    }
+}
 use crate::domain::ids::AttemptId;
 use crate::events::payment_command::CaptureMethod;
 use crate::events::payment_event::{AttemptStatus, IntentStatus};
@@ -34,6 +41,7 @@ pub(super) fn attempt_started(
         attempt_id: attempt_id.clone(),
         connector: connector.to_owned(),
         status: AttemptStatus::Started,
+        provider_reference: None,
     };
     next(
         s,
@@ -52,7 +60,7 @@ pub(super) fn provider(
 ) -> Outcome {
     match open_attempt(s, attempt_id, outcome) {
         Ok(current) => provider_outcome(s, current, outcome, decline_class),
-        Err(rejected) => rejected,
+        Err(rejected) => Outcome::Rejected(rejected),
     }
 }
 
@@ -62,16 +70,16 @@ fn open_attempt<'s>(
     s: &'s PaymentState,
     attempt_id: &str,
     outcome: ProviderOutcome,
-) -> Result<&'s Attempt, Outcome> {
+) -> Result<&'s Attempt, Rejection> {
     use AttemptStatus as A;
     let Some(current) = &s.attempt else {
-        return Err(reject(
+        return Err(rejection(
             RejectCode::StaleAttempt,
             format!("no attempt is open; {attempt_id} is unknown"),
         ));
     };
     if current.attempt_id != *attempt_id {
-        return Err(reject(
+        return Err(rejection(
             RejectCode::StaleAttempt,
             format!(
                 "{attempt_id} is not the current attempt {}",
@@ -88,7 +96,7 @@ fn open_attempt<'s>(
             | (A::Unknown, ProviderOutcome::Unknown)
     );
     if already {
-        return Err(reject(
+        return Err(rejection(
             RejectCode::DuplicateSignal,
             format!("attempt is already {:?}", current.status),
         ));
@@ -99,7 +107,7 @@ fn open_attempt<'s>(
             A::Authorized | A::Captured | A::Voided | A::Declined | A::Failed
         )
     {
-        return Err(reject(
+        return Err(rejection(
             RejectCode::LateSignal,
             format!(
                 "{outcome:?} after the attempt became {:?} (payment {:?})",
@@ -250,19 +258,12 @@ pub(super) fn expire(s: &PaymentState) -> Outcome {
             s.captured_minor,
             Some("TIMED_OUT"),
         ),
-        IntentStatus::RequiresCapture => {
-            let attempt = s.attempt.clone().map(|a| Attempt {
-                status: AttemptStatus::Voided,
-                ..a
-            });
-            next(
-                s,
-                IntentStatus::Expired,
-                attempt,
-                s.captured_minor,
-                Some("AUTHORIZATION_EXPIRED"),
-            )
-        }
+        // The provider voids the authorization; its answer expires the intent.
+        IntentStatus::RequiresCapture if s.settling.is_none() => super::settle::ask(
+            s,
+            super::Settling::Void { expired: true },
+            "AUTHORIZATION_EXPIRED",
+        ),
         other => reject(
             RejectCode::IllegalTransition,
             format!("a {other:?} payment does not expire"),
@@ -283,7 +284,7 @@ pub(super) fn status_unresolved(s: &PaymentState) -> Outcome {
     }
     next(
         s,
-        IntentStatus::Processing,
+        s.status,
         None,
         s.captured_minor,
         Some("STATUS_UNRESOLVED"),

@@ -1,10 +1,10 @@
 //! Commands: create, confirm, capture, cancel.
 
-use super::{next, reject, Attempt, Outcome, PaymentState, RejectCode, Transition};
+use super::{next, reject, Outcome, PaymentState, RejectCode, Settling, Transition};
 use crate::domain::ids::{MerchantId, PaymentId};
 use crate::domain::{MinorUnits, Money};
 use crate::events::payment_command::{CaptureMethod, PaymentCommand, PaymentCommandKind};
-use crate::events::payment_event::{AttemptStatus, IntentStatus};
+use crate::events::payment_event::IntentStatus;
 
 pub(super) fn create(c: &PaymentCommand) -> Outcome {
     let amount = match (c.amount_minor, c.currency.as_deref()) {
@@ -48,6 +48,7 @@ pub(super) fn create(c: &PaymentCommand) -> Outcome {
         has_payment_method,
         attempt: None,
         sequence: 1,
+        settling: None,
     };
     Outcome::Applied {
         state: Box::new(state),
@@ -77,6 +78,17 @@ pub(super) fn command(s: &PaymentState, c: &PaymentCommand) -> Outcome {
             RejectCode::IllegalTransition,
             "CONFIRM needs a payment method: attach one in the command",
         ),
+        (PaymentCommandKind::Capture | PaymentCommandKind::Cancel, I::RequiresCapture)
+            if s.settling.is_some() =>
+        {
+            reject(
+                RejectCode::DuplicateSignal,
+                format!(
+                    "{:?} of the authorization is with the provider; its answer settles the payment",
+                    s.settling
+                ),
+            )
+        }
         (PaymentCommandKind::Capture, I::RequiresCapture) => capture(s, c),
         (PaymentCommandKind::Capture, I::Succeeded) => {
             reject(RejectCode::DuplicateSignal, "already captured")
@@ -89,18 +101,7 @@ pub(super) fn command(s: &PaymentState, c: &PaymentCommand) -> Outcome {
             Some("REQUESTED_BY_MERCHANT"),
         ),
         (PaymentCommandKind::Cancel, I::RequiresCapture) => {
-            // The authorization is released: the attempt is voided.
-            let attempt = s.attempt.clone().map(|a| Attempt {
-                status: AttemptStatus::Voided,
-                ..a
-            });
-            next(
-                s,
-                I::Canceled,
-                attempt,
-                s.captured_minor,
-                Some("REQUESTED_BY_MERCHANT"),
-            )
+            super::settle::ask(s, Settling::Void { expired: false }, "VOID_REQUESTED")
         }
         (PaymentCommandKind::Cancel, I::Canceled) => {
             reject(RejectCode::DuplicateSignal, "already canceled")
@@ -136,16 +137,11 @@ fn capture(s: &PaymentState, c: &PaymentCommand) -> Outcome {
             ),
         );
     }
-    let attempt = s.attempt.clone().map(|a| Attempt {
-        status: AttemptStatus::Captured,
-        ..a
-    });
-    // One capture ends the intent: a partial capture releases the remainder (ledger: HOLD_RELEASE).
-    next(
+    // The provider captures; its answer ends the intent (a partial capture releases the remainder:
+    // ledger HOLD_RELEASE).
+    super::settle::ask(
         s,
-        IntentStatus::Succeeded,
-        attempt,
-        captured,
-        (captured < authorized).then_some("PARTIAL_CAPTURE"),
+        Settling::Capture { amount: requested },
+        "CAPTURE_REQUESTED",
     )
 }

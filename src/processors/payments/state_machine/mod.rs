@@ -11,6 +11,7 @@
 
 mod attempts;
 mod commands;
+mod settle;
 
 use attempts::{
     attempt_started, expire, fraud_blocked, fraud_review, provider, review_timed_out,
@@ -37,6 +38,19 @@ pub struct PaymentState {
     pub attempt: Option<Attempt>,
     /// Number of the last transition; the next one is `sequence + 1`.
     pub sequence: i64,
+    /// A capture or void of the authorization sent to the provider, awaiting its answer.
+    #[serde(default)]
+    pub settling: Option<Settling>,
+}
+
+/// What was asked of the provider about an authorization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Settling {
+    /// A capture of this amount.
+    Capture { amount: MinorUnits },
+    /// A void: asked by the merchant (`Canceled` when done), or because the authorization expired
+    /// (`Expired`).
+    Void { expired: bool },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -44,6 +58,9 @@ pub struct Attempt {
     pub attempt_id: AttemptId,
     pub connector: String,
     pub status: AttemptStatus,
+    /// The provider's id of the charge, once an answer named it (captures, voids and refunds need it).
+    #[serde(default)]
+    pub provider_reference: Option<String>,
 }
 
 /// One input to the state machine.
@@ -103,6 +120,8 @@ pub enum RejectCode {
     InvalidCommand,
     /// The signal names an attempt that is not the current one.
     StaleAttempt,
+    /// An approval by the key that created what it approves (four eyes).
+    SameActor,
 }
 
 impl RejectCode {
@@ -115,6 +134,7 @@ impl RejectCode {
             RejectCode::UnknownPayment => "UNKNOWN_PAYMENT",
             RejectCode::InvalidCommand => "INVALID_COMMAND",
             RejectCode::StaleAttempt => "STALE_ATTEMPT",
+            RejectCode::SameActor => "SAME_ACTOR",
         }
     }
 }
@@ -255,11 +275,21 @@ pub fn needs_status_check(
 /// The attempt is waiting on the provider (its outcome unknown, or pending): status checks may
 /// settle it.
 pub fn awaits_provider(state: &PaymentState) -> Option<&Attempt> {
+    let authorizing = |a: &&Attempt| {
+        state.status == IntentStatus::Processing
+            && matches!(a.status, AttemptStatus::Unknown | AttemptStatus::Pending)
+    };
+    let settling = |a: &&Attempt| {
+        state.status == IntentStatus::RequiresCapture
+            && matches!(
+                a.status,
+                AttemptStatus::CapturePending | AttemptStatus::VoidPending
+            )
+    };
     state
         .attempt
         .as_ref()
-        .filter(|a| matches!(a.status, AttemptStatus::Unknown | AttemptStatus::Pending))
-        .filter(|_| state.status == IntentStatus::Processing)
+        .filter(|a| authorizing(a) || settling(a))
 }
 
 /// Held for a fraud review: processing, no attempt yet (set only by a review decision).
@@ -311,6 +341,14 @@ fn transition(state: Option<&PaymentState>, signal: &Signal<'_>) -> Outcome {
             Signal::Provider {
                 attempt_id,
                 outcome,
+                ..
+            },
+        ) if s.settling.is_some() => settle::answer(s, attempt_id, *outcome),
+        (
+            Some(s),
+            Signal::Provider {
+                attempt_id,
+                outcome,
                 decline_class,
             },
         ) => provider(s, attempt_id, *outcome, *decline_class),
@@ -336,6 +374,15 @@ fn next(
     state.attempt = attempt.clone().or_else(|| s.attempt.clone());
     state.captured_minor = captured_minor;
     state.sequence = sequence;
+    // A settlement is open only while the attempt waits for it.
+    if !state.attempt.as_ref().is_some_and(|a| {
+        matches!(
+            a.status,
+            AttemptStatus::CapturePending | AttemptStatus::VoidPending
+        )
+    }) {
+        state.settling = None;
+    }
     Outcome::Applied {
         state: Box::new(state),
         transition: Transition {

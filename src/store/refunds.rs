@@ -1,0 +1,188 @@
+//! The refund views (migration 0006): refunds by payment, and each refund's owner.
+
+use super::{Store, StoreError};
+use scylla::statement::prepared::PreparedStatement;
+use scylla::value::CqlTimestamp;
+
+/// A refund as the views hold it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundRow {
+    pub payment_id: String,
+    pub refund_id: String,
+    pub status: Option<String>,
+    pub amount_minor: Option<i64>,
+    pub currency: Option<String>,
+    pub reason_code: Option<String>,
+    pub reason: Option<String>,
+    pub created_by: Option<String>,
+    pub decided_by: Option<String>,
+    pub metadata_json: Option<String>,
+    pub sequence: Option<i64>,
+    pub updated_at_ms: Option<i64>,
+}
+
+type RefundTuple = (
+    String,
+    String,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<CqlTimestamp>,
+);
+
+/// Most refunds one payment's list is read with (the processor bounds them lower).
+pub const REFUNDS_READ_MAX: i32 = 256;
+
+const COLUMNS: &str = "payment_id, refund_id, status, amount_minor, currency, reason_code, reason, created_by, decided_by, metadata_json, sequence, updated_at";
+
+pub struct RefundsTable {
+    store: Store,
+    one: PreparedStatement,
+    list: PreparedStatement,
+    owner_get: PreparedStatement,
+    owner_put: PreparedStatement,
+}
+
+fn q(op: &'static str) -> impl Fn(&dyn std::fmt::Display) -> StoreError {
+    StoreError::query(op)
+}
+
+fn row(
+    (
+        payment_id,
+        refund_id,
+        status,
+        amount_minor,
+        currency,
+        reason_code,
+        reason,
+        created_by,
+        decided_by,
+        metadata_json,
+        sequence,
+        updated,
+    ): RefundTuple,
+) -> RefundRow {
+    RefundRow {
+        payment_id,
+        refund_id,
+        status,
+        amount_minor,
+        currency,
+        reason_code,
+        reason,
+        created_by,
+        decided_by,
+        metadata_json,
+        sequence,
+        updated_at_ms: updated.map(|t| t.0),
+    }
+}
+
+impl RefundsTable {
+    pub async fn prepare(store: &Store) -> Result<Self, StoreError> {
+        let s = store.session();
+        let refunds = store.table("refunds_by_payment");
+        let owners = store.table("refund_owners");
+        let p = |cql: String| async move {
+            s.prepare(cql)
+                .await
+                .map_err(|e| q("prepare refunds statement")(&e))
+        };
+        Ok(Self {
+            one: p(format!(
+                "SELECT {COLUMNS} FROM {refunds} WHERE payment_id = ? AND refund_id = ?"
+            ))
+            .await?,
+            list: p(format!(
+                "SELECT {COLUMNS} FROM {refunds} WHERE payment_id = ? LIMIT {REFUNDS_READ_MAX}"
+            ))
+            .await?,
+            owner_get: p(format!(
+                "SELECT payment_id, merchant_id FROM {owners} WHERE refund_id = ?"
+            ))
+            .await?,
+            owner_put: p(format!(
+                "INSERT INTO {owners} (refund_id, payment_id, merchant_id) VALUES (?, ?, ?)"
+            ))
+            .await?,
+            store: store.clone(),
+        })
+    }
+
+    /// One refund of a payment; `None` until the views have its first event.
+    pub async fn get(
+        &self,
+        payment_id: &str,
+        refund_id: &str,
+    ) -> Result<Option<RefundRow>, StoreError> {
+        let rows = self
+            .store
+            .session()
+            .execute_unpaged(&self.one, (payment_id, refund_id))
+            .await
+            .map_err(|e| q("refund select")(&e))?
+            .into_rows_result()
+            .map_err(|e| q("refund select")(&e))?;
+        let r = rows
+            .maybe_first_row::<RefundTuple>()
+            .map_err(|e| q("refund select")(&e))?;
+        Ok(r.map(row))
+    }
+
+    /// Every refund of a payment, by refund id.
+    pub async fn list(&self, payment_id: &str) -> Result<Vec<RefundRow>, StoreError> {
+        let rows = self
+            .store
+            .session()
+            .execute_unpaged(&self.list, (payment_id,))
+            .await
+            .map_err(|e| q("refunds list")(&e))?
+            .into_rows_result()
+            .map_err(|e| q("refunds list")(&e))?;
+        let mut out = Vec::new();
+        for r in rows
+            .rows::<RefundTuple>()
+            .map_err(|e| q("refunds list")(&e))?
+        {
+            out.push(row(r.map_err(|e| q("refunds list")(&e))?));
+        }
+        Ok(out)
+    }
+
+    /// The payment and merchant of a refund.
+    pub async fn owner(&self, refund_id: &str) -> Result<Option<(String, String)>, StoreError> {
+        let rows = self
+            .store
+            .session()
+            .execute_unpaged(&self.owner_get, (refund_id,))
+            .await
+            .map_err(|e| q("refund owner get")(&e))?
+            .into_rows_result()
+            .map_err(|e| q("refund owner get")(&e))?;
+        rows.maybe_first_row::<(String, String)>()
+            .map_err(|e| q("refund owner get")(&e))
+    }
+
+    /// Records a refund's owner before its request is published (read-your-writes), as the views do
+    /// again from its first event: the same row either way.
+    pub async fn set_owner(
+        &self,
+        refund_id: &str,
+        payment_id: &str,
+        merchant_id: &str,
+    ) -> Result<(), StoreError> {
+        self.store
+            .session()
+            .execute_unpaged(&self.owner_put, (refund_id, payment_id, merchant_id))
+            .await
+            .map_err(|e| q("refund owner put")(&e))?;
+        Ok(())
+    }
+}
