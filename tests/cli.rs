@@ -102,7 +102,7 @@ fn bad_topology_names_the_file_the_entry_and_the_fix() {
 fn bad_schema_names_the_file_the_field_and_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&repo("schemas"), dir.path());
-    let f = dir.path().join("refund_request.avsc");
+    let f = dir.path().join("provider_request.avsc");
     let text = std::fs::read_to_string(&f).unwrap().replace(
         r#""name": "amount_minor", "type": "long""#,
         r#""name": "amount_minor", "type": "double""#,
@@ -114,7 +114,7 @@ fn bad_schema_names_the_file_the_field_and_the_fix() {
     );
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("schemas/refund_request.avsc: field RefundRequest.amount_minor is money but not a long. Fix:"), "{err}");
+    assert!(err.contains("schemas/provider_request.avsc: field ProviderRequest.amount_minor is money but not a long. Fix:"), "{err}");
 }
 
 #[test]

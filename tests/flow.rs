@@ -184,6 +184,7 @@ async fn sandbox_scenarios_reach_their_final_states_and_the_ledger_balances() {
             &partial,
             confirmed(&[
                 "REQUIRES_CAPTURE/AUTHORIZED/-",
+                "REQUIRES_CAPTURE/CAPTURE_PENDING/CAPTURE_REQUESTED",
                 "SUCCEEDED/CAPTURED/PARTIAL_CAPTURE",
             ]),
         ),
@@ -522,7 +523,11 @@ async fn aborted_transactions_change_nothing() {
                     captured,
                 ]),
                 0 | 2 => confirmed(&[captured]),
-                _ => confirmed(&["REQUIRES_CAPTURE/AUTHORIZED/-", captured]),
+                _ => confirmed(&[
+                    "REQUIRES_CAPTURE/AUTHORIZED/-",
+                    "REQUIRES_CAPTURE/CAPTURE_PENDING/CAPTURE_REQUESTED",
+                    captured,
+                ]),
             };
             (id.clone(), pattern)
         })

@@ -178,7 +178,13 @@ async fn lifecycles_post_a_balanced_ledger_and_a_replay_changes_nothing() {
     eos::produce(&setup, &records).await;
 
     let stop = CancellationToken::new();
-    let task = eos::spawn_processor(&setup, Ledger::new(&setup.output), "0", stop.clone()).await;
+    let task = eos::spawn_processor(
+        &setup,
+        Ledger::new(&setup.output, &setup.output),
+        "0",
+        stop.clone(),
+    )
+    .await;
     let out = eos::read_committed(
         &setup.config,
         &setup.output,
@@ -258,8 +264,13 @@ async fn lifecycles_post_a_balanced_ledger_and_a_replay_changes_nothing() {
     // Replay every event through a second consumer group: the same entry ids, the same rows.
     eos::switch_group(&mut setup, "replay");
     let stop = CancellationToken::new();
-    let task =
-        eos::spawn_processor(&setup, Ledger::new(&setup.output), "replay", stop.clone()).await;
+    let task = eos::spawn_processor(
+        &setup,
+        Ledger::new(&setup.output, &setup.output),
+        "replay",
+        stop.clone(),
+    )
+    .await;
     let out = eos::read_committed(
         &setup.config,
         &setup.output,

@@ -9,14 +9,17 @@ use super::config::BridgeConfig;
 use super::config::Role;
 use super::errors::{err, invalid, outcome_unknown, ApiError};
 use super::validation::Limits;
-use super::{intents, reads, refunds, webhooks};
+use super::{beneficiaries, intents, payouts, reads, refunds, webhooks};
 use crate::connectors::config::{ConnectorKind, ConnectorsConfig};
 use crate::connectors::webhook_signature::WebhookSecret;
+use crate::domain::accounts::AccountKey;
 use crate::domain::ids::MerchantId;
 use crate::domain::pan;
 use crate::events::{Codec, Event};
+use crate::store::beneficiaries::BeneficiariesTable;
 use crate::store::bridge::BridgeStore;
 use crate::store::payments::PaymentsTable;
+use crate::store::payouts::PayoutsTable;
 use crate::store::refunds::RefundsTable;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -38,11 +41,18 @@ pub struct Bridge {
     pub(super) store: BridgeStore,
     pub(super) payments: PaymentsTable,
     pub(super) refunds: RefundsTable,
+    pub(super) beneficiaries: BeneficiariesTable,
+    pub(super) payouts: PayoutsTable,
+    /// Seals account numbers at intake: the bridge never stores or publishes one in the clear.
+    pub(super) account_key: AccountKey,
     producer: FutureProducer,
     codec: Arc<Codec>,
     pub(super) commands_topic: String,
     pub(super) webhooks_topic: String,
     pub(super) refunds_topic: String,
+    pub(super) beneficiaries_topic: String,
+    pub(super) payouts_topic: String,
+    pub(super) payout_webhooks_topic: String,
     pub(super) limits: Limits,
 }
 
@@ -77,6 +87,9 @@ pub struct Topics {
     pub commands: String,
     pub webhooks: String,
     pub refunds: String,
+    pub beneficiaries: String,
+    pub payouts: String,
+    pub payout_webhooks: String,
 }
 
 /// The tables the bridge reads and writes.
@@ -84,6 +97,8 @@ pub struct Tables {
     pub bridge: BridgeStore,
     pub payments: PaymentsTable,
     pub refunds: RefundsTable,
+    pub beneficiaries: BeneficiariesTable,
+    pub payouts: PayoutsTable,
 }
 
 impl Bridge {
@@ -122,11 +137,18 @@ impl Bridge {
             store: tables.bridge,
             payments: tables.payments,
             refunds: tables.refunds,
+            beneficiaries: tables.beneficiaries,
+            payouts: tables.payouts,
+            account_key: AccountKey::from_hex(&connectors.account_key_hex)
+                .map_err(|e| format!("connectors.account_key_hex: {e}"))?,
             producer,
             codec,
             commands_topic: topics.commands,
             webhooks_topic: topics.webhooks,
             refunds_topic: topics.refunds,
+            beneficiaries_topic: topics.beneficiaries,
+            payouts_topic: topics.payouts,
+            payout_webhooks_topic: topics.payout_webhooks,
         })
     }
 
@@ -172,6 +194,15 @@ pub fn router(b: Arc<Bridge>) -> Router {
         .route("/v1/refunds", post(refunds::create))
         .route("/v1/refunds/{id}", get(refunds::read))
         .route("/v1/refunds/{id}/{action}", post(refunds::decide))
+        .route("/v1/beneficiaries", post(beneficiaries::create))
+        .route("/v1/beneficiaries/{id}", get(beneficiaries::read))
+        .route("/v1/beneficiaries/{*path}", post(beneficiaries::act))
+        .route("/v1/payouts", post(payouts::create))
+        .route("/v1/payouts/{id}", get(payouts::read))
+        .route("/v1/payouts/{id}/{action}", post(payouts::decide))
+        .route("/v1/payout_batches", post(payouts::create_batch))
+        .route("/v1/payout_batches/{id}", get(payouts::read_batch))
+        .route("/v1/balance", get(payouts::balance))
         .route("/webhooks/{provider}", post(webhooks::receive))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(b)
@@ -206,6 +237,32 @@ pub(super) fn caller(b: &Bridge, headers: &HeaderMap) -> Result<Caller, ApiError
             "the API key is not known: check it, or ask for a new one",
         )
     })
+}
+
+/// Authentication, the key's `role`, the Idempotency-Key's form and the content type, in that
+/// order: who calls, and the key their request is remembered by.
+pub(super) fn authorized(
+    b: &Bridge,
+    headers: &HeaderMap,
+    body: &[u8],
+    role: Role,
+) -> Result<(Caller, Option<String>), ApiError> {
+    let who = caller(b, headers)?;
+    who.require(role)?;
+    let key = headers
+        .get("idempotency-key")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    if let Some(k) = &key {
+        super::idempotency::validate_key(k).map_err(|e| {
+            err(
+                StatusCode::BAD_REQUEST,
+                "idempotency_key_invalid",
+                e.to_string(),
+            )
+        })?;
+    }
+    require_json(headers, body)?;
+    Ok((who, key))
 }
 
 /// A JSON body's content type is `application/json` (parameters such as `charset` allowed); an empty

@@ -146,6 +146,11 @@ pub fn command_id(
 }
 
 /// 32 hex characters of SHA-256 over the parts, each length-prefixed so no two lists collide.
+/// A stable id from its parts (128 bits of SHA-256, hex): a retried request derives the same.
+pub fn derived_id(parts: &[&str]) -> String {
+    derived(parts)
+}
+
 fn derived(parts: &[&str]) -> String {
     let mut h = Sha256::new();
     for p in parts {

@@ -6,10 +6,12 @@
 //! service serves are the runtime's (`runtime::ops`).
 
 pub mod api;
+pub mod beneficiaries;
 pub mod config;
 pub mod errors;
 pub mod idempotency;
 pub mod intents;
+pub mod payouts;
 pub mod reads;
 pub mod refunds;
 pub mod replay;

@@ -8,7 +8,7 @@
 //!   and `/cancel` (before the provider is called).
 //! - `GET /v1/refunds/{id}`, `GET /v1/payment_intents/{id}/refunds`: the refund views.
 
-use super::api::{caller, parse_json, require_json, Bridge, Caller};
+use super::api::{authorized, caller, parse_json, Bridge, Caller};
 use super::config::Role;
 use super::errors::{err, invalid, respond, store_unavailable, ApiError};
 use super::idempotency::{self, request_hash};
@@ -44,31 +44,6 @@ struct CreateIn {
 struct DecideIn {
     /// Why, for the audit trail.
     reason: Option<String>,
-}
-
-/// Authentication, the key's role, the Idempotency-Key's form and the content type.
-fn check(
-    b: &Bridge,
-    headers: &HeaderMap,
-    body: &[u8],
-    role: Role,
-) -> Result<(Caller, Option<String>), ApiError> {
-    let who = caller(b, headers)?;
-    who.require(role)?;
-    let key = headers
-        .get("idempotency-key")
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    if let Some(k) = &key {
-        idempotency::validate_key(k).map_err(|e| {
-            err(
-                StatusCode::BAD_REQUEST,
-                "idempotency_key_invalid",
-                e.to_string(),
-            )
-        })?;
-    }
-    require_json(headers, body)?;
-    Ok((who, key))
 }
 
 fn reason_ok(reason: Option<&String>) -> Result<(), ApiError> {
@@ -163,7 +138,7 @@ async fn create_request(
 
 pub async fn create(State(b): State<Arc<Bridge>>, headers: HeaderMap, body: Bytes) -> Response {
     let route = "/v1/refunds";
-    let (who, key) = match check(&b, &headers, &body, Role::Write) {
+    let (who, key) = match authorized(&b, &headers, &body, Role::Write) {
         Ok(c) => c,
         Err(e) => return e.respond(route),
     };
@@ -226,7 +201,7 @@ pub async fn decide(
             .respond(route)
         }
     };
-    let (who, key) = match check(&b, &headers, &body, role) {
+    let (who, key) = match authorized(&b, &headers, &body, role) {
         Ok(c) => c,
         Err(e) => return e.respond(route),
     };

@@ -74,9 +74,12 @@ async fn handle(b: &Bridge, provider: &str, headers: &HeaderMap, body: &[u8]) ->
     // and the state machine rejects that duplicate. The other order could lose the webhook.
     // A publish whose outcome is unknown is answered 503 too: the provider's retry is deduplicated
     // by the state machine if the first copy was delivered after all.
-    b.publish(&b.webhooks_topic, &normalized)
-        .await
-        .map_err(|e| (None, e))?;
+    // A transfer's webhook goes to the payout processor, a charge's or refund's to the payments'.
+    let topic = match kind {
+        ConnectorKind::Transferly => &b.payout_webhooks_topic,
+        ConnectorKind::Acme | ConnectorKind::Bolt => &b.webhooks_topic,
+    };
+    b.publish(topic, &normalized).await.map_err(|e| (None, e))?;
     if let Err(e) = b.store.mark_webhook(provider, &id, now).await {
         warn!(error = %e, "webhook id not remembered; a redelivery will be published and rejected as a duplicate");
     }

@@ -12,8 +12,10 @@ use crate::runtime::health::Health;
 use crate::runtime::kafka;
 use crate::runtime::service::Service;
 use crate::sandbox::server::{self as sandbox_server, Sandbox};
+use crate::store::beneficiaries::BeneficiariesTable;
 use crate::store::bridge::BridgeStore;
 use crate::store::payments::PaymentsTable;
+use crate::store::payouts::PayoutsTable;
 use crate::store::refunds::RefundsTable;
 use crate::store::Store;
 use std::net::SocketAddr;
@@ -143,6 +145,8 @@ pub async fn build_bridge(config: &Config) -> Result<Arc<Bridge>, CommandError> 
         bridge: bridge_store,
         payments: PaymentsTable::prepare(&store).await?,
         refunds: RefundsTable::prepare(&store).await?,
+        beneficiaries: BeneficiariesTable::prepare(&store).await?,
+        payouts: PayoutsTable::prepare(&store).await?,
     };
     let producer = kafka::producer(&config.kafka).create()?;
     let source = topology
@@ -164,10 +168,25 @@ pub async fn build_bridge(config: &Config) -> Result<Arc<Bridge>, CommandError> 
                 ))
             })
     };
+    // Both webhook topics carry the same record: they are told apart by name (a private topology
+    // prefixes it).
+    let pick_webhooks = |name: &str| {
+        source
+            .outputs
+            .iter()
+            .find(|t| *t == name || t.ends_with(&format!(".{name}")))
+            .cloned()
+            .ok_or_else(|| {
+                CommandError::Failed(format!("the bridge source declares no topic '{name}'"))
+            })
+    };
     let topics = api::Topics {
         commands: pick("io.paystream.payments.PaymentCommand")?,
-        webhooks: pick("io.paystream.providers.ProviderWebhook")?,
+        webhooks: pick_webhooks("providers.webhooks")?,
         refunds: pick("io.paystream.refunds.RefundRequest")?,
+        beneficiaries: pick("io.paystream.payouts.BeneficiaryCommand")?,
+        payouts: pick("io.paystream.payouts.PayoutRequest")?,
+        payout_webhooks: pick_webhooks("payouts.webhooks")?,
     };
     Bridge::new(
         config.bridge.clone(),

@@ -4,12 +4,15 @@
 use super::CommandError;
 use crate::config::Config;
 use crate::events::{Catalog, Codec};
+use crate::processors::balances::{self, Balances};
+use crate::processors::beneficiaries::{self, Beneficiaries};
 use crate::processors::connector::{self, Connector};
 use crate::processors::copy::{self, Copy};
 use crate::processors::fraud::processor::{self as fraud, Fraud};
 use crate::processors::ledger::{self, Ledger};
 use crate::processors::payments::config::PaymentsSetup;
 use crate::processors::payments::{self, Payments};
+use crate::processors::payouts::{self, Payouts};
 use crate::processors::probe::{self, Probe, Tally};
 use crate::processors::views::{self, Views};
 use crate::runtime::eos::{self, Deps, RunStats, RuntimeError};
@@ -48,6 +51,18 @@ const REGISTRY: &[(&str, Start)] = &[
     (connector::NAME, |c, d| {
         let config = c.connectors.clone();
         Box::pin(async move { eos::start::<Connector>(connector::NAME, &config, d).await })
+    }),
+    (payouts::NAME, |c, d| {
+        let config = c.payouts.clone();
+        Box::pin(async move { eos::start::<Payouts>(payouts::NAME, &config, d).await })
+    }),
+    (beneficiaries::NAME, |c, d| {
+        let config = c.beneficiaries.clone();
+        Box::pin(async move { eos::start::<Beneficiaries>(beneficiaries::NAME, &config, d).await })
+    }),
+    (balances::NAME, |c, d| {
+        let config = c.balances.clone();
+        Box::pin(async move { eos::start::<Balances>(balances::NAME, &config, d).await })
     }),
     (ledger::NAME, |_, d| {
         Box::pin(eos::start::<Ledger>(ledger::NAME, &(), d))
@@ -193,7 +208,8 @@ impl Shared {
 pub struct ProcessorSet(Vec<&'static str>);
 
 impl ProcessorSet {
-    /// The payment flow: state machine, fraud, connector edge, query views and ledger.
+    /// The whole flow: money in (state machine, fraud, connector edge), money out (beneficiaries,
+    /// payouts, balances), the query views and the ledger.
     pub fn flow() -> Self {
         Self(vec![
             payments::NAME,
@@ -201,6 +217,9 @@ impl ProcessorSet {
             connector::NAME,
             views::NAME,
             ledger::NAME,
+            beneficiaries::NAME,
+            payouts::NAME,
+            balances::NAME,
         ])
     }
 

@@ -11,8 +11,11 @@ use crate::bridge::config::BridgeConfig;
 use crate::connectors::config::ConnectorsConfig;
 use crate::domain::problem::Checks;
 use crate::events::config::SchemaRegistryConfig;
+use crate::processors::balances::config::BalancesConfig;
+use crate::processors::beneficiaries::config::BeneficiariesConfig;
 use crate::processors::fraud::config::FraudConfig;
 use crate::processors::payments::config::PaymentsConfig;
+use crate::processors::payouts::config::PayoutsConfig;
 use crate::runtime::config::{KafkaConfig, RuntimeConfig, ServiceConfig};
 use crate::sandbox::config::SandboxConfig;
 use crate::store::config::StoreConfig;
@@ -36,6 +39,9 @@ pub struct Config {
     pub runtime: RuntimeConfig,
     pub payments: PaymentsConfig,
     pub fraud: FraudConfig,
+    pub payouts: PayoutsConfig,
+    pub beneficiaries: BeneficiariesConfig,
+    pub balances: BalancesConfig,
     pub connectors: ConnectorsConfig,
     pub bridge: BridgeConfig,
     pub sandbox: SandboxConfig,
@@ -112,6 +118,15 @@ impl Config {
             &mut Checks::new("payments", p),
         );
         self.fraud.validate(&mut Checks::new("fraud", p));
+        self.payouts.validate(
+            |name| connectors.get(name).is_some(),
+            &mut Checks::new("payouts", p),
+        );
+        self.beneficiaries.validate(
+            |name| connectors.get(name).is_some(),
+            &mut Checks::new("beneficiaries", p),
+        );
+        self.balances.validate(&mut Checks::new("balances", p));
         self.connectors.validate(&mut Checks::new("connectors", p));
         self.bridge.validate(&mut Checks::new("bridge", p));
         self.sandbox.validate(&mut Checks::new("sandbox", p));

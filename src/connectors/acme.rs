@@ -163,6 +163,8 @@ fn normalize(c: &Charge) -> Result<Normalized, ParseError> {
             .map(|m| clean(m, TEXT_LEN_MAX))
             .transpose()?,
         fee_minor: c.fee,
+        bank_reference: None,
+        verification: None,
     })
 }
 

@@ -224,6 +224,8 @@ fn normalize(t: &Txn, currency: Option<&str>) -> Result<Normalized, ParseError> 
         provider_code: code.map(|c| clean(c, 64)).transpose()?,
         message: None,
         fee_minor,
+        bank_reference: None,
+        verification: None,
     })
 }
 

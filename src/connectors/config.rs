@@ -13,6 +13,9 @@ pub enum ConnectorKind {
     Acme,
     /// Form-encoded, amounts as decimal strings, idempotency in the body.
     Bolt,
+    /// A bank-transfer API for payouts and account verification: JSON, rupee decimal strings, its
+    /// own transfer ids and UTRs, asynchronous webhooks.
+    Transferly,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,10 +38,17 @@ pub struct ConnectorsConfig {
     pub calls_in_flight_max: usize,
     /// Largest provider response body read; larger ones are an error.
     pub response_bytes_max: usize,
+    /// The key beneficiary account numbers are sealed with (64 hex digits, AES-256): the bridge seals
+    /// at intake, the connector edge opens for the provider call; nothing else holds it.
+    pub account_key_hex: String,
 }
 
 pub const DEMO_ACME_SECRET: &str = "whsec_YWNtZS1kZW1vLXNlY3JldC1ub3QtZm9yLXByb2R1Y3Rpb24=";
 pub const DEMO_BOLT_SECRET: &str = "whsec_Ym9sdC1kZW1vLXNlY3JldC1ub3QtZm9yLXByb2R1Y3Rpb24=";
+pub const DEMO_TRANSFERLY_SECRET: &str = "whsec_dHJhbnNmZXJseS1kZW1vLXNlY3JldC1ub3QtZm9yLXByb2Q=";
+/// The demo account key: never for production (README).
+pub const DEMO_ACCOUNT_KEY_HEX: &str =
+    "6163636f756e742d6b65792d64656d6f2d6e6f742d666f722d70726f64756374";
 
 impl Default for ConnectorsConfig {
     fn default() -> Self {
@@ -58,9 +68,17 @@ impl Default for ConnectorsConfig {
                     webhook_secret: DEMO_BOLT_SECRET.into(),
                     timeout_ms: 2_000,
                 },
+                ConnectorConfig {
+                    name: "transferly".into(),
+                    kind: ConnectorKind::Transferly,
+                    base_url: "http://127.0.0.1:8091/transferly".into(),
+                    webhook_secret: DEMO_TRANSFERLY_SECRET.into(),
+                    timeout_ms: 2_000,
+                },
             ],
             calls_in_flight_max: 64,
             response_bytes_max: 64 * 1024,
+            account_key_hex: DEMO_ACCOUNT_KEY_HEX.into(),
         }
     }
 }
@@ -100,6 +118,12 @@ impl ConnectorsConfig {
                 "use the secret the provider gave, e.g. whsec_<base64>",
             );
         }
+        c.check(
+            crate::domain::accounts::AccountKey::from_hex(&self.account_key_hex).is_ok(),
+            "account_key_hex",
+            "not 64 hex digits".into(),
+            "generate one: openssl rand -hex 32 (keep it in a secret store)",
+        );
         c.within(
             self.calls_in_flight_max,
             1..=1_024,

@@ -6,10 +6,14 @@
 pub mod acme;
 pub mod bolt;
 pub mod config;
+pub mod transferly;
 pub mod transport;
 pub mod webhook_signature;
 
-use crate::events::provider::{DeclineClass, ProviderOperation, ProviderOutcome, ProviderRequest};
+use crate::domain::accounts::AccountKey;
+use crate::events::provider::{
+    AccountCheck, DeclineClass, ProviderOperation, ProviderOutcome, ProviderRequest,
+};
 use config::ConnectorKind;
 
 /// An HTTP request, as data.
@@ -38,17 +42,28 @@ pub struct Normalized {
     pub provider_code: Option<String>,
     pub message: Option<String>,
     pub fee_minor: Option<i64>,
+    /// A payout's bank reference (UTR).
+    pub bank_reference: Option<String>,
+    /// A verification's result.
+    pub verification: Option<AccountCheck>,
 }
 
 impl Normalized {
     pub fn unknown(message: impl Into<String>) -> Self {
+        Self::of(ProviderOutcome::Unknown, Some(message.into()))
+    }
+
+    /// An outcome with nothing else known.
+    pub fn of(outcome: ProviderOutcome, message: Option<String>) -> Self {
         Self {
-            outcome: ProviderOutcome::Unknown,
+            outcome,
             decline_class: None,
             provider_reference: None,
             provider_code: None,
-            message: Some(message.into()),
+            message,
             fee_minor: None,
+            bank_reference: None,
+            verification: None,
         }
     }
 }
@@ -71,45 +86,47 @@ pub struct WebhookEvent {
 pub struct ParseError(pub String);
 
 /// The provider call a request asks for: an authorization, a status check, a capture or void of the
-/// authorization, or a refund. Operations on an existing charge name it by the provider's id, or by
-/// our attempt id when no answer named one (both providers accept either).
-pub fn build(kind: ConnectorKind, r: &ProviderRequest) -> Result<HttpRequest, ParseError> {
+/// authorization, a refund, a payout or an account verification. Operations on an existing charge
+/// name it by the provider's id, or by our attempt id when no answer named one (both card providers
+/// accept either). `key` opens a payee's sealed account, for the payout connector only.
+pub fn build(
+    kind: ConnectorKind,
+    r: &ProviderRequest,
+    key: &AccountKey,
+) -> Result<HttpRequest, ParseError> {
     let charge = r.provider_reference.as_deref().unwrap_or(&r.attempt_id);
+    let settle = |action: &str| match kind {
+        ConnectorKind::Acme => Ok(acme::settle(r, charge, action)),
+        ConnectorKind::Bolt => bolt::settle(r, charge, action),
+        ConnectorKind::Transferly => Err(not_supported(kind, r.operation)),
+    };
     match (r.operation, kind) {
+        (ProviderOperation::Status, _) => Ok(build_status(kind, r)),
         (ProviderOperation::Authorize, ConnectorKind::Acme) => Ok(acme::authorize(r)),
         (ProviderOperation::Authorize, ConnectorKind::Bolt) => bolt::authorize(r),
-        (ProviderOperation::Status, _) => Ok(build_status(kind, r)),
         (ProviderOperation::Refund, ConnectorKind::Acme) => Ok(acme::refund(r, charge)),
         (ProviderOperation::Refund, ConnectorKind::Bolt) => bolt::refund(r, charge),
-        (ProviderOperation::Capture | ProviderOperation::Void, _) => {
-            let action = if r.operation == ProviderOperation::Capture {
-                "capture"
-            } else {
-                "void"
-            };
-            match kind {
-                ConnectorKind::Acme => Ok(acme::settle(r, charge, action)),
-                ConnectorKind::Bolt => bolt::settle(r, charge, action),
-            }
+        (ProviderOperation::Capture, _) => settle("capture"),
+        (ProviderOperation::Void, _) => settle("void"),
+        (ProviderOperation::Payout, ConnectorKind::Transferly) => transferly::payout(r, key),
+        (ProviderOperation::VerifyBeneficiary, ConnectorKind::Transferly) => {
+            transferly::verify(r, key)
         }
-        (op @ (ProviderOperation::Payout | ProviderOperation::VerifyBeneficiary), _) => {
-            Err(ParseError(format!(
-                "{op:?} is not a card-and-UPI connector's operation"
-            )))
-        }
+        (op, kind) => Err(not_supported(kind, op)),
     }
 }
 
-/// Whether the connector edge performs `op` through these connectors.
-pub fn supports(op: ProviderOperation) -> bool {
-    !matches!(
-        op,
-        ProviderOperation::Payout | ProviderOperation::VerifyBeneficiary
-    )
+fn not_supported(kind: ConnectorKind, op: ProviderOperation) -> ParseError {
+    ParseError(format!("a {kind:?} connector does not perform {op:?}"))
 }
 
-/// A status check of an attempt (or, `status_of` `REFUND`, of the refund named by `attempt_id`)
-/// whose outcome is unknown or pending.
+/// Whether the connector edge performs `op`.
+pub fn supports(_op: ProviderOperation) -> bool {
+    true
+}
+
+/// A status check of an attempt (or, `status_of` `REFUND`, of the refund named by `attempt_id`;
+/// `PAYOUT`, of the transfer) whose outcome is unknown or pending.
 pub fn build_status(kind: ConnectorKind, r: &ProviderRequest) -> HttpRequest {
     let refund = r.status_of == Some(ProviderOperation::Refund);
     let path = match (kind, refund) {
@@ -117,6 +134,7 @@ pub fn build_status(kind: ConnectorKind, r: &ProviderRequest) -> HttpRequest {
         (ConnectorKind::Acme, true) => format!("/v1/refunds/{}", r.attempt_id),
         (ConnectorKind::Bolt, false) => format!("/transactions/{}", r.attempt_id),
         (ConnectorKind::Bolt, true) => format!("/refunds/{}", r.attempt_id),
+        (ConnectorKind::Transferly, _) => transferly::status_path(&r.attempt_id),
     };
     HttpRequest {
         method: HttpMethod::Get,
@@ -127,23 +145,29 @@ pub fn build_status(kind: ConnectorKind, r: &ProviderRequest) -> HttpRequest {
     }
 }
 
-/// The answer to an authorize call or a status check (both answer with the charge). A 404 to a status
-/// check means the provider has no record: still unknown, the webhook or reconciliation decides. `status` is `None` when no answer came (timeout, connection error).
-pub fn parse_authorize(
+/// The answer to any call, normalized by the operation it answers. A 404 to a status check means the
+/// provider has no record: still unknown, the webhook or reconciliation decides. `status` is `None`
+/// when no answer came (timeout, connection error).
+pub fn parse(
     kind: ConnectorKind,
+    op: ProviderOperation,
     status: Option<u16>,
     body: &[u8],
     currency: &str,
 ) -> Normalized {
-    let Some(status) = status else {
+    let Some(code) = status else {
         return Normalized::unknown("no answer from the provider (timeout or connection error)");
     };
-    if status >= 500 || status == 429 || status == 404 {
-        return Normalized::unknown(format!("provider answered HTTP {status}"));
+    if code >= 500 || code == 429 || code == 404 {
+        return Normalized::unknown(format!("provider answered HTTP {code}"));
     }
-    let parsed = match kind {
-        ConnectorKind::Acme => acme::parse(status, body),
-        ConnectorKind::Bolt => bolt::parse(status, body, currency),
+    let parsed = match (kind, op) {
+        (ConnectorKind::Transferly, ProviderOperation::VerifyBeneficiary) => {
+            transferly::parse_verification(code, body)
+        }
+        (ConnectorKind::Transferly, _) => transferly::parse_transfer(code, body, currency),
+        (ConnectorKind::Acme, _) => acme::parse(code, body),
+        (ConnectorKind::Bolt, _) => bolt::parse(code, body, currency),
     };
     parsed.unwrap_or_else(|e| Normalized::unknown(format!("unparsable provider answer: {e}")))
 }
@@ -152,6 +176,7 @@ pub fn parse_webhook(kind: ConnectorKind, body: &[u8]) -> Result<WebhookEvent, P
     match kind {
         ConnectorKind::Acme => acme::parse_webhook(body),
         ConnectorKind::Bolt => bolt::parse_webhook(body),
+        ConnectorKind::Transferly => transferly::parse_webhook(body),
     }
 }
 
@@ -185,14 +210,15 @@ mod tests {
                 (Some(200), b"not json"),
             ] {
                 assert_eq!(
-                    parse_authorize(kind, status, body, "INR").outcome,
+                    parse(kind, ProviderOperation::Authorize, status, body, "INR").outcome,
                     ProviderOutcome::Unknown,
                     "{kind:?} HTTP {status:?} {}",
                     String::from_utf8_lossy(body)
                 );
             }
             let req = samples::provider_request();
-            assert!(build(kind, &req).is_ok());
+            let key = AccountKey::from_hex(config::DEMO_ACCOUNT_KEY_HEX).unwrap();
+            assert!(build(kind, &req, &key).is_ok());
         }
     }
 }

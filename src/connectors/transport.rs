@@ -3,6 +3,7 @@
 
 use super::config::ConnectorConfig;
 use super::{build, HttpMethod};
+use crate::domain::accounts::AccountKey;
 use crate::domain::clock::Clock;
 use crate::events::provider::ProviderRequest;
 use std::time::{Duration, Instant};
@@ -15,15 +16,22 @@ pub struct Answer {
     pub body: Vec<u8>,
     pub latency_ms: i64,
     pub at_ms: i64,
+    /// `false`: the request could not be built, so nothing was sent (`body` says why).
+    pub sent: bool,
 }
 
 pub struct Transport {
     http: reqwest::Client,
     response_bytes_max: usize,
+    key: AccountKey,
 }
 
 impl Transport {
-    pub fn new(idle_per_host_max: usize, response_bytes_max: usize) -> Result<Self, String> {
+    pub fn new(
+        idle_per_host_max: usize,
+        response_bytes_max: usize,
+        key: AccountKey,
+    ) -> Result<Self, String> {
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(idle_per_host_max)
             .build()
@@ -31,6 +39,7 @@ impl Transport {
         Ok(Self {
             http,
             response_bytes_max,
+            key,
         })
     }
 
@@ -47,11 +56,16 @@ impl Transport {
             body,
             latency_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
             at_ms,
+            sent: true,
         };
-        let built = build(c.kind, r);
-        let req = match built {
+        let req = match build(c.kind, r, &self.key) {
             Ok(req) => req,
-            Err(e) => return done(None, e.to_string().into_bytes()),
+            Err(e) => {
+                return Answer {
+                    sent: false,
+                    ..done(None, e.to_string().into_bytes())
+                }
+            }
         };
         let url = format!("{}{}", c.base_url, req.path);
         let mut builder = match req.method {

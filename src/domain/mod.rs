@@ -1,6 +1,7 @@
 //! Domain primitives shared by every layer: money, identifiers, the clock, the card-number detector
 //! and configuration problems. The bottom layer: it imports no other module of the crate.
 
+pub mod accounts;
 pub mod clock;
 pub mod ids;
 pub mod money;

@@ -1,4 +1,5 @@
-//! `io.paystream.payouts.BeneficiaryVerification` (schemas/beneficiary_verification.avsc).
+//! Beneficiaries: `BeneficiaryCommand` (schemas/beneficiary_command.avsc) and
+//! `BeneficiaryVerification` (schemas/beneficiary_verification.avsc).
 
 use super::{impl_event, TimestampMillis};
 use serde::{Deserialize, Serialize};
@@ -17,6 +18,10 @@ pub struct BeneficiaryVerification {
     pub connector: Option<String>,
     pub reason: Option<String>,
     pub occurred_at: TimestampMillis,
+    pub account_fingerprint: Option<String>,
+    pub reason_code: Option<String>,
+    pub expires_at: Option<TimestampMillis>,
+    pub sequence: i64,
 }
 impl_event!(
     BeneficiaryVerification,
@@ -41,4 +46,32 @@ pub enum VerificationStatus {
     Invalid,
     Pending,
     Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BeneficiaryCommand {
+    pub command_id: String,
+    pub beneficiary_id: String,
+    pub merchant_id: String,
+    pub kind: BeneficiaryCommandKind,
+    pub name: Option<String>,
+    pub account_kind: Option<String>,
+    pub account_masked: Option<String>,
+    pub account_sealed: Option<String>,
+    pub account_fingerprint: Option<String>,
+    pub requested_by: String,
+    pub issued_at: TimestampMillis,
+}
+impl_event!(
+    BeneficiaryCommand,
+    "io.paystream.payouts.BeneficiaryCommand",
+    beneficiary_id
+);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum BeneficiaryCommandKind {
+    Create,
+    Update,
+    Verify,
 }

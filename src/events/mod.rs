@@ -4,6 +4,7 @@
 //! unions with null are `Option`, money is `amount_minor: i64` plus an ISO 4217 `currency`, and times
 //! are [`TimestampMillis`]. `tests` below round-trips a populated value of each through its schema.
 
+pub mod balance;
 pub mod beneficiary_verification;
 pub mod canonical;
 pub mod catalog;
@@ -130,6 +131,9 @@ mod tests {
         check!(samples::payout_request());
         check!(samples::payout_event());
         check!(samples::beneficiary_verification());
+        check!(samples::beneficiary_command());
+        check!(samples::balance_command());
+        check!(samples::funding_decision());
         check!(samples::settlement_line());
         check!(samples::reconciliation_result());
         check!(samples::merchant_notification());

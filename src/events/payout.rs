@@ -15,6 +15,10 @@ pub struct PayoutRequest {
     pub rail: PayoutRail,
     pub idempotency_key: Option<String>,
     pub requested_at: TimestampMillis,
+    pub action: PayoutAction,
+    pub requested_by: String,
+    pub reference: Option<String>,
+    pub narration: Option<String>,
 }
 impl_event!(
     PayoutRequest,
@@ -58,6 +62,13 @@ pub struct PayoutEvent {
     pub reason_code: Option<String>,
     pub reason: Option<String>,
     pub occurred_at: TimestampMillis,
+    pub sequence: i64,
+    pub previous_status: Option<PayoutStatus>,
+    pub beneficiary_id: Option<String>,
+    pub rail: Option<String>,
+    pub utr: Option<String>,
+    pub actor: Option<String>,
+    pub cause_id: Option<String>,
 }
 impl_event!(PayoutEvent, "io.paystream.payouts.PayoutEvent", payout_id);
 
@@ -72,4 +83,39 @@ pub enum PayoutStatus {
     Failed,
     Reversed,
     Rejected,
+    PendingApproval,
+    Canceled,
+}
+
+impl PayoutStatus {
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            Self::Succeeded | Self::Failed | Self::Reversed | Self::Rejected | Self::Canceled
+        )
+    }
+
+    /// The REST API's name (RazorpayX's lifecycle).
+    pub fn api_name(self) -> &'static str {
+        match self {
+            Self::Requested => "pending",
+            Self::PendingApproval => "pending_approval",
+            Self::Queued => "queued",
+            Self::Processing | Self::Pending => "processing",
+            Self::Succeeded => "processed",
+            Self::Failed => "failed",
+            Self::Reversed => "reversed",
+            Self::Rejected => "rejected",
+            Self::Canceled => "canceled",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PayoutAction {
+    Create,
+    Approve,
+    Reject,
+    Cancel,
 }

@@ -21,6 +21,21 @@ pub struct ProviderRequest {
     /// `STATUS` only: whose object to look up (`Refund`: the refund named by `attempt_id`).
     #[serde(default)]
     pub status_of: Option<ProviderOperation>,
+    /// `PAYOUT`, `VERIFY_BENEFICIARY`: whom to pay or verify.
+    #[serde(default)]
+    pub payee: Option<Payee>,
+}
+
+/// A beneficiary's account as a provider call needs it; the details stay sealed until the edge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payee {
+    pub account_kind: String,
+    pub account_masked: String,
+    pub account_sealed: String,
+    pub name: Option<String>,
+    pub rail: Option<String>,
+    pub narration: Option<String>,
+    pub purpose: Option<String>,
 }
 impl_event!(
     ProviderRequest,
@@ -57,6 +72,19 @@ pub struct ProviderResponse {
     pub fee_minor: Option<i64>,
     pub latency_ms: i64,
     pub received_at: TimestampMillis,
+    #[serde(default)]
+    pub bank_reference: Option<String>,
+    #[serde(default)]
+    pub verification: Option<AccountCheck>,
+}
+
+/// What a penny drop or a VPA lookup learned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountCheck {
+    pub account_valid: bool,
+    pub registered_name: Option<String>,
+    pub name_match_score: Option<i32>,
+    pub reason_code: Option<String>,
 }
 impl_event!(
     ProviderResponse,

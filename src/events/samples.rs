@@ -1,5 +1,6 @@
 //! Fully populated sample values of every event type, for codec tests.
 
+use super::balance::*;
 use super::beneficiary_verification::*;
 use super::dead_letter::*;
 use super::fraud_assessment::*;
@@ -145,6 +146,15 @@ pub fn provider_request() -> ProviderRequest {
         provider_reference: None,
         requested_at: T,
         status_of: None,
+        payee: Some(Payee {
+            account_kind: s("bank_account"),
+            account_masked: s("XXXX9012 HDFC0001234"),
+            account_sealed: s("v1.c2VhbGVk"),
+            name: Some(s("Asha Rao")),
+            rail: Some(s("IMPS")),
+            narration: None,
+            purpose: Some(s("SALARY")),
+        }),
     }
 }
 
@@ -165,6 +175,13 @@ pub fn provider_response() -> ProviderResponse {
         fee_minor: Some(250),
         latency_ms: 37,
         received_at: T,
+        bank_reference: None,
+        verification: Some(AccountCheck {
+            account_valid: true,
+            registered_name: Some(s("ASHA RAO")),
+            name_match_score: Some(92),
+            reason_code: None,
+        }),
     }
 }
 
@@ -262,6 +279,10 @@ pub fn payout_request() -> PayoutRequest {
         rail: PayoutRail::Imps,
         idempotency_key: None,
         requested_at: T,
+        action: PayoutAction::Create,
+        requested_by: s("key_maker_1"),
+        reference: Some(s("payroll-2026-11")),
+        narration: Some(s("Salary Nov")),
     }
 }
 
@@ -279,6 +300,13 @@ pub fn payout_event() -> PayoutEvent {
         reason_code: Some(s("INVALID_BENEFICIARY")),
         reason: Some(s("account closed")),
         occurred_at: T,
+        sequence: 3,
+        previous_status: Some(PayoutStatus::Processing),
+        beneficiary_id: Some(s("ben_1")),
+        rail: Some(s("IMPS")),
+        utr: None,
+        actor: None,
+        cause_id: Some(s("po_1_payout:resp")),
     }
 }
 
@@ -296,6 +324,52 @@ pub fn beneficiary_verification() -> BeneficiaryVerification {
         connector: Some(s("cashsim")),
         reason: Some(s("name differs")),
         occurred_at: T,
+        account_fingerprint: Some(s("9f2c")),
+        reason_code: Some(s("NAME_MISMATCH")),
+        expires_at: Some(T),
+        sequence: 2,
+    }
+}
+
+pub fn beneficiary_command() -> BeneficiaryCommand {
+    BeneficiaryCommand {
+        command_id: s("bc_1"),
+        beneficiary_id: s("ben_1"),
+        merchant_id: s("m_1"),
+        kind: BeneficiaryCommandKind::Create,
+        name: Some(s("Asha Rao")),
+        account_kind: Some(s("bank_account")),
+        account_masked: Some(s("XXXX9012 HDFC0001234")),
+        account_sealed: Some(s("v1.c2VhbGVk")),
+        account_fingerprint: Some(s("9f2c")),
+        requested_by: s("key_maker_1"),
+        issued_at: T,
+    }
+}
+
+pub fn balance_command() -> BalanceCommand {
+    BalanceCommand {
+        command_id: s("po_1:reserve"),
+        merchant_id: s("m_1"),
+        payout_id: s("po_1"),
+        kind: BalanceCommandKind::Reserve,
+        amount_minor: 3_000_000,
+        currency: s("INR"),
+        queue_until: Some(T),
+        issued_at: T,
+    }
+}
+
+pub fn funding_decision() -> FundingDecision {
+    FundingDecision {
+        decision_id: s("po_1:reserved"),
+        payout_id: s("po_1"),
+        merchant_id: s("m_1"),
+        outcome: FundingOutcome::Reserved,
+        amount_minor: 3_000_000,
+        currency: s("INR"),
+        available_minor: 120_000,
+        decided_at: T,
     }
 }
 

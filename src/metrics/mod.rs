@@ -95,6 +95,9 @@ pub const TOPOLOGY_APPLIED: &str = "paystream_topology_applied_total";
 /// Payment transitions applied. Labels: status.
 pub const PAYMENTS_TRANSITIONS: &str = "paystream_payments_transitions_total";
 pub const REFUNDS_TRANSITIONS: &str = "paystream_refunds_transitions_total";
+pub const PAYOUTS_TRANSITIONS: &str = "paystream_payouts_transitions_total";
+pub const BALANCE_DECISIONS: &str = "paystream_balance_decisions_total";
+pub const BENEFICIARY_VERIFICATIONS: &str = "paystream_beneficiary_verifications_total";
 /// Signals the state machine refused (illegal, late, duplicate). Labels: code.
 pub const PAYMENTS_SIGNALS_REJECTED: &str = "paystream_payments_signals_rejected_total";
 /// Time to catch an instance's stale partitions up with their changelog. Labels: processor.
@@ -209,6 +212,15 @@ fn describe() {
     describe_counter!(TOPOLOGY_APPLIED, "Topology apply actions");
     describe_counter!(PAYMENTS_TRANSITIONS, "Payment transitions applied");
     describe_counter!(REFUNDS_TRANSITIONS, "Refund transitions applied, by status");
+    describe_counter!(PAYOUTS_TRANSITIONS, "Payout transitions applied, by status");
+    describe_counter!(
+        BALANCE_DECISIONS,
+        "Funding decisions of merchant balances (reserved, queued, expired, refused)"
+    );
+    describe_counter!(
+        BENEFICIARY_VERIFICATIONS,
+        "Beneficiary verification results, by status"
+    );
     describe_counter!(
         PAYMENTS_SIGNALS_REJECTED,
         "Signals refused by the payment state machine"

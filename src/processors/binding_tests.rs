@@ -22,7 +22,13 @@ fn binding(outputs: &[(&str, &str)], input_schema: &str) -> Binding {
 
 #[test]
 fn exact_roles_and_read_inputs_bind() {
-    let b = binding(&[("entries", "ledger.entries")], PaymentEvent::FULL_NAME);
+    let b = binding(
+        &[
+            ("entries", "ledger.entries"),
+            ("movements", "balances.movements"),
+        ],
+        PaymentEvent::FULL_NAME,
+    );
     b.check::<Ledger>().unwrap();
     assert_eq!(b.output("entries").unwrap(), "ledger.entries");
 }
@@ -43,6 +49,7 @@ fn a_role_never_written_is_refused() {
     let b = binding(
         &[
             ("entries", "ledger.entries"),
+            ("movements", "balances.movements"),
             ("notes", "notifications.merchant"),
         ],
         PaymentEvent::FULL_NAME,
@@ -56,7 +63,13 @@ fn a_role_never_written_is_refused() {
 
 #[test]
 fn an_input_of_a_record_it_does_not_read_is_refused() {
-    let b = binding(&[("entries", "ledger.entries")], PaymentCommand::FULL_NAME);
+    let b = binding(
+        &[
+            ("entries", "ledger.entries"),
+            ("movements", "balances.movements"),
+        ],
+        PaymentCommand::FULL_NAME,
+    );
     let err = b.check::<Ledger>().unwrap_err();
     assert!(
         err.contains(PaymentCommand::FULL_NAME) && err.contains("remove the input"),
@@ -66,7 +79,13 @@ fn an_input_of_a_record_it_does_not_read_is_refused() {
 
 #[test]
 fn keyed_state_and_a_changelog_go_together() {
-    let mut b = binding(&[("entries", "ledger.entries")], PaymentEvent::FULL_NAME);
+    let mut b = binding(
+        &[
+            ("entries", "ledger.entries"),
+            ("movements", "balances.movements"),
+        ],
+        PaymentEvent::FULL_NAME,
+    );
     b.changelog = Some("ledger.changelog".into());
     let err = b.check::<Ledger>().unwrap_err();
     assert!(

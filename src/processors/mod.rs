@@ -10,6 +10,8 @@
 //! records the measures. A processor builds itself ([`Build`]) from its own configuration section and its
 //! [`Binding`] in `processors.toml`, checked at start against what it declares.
 
+pub mod balances;
+pub mod beneficiaries;
 #[cfg(test)]
 mod binding_tests;
 pub mod connector;
@@ -18,15 +20,18 @@ mod decode;
 pub mod fraud;
 pub mod ledger;
 pub mod payments;
+pub mod payouts;
 pub mod probe;
 pub mod routing;
 pub mod state;
 pub mod timers;
+pub mod verification;
 pub mod views;
 
 use crate::domain::clock::Clock;
 use crate::events::{Codec, CodecError, Event};
 use crate::metrics::Measure;
+use crate::store::beneficiaries::BeneficiariesTable;
 use crate::store::state::SetReader;
 use crate::store::writer::StoreWrite;
 use crate::topology::{ProcessorSpec, Topology};
@@ -103,6 +108,19 @@ impl Context<'_> {
             key: event.key().to_owned(),
             payload,
         })
+    }
+
+    /// Encodes `event` for `topic`, keyed by `key` instead of its transaction id: a topic that
+    /// repartitions records by another of their fields (a journal entry by merchant).
+    pub fn record_keyed<E: Event>(
+        &self,
+        topic: &str,
+        key: &str,
+        event: &E,
+    ) -> Result<OutRecord, ProcessError> {
+        let mut r = self.record(topic, event)?;
+        r.key = key.to_owned();
+        Ok(r)
     }
 }
 
@@ -283,6 +301,8 @@ pub struct Io<'a> {
     pub keyed: &'a BTreeMap<String, KeyState>,
     /// Append-only time sets in the store.
     pub sets: &'a SetReader,
+    /// Beneficiary rows (the payout processor checks a payout's beneficiary).
+    pub beneficiaries: &'a BeneficiariesTable,
     /// Reads in flight at once.
     pub in_flight_max: usize,
     pub clock: &'a dyn Clock,

@@ -10,6 +10,7 @@
 mod after_charge;
 pub mod config;
 pub mod server;
+mod transferly;
 mod views;
 mod webhooks;
 

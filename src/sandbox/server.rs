@@ -7,6 +7,7 @@ use super::views::render;
 use super::webhooks;
 use super::{plan, Answer, ChargeState, Scenario};
 use crate::connectors::config::ConnectorsConfig;
+use crate::connectors::transferly::Transfer;
 use crate::connectors::webhook_signature::WebhookSecret;
 use crate::connectors::{acme, bolt};
 use crate::domain::clock::now_millis;
@@ -78,18 +79,20 @@ pub struct Sandbox {
     seq: AtomicU64,
     /// Per charge id: the amount its refunds have taken (a provider refuses refunding more).
     pub(super) refunded: Mutex<HashMap<(Provider, String), i64>>,
+    /// Transferly's transfers by request_ref, the oldest forgotten past `CHARGES_MAX`.
+    transfers: Mutex<(HashMap<String, Transfer>, VecDeque<String>)>,
 }
 
 impl Sandbox {
     pub fn new(config: SandboxConfig, connectors: &ConnectorsConfig) -> Result<Arc<Self>, String> {
         let mut secrets = BTreeMap::new();
-        for p in [Provider::Acme, Provider::Bolt] {
+        for name in [Provider::Acme.name(), Provider::Bolt.name(), "transferly"] {
             let c = connectors
-                .get(p.name())
-                .ok_or_else(|| format!("connectors.providers has no '{}': the sandbox signs its webhooks with that secret", p.name()))?;
+                .get(name)
+                .ok_or_else(|| format!("connectors.providers has no '{name}': the sandbox signs its webhooks with that secret"))?;
             let s = WebhookSecret::parse(&c.webhook_secret)
-                .map_err(|e| format!("connector {}: {e}", p.name()))?;
-            secrets.insert(p.name(), s);
+                .map_err(|e| format!("connector {name}: {e}"))?;
+            secrets.insert(name, s);
         }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(WEBHOOK_TIMEOUT_MS))
@@ -102,6 +105,7 @@ impl Sandbox {
             http,
             seq: AtomicU64::new(now_millis().unsigned_abs()),
             refunded: Mutex::new(HashMap::new()),
+            transfers: Mutex::new((HashMap::new(), VecDeque::new())),
         }))
     }
 
@@ -163,6 +167,26 @@ impl Sandbox {
         self.remember_as(p, key, answer, false);
     }
 
+    pub(super) fn transfer(&self, request_ref: &str) -> Option<Transfer> {
+        self.transfers.lock().ok()?.0.get(request_ref).cloned()
+    }
+
+    pub(super) fn remember_transfer(&self, t: Transfer) {
+        let Ok(mut guard) = self.transfers.lock() else {
+            return;
+        };
+        let (map, order) = &mut *guard;
+        if !map.contains_key(&t.request_ref) {
+            if order.len() >= CHARGES_MAX {
+                if let Some(old) = order.pop_front() {
+                    map.remove(&old);
+                }
+            }
+            order.push_back(t.request_ref.clone());
+        }
+        map.insert(t.request_ref.clone(), t);
+    }
+
     fn failure_hit(&self) -> bool {
         let permille = u64::from(self.config.failure_permille);
         permille > 0
@@ -182,6 +206,7 @@ pub fn router(s: Arc<Sandbox>) -> Router {
         .route("/bolt/transactions", post(bolt_charge))
         .route("/bolt/transactions/{reference}", get(bolt_status))
         .merge(after_charge::router())
+        .merge(super::transferly::router())
         .with_state(s)
 }
 

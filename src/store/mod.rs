@@ -4,11 +4,13 @@
 //! Writes are idempotent by construction: primary keys come from the event or transaction id, so a
 //! replay after a crash rewrites the same rows with the same values.
 
+pub mod beneficiaries;
 pub mod bridge;
 pub mod config;
 pub mod ledger;
 pub mod migrate;
 pub mod payments;
+pub mod payouts;
 pub mod refunds;
 pub mod state;
 pub mod writer;

@@ -210,7 +210,7 @@ fn changelog_rules(
     }
     let mut keys = BTreeSet::new();
     for input in p.inputs.iter().filter_map(|i| topology.topic(i)) {
-        keys.insert(input.key.as_str());
+        keys.insert(input.key_as.as_deref().unwrap_or(&input.key));
         if input.partitions != changelog.partitions {
             r.problem(
                 format!(

@@ -50,6 +50,11 @@ pub struct TopicSpec {
     pub partitions: i32,
     /// A top-level field of the value schema whose value is the record key.
     pub key: String,
+    /// The id the key holds when the field is named otherwise: a provider answer's `payment_id` holds
+    /// the payout or beneficiary id on the topics of those processors. Co-partitioning is checked on
+    /// it.
+    #[serde(default)]
+    pub key_as: Option<String>,
     pub value_schema: String,
     pub cleanup_policy: CleanupPolicy,
     /// -1 keeps records forever.

@@ -86,6 +86,7 @@ fn bench_topology(config: &Config, input: &str, output: &str, dlq: &str, group: 
         doc: "benchmark".into(),
         partitions: 1,
         key: "payment_id".into(),
+        key_as: None,
         value_schema: "io.paystream.payments.PaymentCommand".into(),
         cleanup_policy: CleanupPolicy::Delete,
         retention_ms: 3_600_000,

@@ -12,6 +12,7 @@
 use crate::connectors::config::ConnectorsConfig;
 use crate::connectors::transport::{Answer, Transport};
 use crate::connectors::{self, Normalized};
+use crate::domain::accounts::AccountKey;
 use crate::events::provider::DeclineClass;
 use crate::events::provider::{
     ProviderOperation, ProviderOutcome, ProviderRequest, ProviderResponse,
@@ -33,16 +34,37 @@ const HEALTH_TTL_S: u32 = 24 * 3_600;
 pub struct Connector {
     config: ConnectorsConfig,
     transport: Transport,
-    output_topic: String,
+    outputs: Outputs,
+}
+
+/// Where answers go: a payment's (and its refunds') to the payment processor, a payout's to the
+/// payout processor, a verification's to the beneficiaries processor.
+#[derive(Debug, Clone)]
+pub struct Outputs {
+    pub responses: String,
+    pub payouts: String,
+    pub verifications: String,
+}
+
+impl Outputs {
+    fn of(&self, r: &ProviderRequest) -> &str {
+        match (r.operation, r.status_of) {
+            (ProviderOperation::Payout, _) | (_, Some(ProviderOperation::Payout)) => &self.payouts,
+            (ProviderOperation::VerifyBeneficiary, _) => &self.verifications,
+            _ => &self.responses,
+        }
+    }
 }
 
 impl Connector {
-    pub fn new(config: ConnectorsConfig, output_topic: &str) -> Result<Self, String> {
-        let transport = Transport::new(config.calls_in_flight_max, config.response_bytes_max)?;
+    pub fn new(config: ConnectorsConfig, outputs: Outputs) -> Result<Self, String> {
+        let key = AccountKey::from_hex(&config.account_key_hex)
+            .map_err(|e| format!("connectors.account_key_hex: {e}"))?;
+        let transport = Transport::new(config.calls_in_flight_max, config.response_bytes_max, key)?;
         Ok(Self {
             config,
             transport,
-            output_topic: output_topic.to_owned(),
+            outputs,
         })
     }
 }
@@ -51,11 +73,16 @@ impl Build for Connector {
     type Config = ConnectorsConfig;
 
     fn build(config: &ConnectorsConfig, binding: &Binding) -> Result<Self, String> {
-        Self::new(config.clone(), &binding.output("responses")?)
+        let outputs = Outputs {
+            responses: binding.output("responses")?,
+            payouts: binding.output("payouts")?,
+            verifications: binding.output("verifications")?,
+        };
+        Self::new(config.clone(), outputs)
     }
 }
 
-/// Operations this edge performs: authorizations, captures, voids, refunds and status checks.
+/// Operations this edge performs: every operation of the configured connectors.
 fn supported(op: ProviderOperation) -> bool {
     connectors::supports(op)
 }
@@ -63,7 +90,7 @@ fn supported(op: ProviderOperation) -> bool {
 impl Processor for Connector {
     type Input = ProviderRequest;
     type View = BTreeMap<String, Answer>;
-    const OUTPUTS: &'static [&'static str] = &["responses"];
+    const OUTPUTS: &'static [&'static str] = &["responses", "payouts", "verifications"];
     const INPUT_SCHEMAS: &'static [&'static str] = &[ProviderRequest::FULL_NAME];
 
     fn name(&self) -> &str {
@@ -119,8 +146,23 @@ impl Processor for Connector {
         let answer = answers.get(&r.request_id).cloned().ok_or_else(|| {
             ProcessError::Fatal(format!("no call was made for request {}", r.request_id))
         })?;
-        let n: Normalized =
-            connectors::parse_authorize(c.kind, answer.status, &answer.body, &r.currency);
+        let n: Normalized = if answer.sent {
+            connectors::parse(
+                c.kind,
+                r.operation,
+                answer.status,
+                &answer.body,
+                &r.currency,
+            )
+        } else {
+            // Never sent, so never executed: a definite failure, not an unknown outcome.
+            let mut n = Normalized::of(
+                ProviderOutcome::Failed,
+                Some(String::from_utf8_lossy(&answer.body).into_owned()),
+            );
+            n.provider_code = Some("REQUEST_INVALID".into());
+            n
+        };
         let provider = [("provider", c.name.clone())];
         let measures = vec![
             Measure::count(
@@ -137,6 +179,7 @@ impl Processor for Connector {
             ),
         ];
         let healthy = n.outcome != ProviderOutcome::Unknown;
+        let topic = self.outputs.of(r).to_owned();
         let response = response_of(r, n, &answer, ctx.clock.now_millis());
         let member = SetMember {
             at_ms: answer.at_ms,
@@ -144,7 +187,7 @@ impl Processor for Connector {
             value: if healthy { "ok" } else { "error" }.into(),
         };
         Ok(Effects {
-            records: vec![ctx.record(&self.output_topic, &response)?],
+            records: vec![ctx.record(&topic, &response)?],
             writes: vec![rows::set_member(
                 HEALTH_SET_OWNER,
                 &health_set(&r.connector),
@@ -180,5 +223,7 @@ fn response_of(
         fee_minor: n.fee_minor,
         latency_ms: answer.latency_ms,
         received_at: TimestampMillis(now_ms),
+        bank_reference: n.bank_reference,
+        verification: n.verification,
     }
 }

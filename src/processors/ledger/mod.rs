@@ -7,6 +7,7 @@
 //! [`postings::check_balanced`] before it is written; `paystream ledger audit` checks again on
 //! read-back. Provider fees reported with an outcome are posted as their own entry.
 
+pub mod payouts;
 pub mod postings;
 pub mod refunds;
 
@@ -16,6 +17,7 @@ use super::{
 };
 use crate::events::journal_entry::{Direction, JournalEntry};
 use crate::events::payment_event::{IntentStatus, PaymentEvent};
+use crate::events::payout::PayoutEvent;
 use crate::events::refund::RefundEvent;
 use crate::events::{symbol, Event};
 use crate::events::{Codec, CodecError};
@@ -26,12 +28,15 @@ pub const NAME: &str = "ledger";
 
 pub struct Ledger {
     output_topic: String,
+    /// Entries that move a merchant's payable account, keyed by merchant, for its balance.
+    movements_topic: String,
 }
 
 impl Ledger {
-    pub fn new(output_topic: &str) -> Self {
+    pub fn new(output_topic: &str, movements_topic: &str) -> Self {
         Self {
             output_topic: output_topic.to_owned(),
+            movements_topic: movements_topic.to_owned(),
         }
     }
 }
@@ -40,7 +45,10 @@ impl Build for Ledger {
     type Config = ();
 
     fn build(_: &(), binding: &Binding) -> Result<Self, String> {
-        Ok(Self::new(&binding.output("entries")?))
+        Ok(Self::new(
+            &binding.output("entries")?,
+            &binding.output("movements")?,
+        ))
     }
 }
 
@@ -106,6 +114,7 @@ pub fn entry_writes(e: &JournalEntry) -> Vec<StoreWrite> {
 pub enum Input {
     Payment(PaymentEvent),
     Refund(RefundEvent),
+    Payout(PayoutEvent),
 }
 
 impl Decode for Input {
@@ -133,7 +142,7 @@ impl Decode for Input {
 impl Processor for Ledger {
     type Input = Input;
     type View = ();
-    const OUTPUTS: &'static [&'static str] = &["entries"];
+    const OUTPUTS: &'static [&'static str] = &["entries", "movements"];
     const INPUT_SCHEMAS: &'static [&'static str] =
         &[PaymentEvent::FULL_NAME, RefundEvent::FULL_NAME];
 
@@ -160,11 +169,19 @@ impl Processor for Ledger {
             Input::Refund(event) => {
                 refunds::for_refund(event).map_err(|e| ProcessError::Invalid(e.to_string()))?
             }
+            Input::Payout(event) => {
+                payouts::for_payout(event).map_err(|e| ProcessError::Invalid(e.to_string()))?
+            }
         };
         let mut effects = Effects::default();
         for e in &entries {
             effects.writes.extend(entry_writes(e));
             effects.records.push(ctx.record(&self.output_topic, e)?);
+            if payouts::moves_balance(e) {
+                effects
+                    .records
+                    .push(ctx.record_keyed(&self.movements_topic, &e.merchant_id, e)?);
+            }
         }
         Ok(effects)
     }

@@ -196,6 +196,7 @@ fn request(
         provider_reference: None,
         requested_at: TimestampMillis(now_ms),
         status_of: None,
+        payee: None,
     }
 }
 

@@ -8,6 +8,7 @@
 //! only the newest event of a payment writes its payment row: under load most rows are written once
 //! per batch, not once per transition.
 
+pub mod payouts;
 pub mod refunds;
 pub mod rows;
 
@@ -15,6 +16,7 @@ use super::{
     Binding, Build, Context, Decode, Decoded, Effects, Io, ProcessError, Processor, RecordMeta,
 };
 use crate::events::payment_event::PaymentEvent;
+use crate::events::payout::PayoutEvent;
 use crate::events::refund::RefundEvent;
 use crate::events::Event;
 use crate::events::{Codec, CodecError};
@@ -41,6 +43,7 @@ impl Build for Views {
 pub enum Input {
     Payment(PaymentEvent),
     Refund(RefundEvent),
+    Payout(PayoutEvent),
 }
 
 impl Decode for Input {
@@ -101,6 +104,10 @@ impl Processor for Views {
             Input::Payment(e) => payment(e, newest),
             Input::Refund(e) => Ok(Effects {
                 writes: refunds::refund_rows(e),
+                ..Effects::default()
+            }),
+            Input::Payout(e) => Ok(Effects {
+                writes: payouts::payout_rows(e),
                 ..Effects::default()
             }),
         }

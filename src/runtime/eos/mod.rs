@@ -40,6 +40,7 @@ use crate::runtime::dead_letter;
 use crate::runtime::health::Health;
 use crate::runtime::kafka;
 use crate::runtime::state::KeyedStore;
+use crate::store::beneficiaries::BeneficiariesTable;
 use crate::store::state::SetReader;
 use crate::store::writer::StoreWriter;
 use crate::topology::{ProcessorSpec, Topology};
@@ -100,6 +101,7 @@ struct Loop<P: Processor> {
     stats: RunStats,
     rng: u64,
     sets: SetReader,
+    beneficiaries: BeneficiariesTable,
     /// The keyed state of a stateful processor, and the group generation it last caught up at.
     keyed: Option<KeyedStore>,
     keyed_generation: Option<u64>,
@@ -177,6 +179,9 @@ async fn run_declared<P: Processor>(
     let sets = SetReader::prepare(deps.writer.store())
         .await
         .map_err(|e| fatal(format!("prepare set reads: {e}")))?;
+    let beneficiaries = BeneficiariesTable::prepare(deps.writer.store())
+        .await
+        .map_err(|e| fatal(format!("prepare beneficiary reads: {e}")))?;
     let keyed = match &binding.changelog {
         Some(changelog) => {
             Some(keyed::open_keyed(&spec, changelog, &transactional_id, &deps).map_err(fatal)?)
@@ -185,6 +190,7 @@ async fn run_declared<P: Processor>(
     };
     let mut l = Loop {
         sets,
+        beneficiaries,
         keyed,
         keyed_generation: None,
         processor,

@@ -337,6 +337,7 @@ fn provider_request(
         provider_reference: attempt.provider_reference.clone(),
         requested_at: TimestampMillis(now_ms),
         status_of: (operation == ProviderOperation::Status).then_some(ProviderOperation::Refund),
+        payee: None,
     })
 }
 

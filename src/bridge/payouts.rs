@@ -1,0 +1,410 @@
+//! Payouts over REST.
+//!
+//! - `POST /v1/payouts` (`beneficiary_id`, `amount`, `currency`, `mode` IMPS/NEFT/RTGS/UPI,
+//!   `purpose`, `reference`, `narration`; `Idempotency-Key`): one `PayoutRequest` on
+//!   `payouts.requests`, answered `202 Accepted`. The payout processor checks the beneficiary's
+//!   verification; the merchant's balance (one writer per merchant) reserves the amount.
+//! - `POST /v1/payouts/{id}/approve|reject` (an `approver` key, never the creating one), `/cancel`.
+//! - `POST /v1/payout_batches` (`items`, at most [`BATCH_ITEMS_MAX`]): each valid item is its own
+//!   payout; an invalid item is refused with its index and reason and never sinks the others.
+//! - `GET /v1/payouts/{id}`, `GET /v1/payout_batches/{id}` (counts per status and each item),
+//!   `GET /v1/balance`.
+
+use super::api::{authorized, caller, parse_json, Bridge, Caller};
+use super::config::Role;
+use super::errors::{err, invalid, respond, store_unavailable, ApiError};
+use super::idempotency::{self, request_hash};
+use super::replay::{run_once, Keyed};
+use super::validation;
+use crate::domain::clock::now_millis;
+use crate::events::payout::{PayoutAction, PayoutPurpose, PayoutRail, PayoutRequest, PayoutStatus};
+use crate::events::{from_symbol, symbol, TimestampMillis};
+use crate::store::payouts::{PayoutRow, BATCH_ITEMS_MAX};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Payouts of a batch published at once.
+const BATCH_PUBLISH_CONCURRENCY: usize = 64;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayoutIn {
+    pub beneficiary_id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub mode: String,
+    pub purpose: String,
+    pub reference: Option<String>,
+    pub narration: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchIn {
+    items: Vec<Value>,
+}
+
+fn rail(mode: &str) -> Result<PayoutRail, ApiError> {
+    match mode.to_ascii_uppercase().as_str() {
+        "IMPS" => Ok(PayoutRail::Imps),
+        "NEFT" => Ok(PayoutRail::Neft),
+        "RTGS" => Ok(PayoutRail::Rtgs),
+        "UPI" => Ok(PayoutRail::Upi),
+        _ => Err(invalid("mode_invalid", "mode", "IMPS, NEFT, RTGS or UPI")),
+    }
+}
+
+fn purpose(p: &str) -> Result<PayoutPurpose, ApiError> {
+    from_symbol::<PayoutPurpose>(&p.to_ascii_uppercase()).ok_or_else(|| {
+        invalid(
+            "purpose_invalid",
+            "purpose",
+            "vendor, salary, partner_commission, refund, cashback, settlement or other",
+        )
+    })
+}
+
+fn text_ok(field: &str, v: Option<&String>, len_max: usize) -> Result<(), ApiError> {
+    match v {
+        Some(t) if t.len() > len_max || t.chars().any(char::is_control) => Err(invalid(
+            "text_invalid",
+            field,
+            format!("at most {len_max} printable characters"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A payout request from one item, checked; `payout_id` and `batch_id` given by the caller.
+pub fn request_of(
+    b: &Bridge,
+    who: &Caller,
+    input: PayoutIn,
+    payout_id: String,
+    batch_id: Option<String>,
+    key: Option<&str>,
+) -> Result<PayoutRequest, ApiError> {
+    let currency = validation::amount(input.amount, &input.currency, &b.limits)?;
+    crate::domain::ids::validate(&input.beneficiary_id)
+        .map_err(|e| invalid("beneficiary_invalid", "beneficiary_id", e.to_string()))?;
+    text_ok("reference", input.reference.as_ref(), 40)?;
+    text_ok("narration", input.narration.as_ref(), 30)?;
+    Ok(PayoutRequest {
+        payout_id,
+        merchant_id: who.merchant_id.to_string(),
+        batch_id,
+        beneficiary_id: input.beneficiary_id,
+        purpose: purpose(&input.purpose)?,
+        amount_minor: input.amount,
+        currency: currency.code().to_owned(),
+        rail: rail(&input.mode)?,
+        idempotency_key: key.map(str::to_owned),
+        requested_at: TimestampMillis(now_millis()),
+        action: PayoutAction::Create,
+        requested_by: who.key_id.clone(),
+        reference: input.reference,
+        narration: input.narration,
+    })
+}
+
+fn payout_id(who: &Caller, key: Option<&str>, suffix: &str) -> String {
+    match key {
+        Some(k) => format!(
+            "po_{}",
+            idempotency::derived_id(&["payout", who.merchant_id.as_str(), k, suffix])
+        ),
+        None => format!("po_{}", uuid::Uuid::now_v7().simple()),
+    }
+}
+
+fn accepted(r: &PayoutRequest) -> (StatusCode, Vec<u8>) {
+    let body = json!({
+        "id": r.payout_id, "object": "payout",
+        "accepted": {"action": symbol(&r.action).to_ascii_lowercase()},
+        "status_url": format!("/v1/payouts/{}", r.payout_id),
+    });
+    (
+        StatusCode::ACCEPTED,
+        serde_json::to_vec(&body).unwrap_or_default(),
+    )
+}
+
+pub async fn create(State(b): State<Arc<Bridge>>, headers: HeaderMap, body: Bytes) -> Response {
+    let route = "/v1/payouts";
+    let (who, key) = match authorized(&b, &headers, &body, Role::Write) {
+        Ok(c) => c,
+        Err(e) => return e.respond(route),
+    };
+    let req = Keyed {
+        route,
+        merchant_id: &who.merchant_id,
+        key: key.as_deref(),
+        request_sha256: request_hash("POST", route, &body),
+    };
+    run_once(&b, req, || async {
+        let input: PayoutIn = parse_json(&body)?;
+        let r = request_of(
+            &b,
+            &who,
+            input,
+            payout_id(&who, key.as_deref(), "single"),
+            None,
+            key.as_deref(),
+        )?;
+        b.payouts
+            .claim(&r.payout_id, &r.merchant_id)
+            .await
+            .map_err(store_unavailable)?;
+        b.publish(&b.payouts_topic, &r).await?;
+        Ok(accepted(&r))
+    })
+    .await
+}
+
+pub async fn create_batch(
+    State(b): State<Arc<Bridge>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let route = "/v1/payout_batches";
+    let (who, key) = match authorized(&b, &headers, &body, Role::Write) {
+        Ok(c) => c,
+        Err(e) => return e.respond(route),
+    };
+    let req = Keyed {
+        route,
+        merchant_id: &who.merchant_id,
+        key: key.as_deref(),
+        request_sha256: request_hash("POST", route, &body),
+    };
+    run_once(&b, req, || async {
+        let input: BatchIn = parse_json(&body)?;
+        if input.items.is_empty() || input.items.len() > BATCH_ITEMS_MAX {
+            return Err(invalid("batch_size", "items", format!("1 to {BATCH_ITEMS_MAX} items")));
+        }
+        let batch_id = match key.as_deref() {
+            Some(k) => format!("batch_{}", idempotency::derived_id(&["batch", who.merchant_id.as_str(), k])),
+            None => format!("batch_{}", uuid::Uuid::now_v7().simple()),
+        };
+        let (requests, refused) = batch_requests(&b, &who, &batch_id, input.items, key.as_deref());
+        let refused_json = serde_json::to_string(&refused).unwrap_or_else(|_| "[]".into());
+        let items = i32::try_from(requests.len() + refused.len()).unwrap_or(i32::MAX);
+        b.payouts.put_batch(&batch_id, who.merchant_id.as_str(), items, &refused_json, now_millis()).await.map_err(store_unavailable)?;
+        publish_all(&b, &requests).await?;
+        let body = json!({
+            "id": batch_id, "object": "payout_batch", "items": items,
+            "accepted": requests.iter().map(|r| json!({"index": r.0, "payout_id": r.1.payout_id})).collect::<Vec<_>>(),
+            "refused": refused,
+            "status_url": format!("/v1/payout_batches/{batch_id}"),
+        });
+        Ok((StatusCode::ACCEPTED, serde_json::to_vec(&body).unwrap_or_default()))
+    })
+    .await
+}
+
+/// Each item on its own: a valid one becomes a payout request, an invalid one a refusal with its
+/// index and reason.
+fn batch_requests(
+    b: &Bridge,
+    who: &Caller,
+    batch_id: &str,
+    items: Vec<Value>,
+    key: Option<&str>,
+) -> (Vec<(usize, PayoutRequest)>, Vec<Value>) {
+    let mut ok = Vec::new();
+    let mut refused = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let parsed = serde_json::from_value::<PayoutIn>(item)
+            .map_err(|e| invalid("item_invalid", "items", e.to_string()))
+            .and_then(|p| {
+                let id = match key {
+                    Some(_) => format!(
+                        "po_{}",
+                        idempotency::derived_id(&["batch_item", batch_id, &i.to_string()])
+                    ),
+                    None => payout_id(who, None, ""),
+                };
+                request_of(b, who, p, id, Some(batch_id.to_owned()), key)
+            });
+        match parsed {
+            Ok(r) => ok.push((i, r)),
+            Err(e) => refused.push(json!({"index": i, "error": {"code": e.code, "field": e.field, "message": e.message}})),
+        }
+    }
+    (ok, refused)
+}
+
+async fn publish_all(b: &Bridge, requests: &[(usize, PayoutRequest)]) -> Result<(), ApiError> {
+    for chunk in requests.chunks(BATCH_PUBLISH_CONCURRENCY) {
+        let claims = chunk
+            .iter()
+            .map(|(_, r)| b.payouts.claim(&r.payout_id, &r.merchant_id));
+        for c in futures::future::join_all(claims).await {
+            c.map_err(store_unavailable)?;
+        }
+        let sends = chunk.iter().map(|(_, r)| b.publish(&b.payouts_topic, r));
+        for s in futures::future::join_all(sends).await {
+            s?;
+        }
+    }
+    Ok(())
+}
+
+/// The caller's payout; another merchant's is indistinguishable from a missing one.
+async fn owned(b: &Bridge, who: &Caller, id: &str) -> Result<PayoutRow, ApiError> {
+    crate::domain::ids::validate(id)
+        .map_err(|_| err(StatusCode::NOT_FOUND, "payout_not_found", "no such payout"))?;
+    match b.payouts.payout(id).await.map_err(store_unavailable)? {
+        Some(row) if row.merchant_id.as_deref() == Some(who.merchant_id.as_str()) => Ok(row),
+        _ => Err(err(
+            StatusCode::NOT_FOUND,
+            "payout_not_found",
+            "no such payout",
+        )),
+    }
+}
+
+pub async fn decide(
+    State(b): State<Arc<Bridge>>,
+    Path((id, action)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let route = "/v1/payouts/{id}/{action}";
+    let (action, role) = match action.as_str() {
+        "approve" => (PayoutAction::Approve, Role::Approver),
+        "reject" => (PayoutAction::Reject, Role::Approver),
+        "cancel" => (PayoutAction::Cancel, Role::Write),
+        _ => {
+            return err(
+                StatusCode::NOT_FOUND,
+                "unknown_action",
+                "use approve, reject or cancel",
+            )
+            .respond(route)
+        }
+    };
+    let (who, key) = match authorized(&b, &headers, &body, role) {
+        Ok(c) => c,
+        Err(e) => return e.respond(route),
+    };
+    let path = format!("/v1/payouts/{id}/{}", symbol(&action).to_ascii_lowercase());
+    let req = Keyed {
+        route,
+        merchant_id: &who.merchant_id,
+        key: key.as_deref(),
+        request_sha256: request_hash("POST", &path, &body),
+    };
+    run_once(&b, req, || async {
+        let row = owned(&b, &who, &id).await?;
+        if action == PayoutAction::Approve && row.created_by.as_deref() == Some(who.key_id.as_str()) {
+            return Err(err(StatusCode::FORBIDDEN, "same_actor", "the key that created a payout cannot approve it: approve with another approver key"));
+        }
+        let r = PayoutRequest {
+            payout_id: id.clone(),
+            merchant_id: who.merchant_id.to_string(),
+            batch_id: row.batch_id.clone(),
+            beneficiary_id: row.beneficiary_id.clone().unwrap_or_default(),
+            purpose: PayoutPurpose::Other,
+            amount_minor: row.amount_minor.unwrap_or(1).max(1),
+            currency: row.currency.clone().unwrap_or_else(|| "INR".into()),
+            rail: PayoutRail::Imps,
+            idempotency_key: key.clone(),
+            requested_at: TimestampMillis(now_millis()),
+            action,
+            requested_by: who.key_id.clone(),
+            reference: None,
+            narration: None,
+        };
+        b.publish(&b.payouts_topic, &r).await?;
+        Ok(accepted(&r))
+    })
+    .await
+}
+
+fn status_name(s: Option<&str>) -> &'static str {
+    s.and_then(from_symbol::<PayoutStatus>)
+        .map_or("accepted", PayoutStatus::api_name)
+}
+
+fn ok_json(route: &'static str, result: Result<Value, ApiError>) -> Response {
+    match result {
+        Ok(v) => respond(
+            route,
+            StatusCode::OK,
+            serde_json::to_vec(&v).unwrap_or_default(),
+        ),
+        Err(e) => e.respond(route),
+    }
+}
+
+pub async fn read(
+    State(b): State<Arc<Bridge>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let result = async {
+        let who = caller(&b, &headers)?;
+        let r = owned(&b, &who, &id).await?;
+        Ok::<_, ApiError>(json!({
+            "id": r.payout_id, "object": "payout", "status": status_name(r.status.as_deref()),
+            "amount": r.amount_minor, "currency": r.currency, "mode": r.rail,
+            "beneficiary_id": r.beneficiary_id, "batch_id": r.batch_id, "utr": r.utr,
+            "reason_code": r.reason_code, "created_by": r.created_by, "decided_by": r.decided_by,
+            "sequence": r.sequence,
+        }))
+    }
+    .await;
+    ok_json("/v1/payouts/{id}", result)
+}
+
+pub async fn read_batch(
+    State(b): State<Arc<Bridge>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let result = async {
+        let who = caller(&b, &headers)?;
+        crate::domain::ids::validate(&id).map_err(|_| err(StatusCode::NOT_FOUND, "batch_not_found", "no such batch"))?;
+        let Some((merchant, items, refused)) = b.payouts.batch(&id).await.map_err(store_unavailable)?.filter(|(m, _, _)| who.merchant_id.as_str() == m) else {
+            return Err(err(StatusCode::NOT_FOUND, "batch_not_found", "no such batch"));
+        };
+        let rows = b.payouts.batch_items(&id).await.map_err(store_unavailable)?;
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        let data: Vec<Value> = rows
+            .iter()
+            .map(|r| {
+                let status = status_name(r.status.as_deref());
+                *counts.entry(status).or_insert(0) += 1;
+                json!({"payout_id": r.payout_id, "status": status, "amount": r.amount_minor, "reason_code": r.reason_code})
+            })
+            .collect();
+        let refused: Value = serde_json::from_str(&refused).unwrap_or_else(|_| json!([]));
+        Ok::<_, ApiError>(json!({
+            "id": id, "object": "payout_batch", "merchant": merchant, "items": items,
+            "counts": counts, "refused": refused, "payouts": data,
+        }))
+    }
+    .await;
+    ok_json("/v1/payout_batches/{id}", result)
+}
+
+pub async fn balance(State(b): State<Arc<Bridge>>, headers: HeaderMap) -> Response {
+    let result = async {
+        let who = caller(&b, &headers)?;
+        let rows = b.payouts.balances(who.merchant_id.as_str()).await.map_err(store_unavailable)?;
+        let data: Vec<Value> = rows
+            .iter()
+            .map(|r| json!({"currency": r.currency, "available": r.available_minor, "reserved": r.reserved_minor, "queued": r.queued_minor, "updated_at_ms": r.updated_at_ms}))
+            .collect();
+        Ok::<_, ApiError>(json!({"object": "balance", "merchant": who.merchant_id.as_str(), "data": data}))
+    }
+    .await;
+    ok_json("/v1/balance", result)
+}

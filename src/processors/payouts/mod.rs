@@ -1,0 +1,517 @@
+//! `payouts`: each payout's lifecycle, keyed by payout id (`machine`, pure). Its inputs: the
+//! merchants' requests and decisions, the balance's funding decisions, and the payout connector's
+//! answers and webhooks. Its outputs: the payout's events, commands to the merchant's balance (the
+//! one writer of the balance, keyed by merchant: `balances`), and provider requests. The `load` edge
+//! reads the beneficiary row of each new payout, so the check of a verified, unexpired verification
+//! of the exact account is made once, when the payout is accepted.
+
+pub mod config;
+pub mod machine;
+
+use super::state::{Keyed, Step};
+use super::timers::{Timer, TimerOp};
+use super::{
+    Binding, Build, Context, Decode, Decoded, Effects, Io, ProcessError, Processor, RecordMeta,
+};
+use crate::events::balance::{BalanceCommand, BalanceCommandKind, FundingDecision};
+use crate::events::beneficiary_verification::VerificationStatus;
+use crate::events::payout::{PayoutAction, PayoutEvent, PayoutRequest};
+use crate::events::provider::{
+    ProviderOperation, ProviderRequest, ProviderResponse, ProviderWebhook,
+};
+use crate::events::{from_symbol, symbol, Codec, CodecError, Event, TimestampMillis};
+use crate::metrics::{self as m, Measure};
+use config::PayoutsConfig;
+use futures::future::BoxFuture;
+use machine::{Ask, BeneficiaryCheck, Change, Outcome, Payout, Rules, Said};
+use std::collections::BTreeMap;
+
+pub const NAME: &str = "payouts";
+pub const STATUS_CHECK: &str = "status_check";
+
+#[derive(Debug, Clone)]
+pub enum Input {
+    Request(PayoutRequest),
+    Funding(FundingDecision),
+    Answer(ProviderResponse),
+    Webhook(ProviderWebhook),
+}
+
+impl Input {
+    fn payout_id(&self) -> &str {
+        match self {
+            Input::Request(r) => &r.payout_id,
+            Input::Funding(f) => &f.payout_id,
+            Input::Answer(a) => &a.payment_id,
+            Input::Webhook(w) => &w.payment_id,
+        }
+    }
+}
+
+impl Decode for Input {
+    fn decode(
+        codec: &Codec,
+        schema: &str,
+        record: &RecordMeta,
+        payload: &[u8],
+    ) -> Result<Input, CodecError> {
+        let input = match schema {
+            PayoutRequest::FULL_NAME => Input::Request(codec.decode_sync(payload)?),
+            FundingDecision::FULL_NAME => Input::Funding(codec.decode_sync(payload)?),
+            ProviderResponse::FULL_NAME => Input::Answer(codec.decode_sync(payload)?),
+            ProviderWebhook::FULL_NAME => Input::Webhook(codec.decode_sync(payload)?),
+            other => {
+                return Err(CodecError::Invalid(format!(
+                    "topic '{}' carries {other}, which the payout processor does not read",
+                    record.topic
+                )))
+            }
+        };
+        crate::domain::ids::validate(input.payout_id())
+            .map_err(|e| CodecError::Invalid(format!("payout_id: {e}")))?;
+        if let Input::Request(r) = &input {
+            let bad = r.amount_minor <= 0
+                || r.narration
+                    .as_ref()
+                    .is_some_and(|n| n.len() > 30 || n.chars().any(char::is_control));
+            if bad {
+                return Err(CodecError::Invalid(format!("payout {}: amount must be positive and narration at most 30 printable characters", r.payout_id)));
+            }
+            for (field, v) in [
+                ("merchant_id", &r.merchant_id),
+                ("beneficiary_id", &r.beneficiary_id),
+            ] {
+                crate::domain::ids::validate(v)
+                    .map_err(|e| CodecError::Invalid(format!("{field}: {e}")))?;
+            }
+        }
+        Ok(input)
+    }
+}
+
+/// The batch's payouts, and the beneficiaries of its new ones.
+pub struct View {
+    payouts: Keyed<Payout>,
+    beneficiaries: BTreeMap<String, BeneficiaryCheck>,
+}
+
+#[derive(Debug, Clone)]
+struct Topics {
+    events: String,
+    balance: String,
+    requests: String,
+}
+
+pub struct Payouts {
+    config: PayoutsConfig,
+    topics: Topics,
+}
+
+impl Build for Payouts {
+    type Config = PayoutsConfig;
+
+    fn build(config: &PayoutsConfig, binding: &Binding) -> Result<Self, String> {
+        Ok(Self {
+            config: config.clone(),
+            topics: Topics {
+                events: binding.output("events")?,
+                balance: binding.output("balance")?,
+                requests: binding.output("requests")?,
+            },
+        })
+    }
+}
+
+fn check_of(row: crate::store::beneficiaries::BeneficiaryRow) -> BeneficiaryCheck {
+    BeneficiaryCheck {
+        merchant_id: row.merchant_id,
+        account_kind: row.account_kind.clone(),
+        payee: crate::events::provider::Payee {
+            account_kind: row.account_kind,
+            account_masked: row.account_masked,
+            account_sealed: row.account_sealed,
+            name: row.name,
+            rail: None,
+            narration: None,
+            purpose: None,
+        },
+        fingerprint: row.account_fingerprint,
+        status: row
+            .verification_status
+            .as_deref()
+            .and_then(from_symbol::<VerificationStatus>),
+        verified_fingerprint: row.verified_fingerprint,
+        expires_at_ms: row.verification_expires_at_ms,
+    }
+}
+
+impl Processor for Payouts {
+    type Input = Input;
+    type View = View;
+    const OUTPUTS: &'static [&'static str] = &["events", "balance", "requests"];
+    const INPUT_SCHEMAS: &'static [&'static str] = &[
+        PayoutRequest::FULL_NAME,
+        FundingDecision::FULL_NAME,
+        ProviderResponse::FULL_NAME,
+        ProviderWebhook::FULL_NAME,
+    ];
+    const STATEFUL: bool = true;
+
+    fn state_key(input: &Input) -> Option<&str> {
+        Some(input.payout_id())
+    }
+
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn load<'a>(
+        &'a self,
+        io: &'a Io<'a>,
+        batch: &'a [Decoded<Input>],
+    ) -> BoxFuture<'a, Result<View, ProcessError>> {
+        Box::pin(async move {
+            let payouts = Keyed::load(io)?;
+            let mut beneficiaries = BTreeMap::new();
+            for d in batch {
+                let Input::Request(r) = &d.input else {
+                    continue;
+                };
+                if r.action != PayoutAction::Create || beneficiaries.contains_key(&r.beneficiary_id)
+                {
+                    continue;
+                }
+                let row = io
+                    .beneficiaries
+                    .get(&r.beneficiary_id)
+                    .await
+                    .map_err(|e| ProcessError::Retryable(e.to_string()))?;
+                if let Some(row) = row {
+                    beneficiaries.insert(r.beneficiary_id.clone(), check_of(row));
+                }
+            }
+            Ok(View {
+                payouts,
+                beneficiaries,
+            })
+        })
+    }
+
+    fn process(
+        &self,
+        input: &Input,
+        view: &mut View,
+        ctx: &Context<'_>,
+    ) -> Result<Effects, ProcessError> {
+        let id = input.payout_id().to_owned();
+        let now_ms = ctx.clock.now_millis();
+        let beneficiaries = &view.beneficiaries;
+        view.payouts.step(ctx, &id, |stored| {
+            let (outcome, actor) = self.decide(input, stored, beneficiaries, now_ms);
+            self.apply(stored, outcome, actor, input_cause(input), ctx)
+        })
+    }
+
+    fn on_timer(
+        &self,
+        key: &str,
+        timer: &Timer,
+        view: &mut View,
+        ctx: &Context<'_>,
+    ) -> Result<Effects, ProcessError> {
+        let cause = format!("timer:{}:{}", timer.kind, timer.due_at_ms);
+        view.payouts.fire(ctx, key, timer, |p| {
+            let outcome = machine::rung(
+                p,
+                &self.config.status_check_ladder_ms,
+                ctx.clock.now_millis(),
+            );
+            self.apply(Some(p), outcome, None, cause.clone(), ctx)
+        })
+    }
+}
+
+fn input_cause(input: &Input) -> String {
+    match input {
+        Input::Request(r) => format!("{}:{}", r.payout_id, symbol(&r.action).to_ascii_lowercase()),
+        Input::Funding(f) => f.decision_id.clone(),
+        Input::Answer(a) => a.response_id.clone(),
+        Input::Webhook(w) => w.webhook_id.clone(),
+    }
+}
+
+impl Payouts {
+    fn rules(&self, merchant: &str) -> Rules {
+        Rules {
+            approval_from: self.config.approval_thresholds_minor.get(merchant).copied(),
+            imps_max_minor: self.config.imps_max_minor,
+            rtgs_min_minor: self.config.rtgs_min_minor,
+            ladder_first_ms: self.ladder_first_ms(),
+        }
+    }
+
+    fn ladder_first_ms(&self) -> i64 {
+        i64::try_from(
+            self.config
+                .status_check_ladder_ms
+                .first()
+                .copied()
+                .unwrap_or(0),
+        )
+        .unwrap_or(i64::MAX)
+    }
+
+    /// The machine's outcome for one input, and who caused it.
+    fn decide<'i>(
+        &self,
+        input: &'i Input,
+        stored: Option<&Payout>,
+        beneficiaries: &BTreeMap<String, BeneficiaryCheck>,
+        now_ms: i64,
+    ) -> (Outcome, Option<&'i str>) {
+        match (input, stored) {
+            (Input::Request(r), None) if r.action == PayoutAction::Create => {
+                let b = beneficiaries.get(&r.beneficiary_id);
+                (
+                    machine::create(r, b, self.rules(&r.merchant_id), now_ms),
+                    Some(&r.requested_by),
+                )
+            }
+            (Input::Request(r), Some(_)) if r.action == PayoutAction::Create => (
+                Outcome::Refused(format!("payout {} already exists", r.payout_id)),
+                None,
+            ),
+            (Input::Request(r), Some(p)) if p.merchant_id == r.merchant_id => (
+                machine::decide(p, r.action, &r.requested_by),
+                Some(&r.requested_by),
+            ),
+            (Input::Funding(f), Some(p)) => (machine::funding(p, f.outcome), None),
+            (Input::Answer(a), Some(p)) => {
+                let said = Said {
+                    provider_reference: a.provider_reference.as_deref(),
+                    utr: a.bank_reference.as_deref(),
+                    code: a.provider_code.as_deref(),
+                    reversed: false,
+                    ask_status: a.operation == symbol(&ProviderOperation::Payout),
+                };
+                (
+                    machine::answer(p, a.outcome, said, self.ladder_first_ms(), now_ms),
+                    None,
+                )
+            }
+            (Input::Webhook(w), Some(p)) => {
+                let said = Said {
+                    provider_reference: w.provider_reference.as_deref(),
+                    utr: None,
+                    code: None,
+                    reversed: w.event_type.ends_with(".reversed"),
+                    ask_status: false,
+                };
+                (
+                    machine::answer(p, w.outcome, said, self.ladder_first_ms(), now_ms),
+                    None,
+                )
+            }
+            (_, _) => (
+                Outcome::Refused("no such payout of this merchant".into()),
+                None,
+            ),
+        }
+    }
+
+    /// Records an outcome: the event, the state, the timer and what it asks of others.
+    fn apply(
+        &self,
+        stored: Option<&Payout>,
+        outcome: Outcome,
+        actor: Option<&str>,
+        cause: String,
+        ctx: &Context<'_>,
+    ) -> Result<Step<Payout>, ProcessError> {
+        let now_ms = ctx.clock.now_millis();
+        let mut effects = Effects::default();
+        let change = match outcome {
+            Outcome::Refused(why) => {
+                effects.measures.push(Measure::count(
+                    m::PAYMENTS_SIGNALS_REJECTED,
+                    &[("code", "PAYOUT_REFUSED".to_owned())],
+                ));
+                tracing::debug!(payout = ?stored.map(|p| &p.payout_id), %why, "payout signal refused");
+                return Ok(Step::new(effects, None));
+            }
+            Outcome::Quiet(asks) => {
+                if let Some(p) = stored {
+                    for ask in asks {
+                        self.ask(p, ask, &mut effects, ctx)?;
+                    }
+                }
+                return Ok(Step::new(effects, None));
+            }
+            Outcome::Changed(c) => *c,
+        };
+        let Change {
+            payout,
+            previous,
+            reason,
+            event,
+            asks,
+        } = change;
+        if event {
+            let e = event_of(
+                &self.config.connector,
+                &payout,
+                previous,
+                reason,
+                actor,
+                &cause,
+                now_ms,
+            );
+            effects.records.push(ctx.record(&self.topics.events, &e)?);
+            effects.measures.push(Measure::count(
+                m::PAYOUTS_TRANSITIONS,
+                &[("status", symbol(&payout.status))],
+            ));
+        }
+        for ask in asks {
+            self.ask(&payout, ask, &mut effects, ctx)?;
+        }
+        let timer = match payout.next_check_at_ms {
+            Some(at) => TimerOp::Set(Timer::new(STATUS_CHECK, at, vec![])),
+            None => TimerOp::Cancel(STATUS_CHECK.into()),
+        };
+        Ok(Step::new(effects, Some(payout)).with_timers(vec![timer]))
+    }
+
+    fn ask(
+        &self,
+        p: &Payout,
+        ask: Ask,
+        effects: &mut Effects,
+        ctx: &Context<'_>,
+    ) -> Result<(), ProcessError> {
+        let now_ms = ctx.clock.now_millis();
+        let balance =
+            |kind: BalanceCommandKind, tag: &str| BalanceCommand {
+                command_id: format!("{}:{tag}", p.payout_id),
+                merchant_id: p.merchant_id.clone(),
+                payout_id: p.payout_id.clone(),
+                kind,
+                amount_minor: p.amount,
+                currency: p.currency.clone(),
+                queue_until: (kind == BalanceCommandKind::Reserve).then(|| {
+                    TimestampMillis(now_ms.saturating_add(
+                        i64::try_from(self.config.queue_ttl_ms).unwrap_or(i64::MAX),
+                    ))
+                }),
+                issued_at: TimestampMillis(now_ms),
+            };
+        let record = match ask {
+            Ask::Reserve => ctx.record(
+                &self.topics.balance,
+                &balance(BalanceCommandKind::Reserve, "reserve"),
+            )?,
+            Ask::Release => ctx.record(
+                &self.topics.balance,
+                &balance(BalanceCommandKind::Release, "release"),
+            )?,
+            Ask::Settle => ctx.record(
+                &self.topics.balance,
+                &balance(BalanceCommandKind::Settle, "settle"),
+            )?,
+            Ask::Credit => ctx.record(
+                &self.topics.balance,
+                &balance(BalanceCommandKind::Credit, "credit"),
+            )?,
+            Ask::Withdraw => ctx.record(
+                &self.topics.balance,
+                &balance(BalanceCommandKind::Withdraw, "withdraw"),
+            )?,
+            Ask::Pay => ctx.record(
+                &self.topics.requests,
+                &self.request(
+                    p,
+                    ProviderOperation::Payout,
+                    format!("{}_payout", p.payout_id),
+                    now_ms,
+                ),
+            )?,
+            Ask::Status(n) => {
+                let suffix = n.map_or(String::new(), |n| n.to_string());
+                let mut r = self.request(
+                    p,
+                    ProviderOperation::Status,
+                    format!("{}_status{suffix}", p.payout_id),
+                    now_ms,
+                );
+                r.status_of = Some(ProviderOperation::Payout);
+                ctx.record(&self.topics.requests, &r)?
+            }
+        };
+        effects.records.push(record);
+        Ok(())
+    }
+
+    /// The payout call; the payout id is its idempotency key at the provider.
+    fn request(
+        &self,
+        p: &Payout,
+        operation: ProviderOperation,
+        request_id: String,
+        now_ms: i64,
+    ) -> ProviderRequest {
+        let payee = p.payee.clone().map(|mut payee| {
+            payee.rail = Some(symbol(&p.rail));
+            payee.narration = p.narration.clone();
+            payee.purpose = Some(symbol(&p.purpose));
+            payee
+        });
+        ProviderRequest {
+            request_id,
+            attempt_id: p.payout_id.clone(),
+            payment_id: p.payout_id.clone(),
+            merchant_id: p.merchant_id.clone(),
+            connector: self.config.connector.clone(),
+            operation,
+            amount_minor: p.amount,
+            currency: p.currency.clone(),
+            method_type: None,
+            method_reference: None,
+            provider_reference: p.provider_reference.clone(),
+            requested_at: TimestampMillis(now_ms),
+            status_of: None,
+            payee,
+        }
+    }
+}
+
+fn event_of(
+    connector: &str,
+    p: &Payout,
+    previous: Option<crate::events::payout::PayoutStatus>,
+    reason: Option<String>,
+    actor: Option<&str>,
+    cause: &str,
+    now_ms: i64,
+) -> PayoutEvent {
+    PayoutEvent {
+        event_id: format!("{}:{}", p.payout_id, p.sequence),
+        payout_id: p.payout_id.clone(),
+        merchant_id: p.merchant_id.clone(),
+        batch_id: p.batch_id.clone(),
+        status: p.status,
+        amount_minor: p.amount,
+        currency: p.currency.clone(),
+        connector: Some(connector.to_owned()),
+        provider_reference: p.provider_reference.clone(),
+        reason_code: reason,
+        reason: None,
+        occurred_at: TimestampMillis(now_ms),
+        sequence: p.sequence,
+        previous_status: previous,
+        beneficiary_id: Some(p.beneficiary_id.clone()),
+        rail: Some(symbol(&p.rail)),
+        utr: p.utr.clone(),
+        actor: actor.map(str::to_owned),
+        cause_id: Some(cause.to_owned()),
+    }
+}
