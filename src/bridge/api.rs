@@ -195,8 +195,11 @@ pub fn router(b: Arc<Bridge>) -> Router {
         .route("/v1/refunds/{id}", get(refunds::read))
         .route("/v1/refunds/{id}/{action}", post(refunds::decide))
         .route("/v1/beneficiaries", post(beneficiaries::create))
-        .route("/v1/beneficiaries/{id}", get(beneficiaries::read))
-        .route("/v1/beneficiaries/{*path}", post(beneficiaries::act))
+        .route(
+            "/v1/beneficiaries/{id}",
+            get(beneficiaries::read).post(beneficiaries::update),
+        )
+        .route("/v1/beneficiaries/{id}/verify", post(beneficiaries::verify))
         .route("/v1/payouts", post(payouts::create))
         .route("/v1/payouts/{id}", get(payouts::read))
         .route("/v1/payouts/{id}/{action}", post(payouts::decide))

@@ -187,25 +187,37 @@ async fn owned(b: &Bridge, who: &Caller, id: &str) -> Result<BeneficiaryRow, Api
     }
 }
 
-/// `POST /v1/beneficiaries/{id}` (change) and `/{id}/verify`.
-pub async fn act(
+/// `POST /v1/beneficiaries/{id}`: a new name or account.
+pub async fn update(
+    state: State<Arc<Bridge>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    act(state, id, BeneficiaryCommandKind::Update, headers, body).await
+}
+
+/// `POST /v1/beneficiaries/{id}/verify`: a penny drop or VPA lookup.
+pub async fn verify(
+    state: State<Arc<Bridge>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    act(state, id, BeneficiaryCommandKind::Verify, headers, body).await
+}
+
+async fn act(
     State(b): State<Arc<Bridge>>,
-    Path(path): Path<String>,
+    id: String,
+    kind: BeneficiaryCommandKind,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let route = "/v1/beneficiaries/{id}";
-    let (id, kind) = match path.split_once('/') {
-        None => (path.clone(), BeneficiaryCommandKind::Update),
-        Some((id, "verify")) => (id.to_owned(), BeneficiaryCommandKind::Verify),
-        Some(_) => {
-            return err(
-                StatusCode::NOT_FOUND,
-                "unknown_action",
-                "use /v1/beneficiaries/{id} or /v1/beneficiaries/{id}/verify",
-            )
-            .respond(route)
-        }
+    let path = match kind {
+        BeneficiaryCommandKind::Verify => format!("{id}/verify"),
+        _ => id.clone(),
     };
     let (who, key) = match authorized(&b, &headers, &body, Role::Write) {
         Ok(c) => c,

@@ -152,5 +152,7 @@ fn normalized(
         provider_timestamp: TimestampMillis(event.created_ms),
         received_at: TimestampMillis(now_ms),
         body_sha256: hex::encode(Sha256::digest(body)),
+        bank_reference: event.result.bank_reference,
+        provider_code: event.result.provider_code,
     }
 }

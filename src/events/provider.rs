@@ -142,6 +142,10 @@ pub struct ProviderWebhook {
     pub provider_timestamp: TimestampMillis,
     pub received_at: TimestampMillis,
     pub body_sha256: String,
+    #[serde(default)]
+    pub bank_reference: Option<String>,
+    #[serde(default)]
+    pub provider_code: Option<String>,
 }
 impl_event!(
     ProviderWebhook,

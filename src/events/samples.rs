@@ -200,6 +200,8 @@ pub fn provider_webhook() -> ProviderWebhook {
         provider_timestamp: T,
         received_at: T,
         body_sha256: s("ab".repeat(32).as_str()),
+        bank_reference: None,
+        provider_code: None,
     }
 }
 

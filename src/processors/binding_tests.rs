@@ -105,3 +105,27 @@ fn keyed_state_and_a_changelog_go_together() {
         "{err}"
     );
 }
+
+/// Every processor of the flow binds to the repository's topology: its roles are exactly those it
+/// writes and it reads every record of its inputs (a missed input schema would dead-letter them).
+#[test]
+fn every_flow_processor_binds_to_the_repository_topology() {
+    use super::{balances, beneficiaries, connector, fraud, ledger, payments, payouts, views};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topology");
+    let topology = crate::topology::Topology::load(&dir).unwrap();
+    let bind = |name: &str| Binding::of(topology.processor(name).unwrap(), &topology).unwrap();
+    bind(payments::NAME).check::<payments::Payments>().unwrap();
+    bind(fraud::processor::NAME)
+        .check::<fraud::processor::Fraud>()
+        .unwrap();
+    bind(connector::NAME)
+        .check::<connector::Connector>()
+        .unwrap();
+    bind(views::NAME).check::<views::Views>().unwrap();
+    bind(ledger::NAME).check::<Ledger>().unwrap();
+    bind(beneficiaries::NAME)
+        .check::<beneficiaries::Beneficiaries>()
+        .unwrap();
+    bind(payouts::NAME).check::<payouts::Payouts>().unwrap();
+    bind(balances::NAME).check::<balances::Balances>().unwrap();
+}

@@ -5,6 +5,7 @@
 use super::RecordMeta;
 use crate::domain::ids::PaymentId;
 use crate::events::fraud_assessment::FraudAssessment;
+use crate::events::payout::PayoutEvent;
 use crate::events::provider::{ProviderRequest, ProviderResponse, ProviderWebhook};
 use crate::events::refund::{
     RefundEvent, RefundRequest, REFUND_METADATA_PAIRS_MAX, REFUND_TEXT_LEN_MAX,
@@ -187,6 +188,24 @@ impl Decode for RefundEvent {
             return Err(CodecError::Invalid(format!(
                 "refund event {} breaks an invariant: refunds hold {} of a capture of {}, amount {}, sequence {}",
                 e.event_id, e.payment_refunded_minor, e.payment_captured_minor, e.amount_minor, e.sequence
+            )));
+        }
+        Ok(e)
+    }
+}
+
+impl Decode for PayoutEvent {
+    fn decode(codec: &Codec, _: &str, _: &RecordMeta, payload: &[u8]) -> Result<Self, CodecError> {
+        let e: PayoutEvent = codec.decode_sync(payload)?;
+        check_ids(&[
+            ("event_id", &e.event_id),
+            ("payout_id", &e.payout_id),
+            ("merchant_id", &e.merchant_id),
+        ])?;
+        if e.amount_minor <= 0 || e.sequence < 1 {
+            return Err(CodecError::Invalid(format!(
+                "payout event {} breaks an invariant: amount {}, sequence {}",
+                e.event_id, e.amount_minor, e.sequence
             )));
         }
         Ok(e)

@@ -131,6 +131,9 @@ impl Decode for Input {
             RefundEvent::FULL_NAME => Ok(Input::Refund(Decode::decode(
                 codec, schema, record, payload,
             )?)),
+            PayoutEvent::FULL_NAME => Ok(Input::Payout(Decode::decode(
+                codec, schema, record, payload,
+            )?)),
             other => Err(CodecError::Invalid(format!(
                 "topic '{}' carries {other}, which the ledger does not read",
                 record.topic
@@ -143,8 +146,11 @@ impl Processor for Ledger {
     type Input = Input;
     type View = ();
     const OUTPUTS: &'static [&'static str] = &["entries", "movements"];
-    const INPUT_SCHEMAS: &'static [&'static str] =
-        &[PaymentEvent::FULL_NAME, RefundEvent::FULL_NAME];
+    const INPUT_SCHEMAS: &'static [&'static str] = &[
+        PaymentEvent::FULL_NAME,
+        RefundEvent::FULL_NAME,
+        PayoutEvent::FULL_NAME,
+    ];
 
     fn name(&self) -> &str {
         NAME

@@ -302,8 +302,8 @@ impl Payouts {
             (Input::Webhook(w), Some(p)) => {
                 let said = Said {
                     provider_reference: w.provider_reference.as_deref(),
-                    utr: None,
-                    code: None,
+                    utr: w.bank_reference.as_deref(),
+                    code: w.provider_code.as_deref(),
                     reversed: w.event_type.ends_with(".reversed"),
                     ask_status: false,
                 };

@@ -60,6 +60,9 @@ impl Decode for Input {
             RefundEvent::FULL_NAME => Ok(Input::Refund(Decode::decode(
                 codec, schema, record, payload,
             )?)),
+            PayoutEvent::FULL_NAME => Ok(Input::Payout(Decode::decode(
+                codec, schema, record, payload,
+            )?)),
             other => Err(CodecError::Invalid(format!(
                 "topic '{}' carries {other}, which the views do not read",
                 record.topic
@@ -72,8 +75,11 @@ impl Processor for Views {
     type Input = Input;
     type View = Newest;
     const OUTPUTS: &'static [&'static str] = &[];
-    const INPUT_SCHEMAS: &'static [&'static str] =
-        &[PaymentEvent::FULL_NAME, RefundEvent::FULL_NAME];
+    const INPUT_SCHEMAS: &'static [&'static str] = &[
+        PaymentEvent::FULL_NAME,
+        RefundEvent::FULL_NAME,
+        PayoutEvent::FULL_NAME,
+    ];
 
     fn name(&self) -> &str {
         NAME
