@@ -54,6 +54,11 @@ enum Command {
         #[command(subcommand)]
         action: LedgerAction,
     },
+    /// Payout files.
+    Payouts {
+        #[command(subcommand)]
+        action: PayoutsAction,
+    },
     /// Check the Avro schemas.
     Schema {
         #[command(subcommand)]
@@ -84,6 +89,13 @@ enum BenchAction {
     /// Restore time and memory of keyed state: writes a changelog of `--keys` states, then restores
     /// it into a fresh local store.
     Restore(commands::bench::restore::RestoreArgs),
+}
+
+#[derive(Subcommand)]
+enum PayoutsAction {
+    /// Import a bulk payout file (CSV: beneficiary_id,amount,currency,mode,purpose,reference,narration)
+    /// through the REST API; each row is its own payout, a bad row never sinks the others.
+    Import(commands::payouts::ImportArgs),
 }
 
 #[derive(Subcommand)]
@@ -191,6 +203,12 @@ async fn dispatch(command: Command, config: Config) -> Result<String, CommandErr
         Command::Schema {
             action: SchemaAction::Check { dir },
         } => commands::schema::check(&dir),
+        Command::Payouts {
+            action: PayoutsAction::Import(args),
+        } => {
+            let report = commands::payouts::import(&args).await?;
+            Ok(report.render())
+        }
         Command::Verify(args) => {
             let report = commands::verify::run(&config, &args).await?;
             verdict(

@@ -248,6 +248,8 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(300);
 pub struct RunArgs {
     #[command(flatten)]
     pub load: LoadgenArgs,
+    #[command(flatten)]
+    pub money_out: super::money_out::MoneyOutArgs,
     /// Keep the pipeline and /metrics running after the traffic until SIGTERM or SIGINT.
     #[arg(long)]
     pub keep_running: bool,
@@ -275,6 +277,18 @@ pub async fn run(config: Config, mut args: RunArgs) -> Result<String, CommandErr
     let follower = loadgen::follower(&args.load, &config).await?;
     let summary: LoadSummary = loadgen::run(&args.load, true, follower).await?;
     println!("{}", summary.render());
+    let client =
+        super::api_client::ApiClient::new(&args.load.bridge_url, &args.load.api_key, 10_000)
+            .map_err(CommandError::Failed)?;
+    let succeeded: Vec<String> = summary
+        .payments
+        .iter()
+        .filter(|p| p.status == "succeeded")
+        .map(|p| p.payment_id.clone())
+        .collect();
+    let run_id = format!("run{}", uuid::Uuid::now_v7().simple());
+    let money_out = super::money_out::run(&client, &run_id, &succeeded, &args.money_out).await?;
+    println!("{}", money_out.render());
     // Audit (and let a benchmark count) this run's work only once every processor has caught up.
     let drained =
         super::drain::wait_drained(&config, &ProcessorSet::flow().names(), DRAIN_LIMIT).await?;
@@ -310,6 +324,12 @@ pub async fn run(config: Config, mut args: RunArgs) -> Result<String, CommandErr
         return Err(CommandError::Failed(
             "the ledger does not balance: see the audit above".into(),
         ));
+    }
+    if money_out.unsettled > 0 {
+        return Err(CommandError::Failed(format!(
+            "{} refunds or payouts never reached a final state: see the summary above",
+            money_out.unsettled
+        )));
     }
     if summary.lost > 0 {
         return Err(CommandError::Failed(format!(

@@ -1,11 +1,14 @@
 //! What each CLI subcommand does. `main.rs` parses arguments and calls one of these.
 
+pub mod api_client;
 pub mod bench;
 pub mod drain;
 pub mod flow;
 pub mod ledger;
 pub mod loadgen;
+pub mod money_out;
 pub mod pan_scan;
+pub mod payouts;
 pub mod process;
 pub mod schema;
 pub mod smoke;

@@ -6,6 +6,7 @@ pub mod follow;
 mod mix;
 mod payment;
 
+use super::api_client::ApiClient;
 use super::smoke::percentile;
 use super::CommandError;
 use crate::bridge::config::DEMO_MERCHANT_KEY;
@@ -13,7 +14,7 @@ use follow::Follower;
 use futures::StreamExt;
 pub use mix::{body_for, kind_of, Kind, MIX};
 use payment::one;
-use serde_json::Value;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -142,40 +143,6 @@ fn is_final(status: &str) -> bool {
     matches!(status, "succeeded" | "failed" | "canceled" | "expired")
 }
 
-struct Client {
-    http: reqwest::Client,
-    base: String,
-    key: String,
-}
-
-impl Client {
-    async fn post(&self, path: &str, idem: &str, body: &Value) -> Result<(u16, Value), String> {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.key)
-            .header("Idempotency-Key", idem)
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = r.status().as_u16();
-        Ok((status, r.json().await.unwrap_or(Value::Null)))
-    }
-
-    async fn get(&self, path: &str) -> Result<Value, String> {
-        self.http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.key)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())
-    }
-}
-
 fn summarize(settled: &[Settled], refused: u64, started: Instant) -> LoadSummary {
     let mut s = LoadSummary {
         created: u64::try_from(settled.len()).unwrap_or(u64::MAX),
@@ -256,15 +223,10 @@ pub async fn run(
     live: bool,
     follower: Option<Arc<Follower>>,
 ) -> Result<LoadSummary, CommandError> {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_millis(REQUEST_TIMEOUT_MS))
-        .build()
-        .map_err(|e| CommandError::Failed(format!("HTTP client: {e}")))?;
-    let client = Arc::new(Client {
-        http,
-        base: args.bridge_url.trim_end_matches('/').to_owned(),
-        key: args.api_key.clone(),
-    });
+    let client = Arc::new(
+        ApiClient::new(&args.bridge_url, &args.api_key, REQUEST_TIMEOUT_MS)
+            .map_err(CommandError::Failed)?,
+    );
     let run_id = format!("lg{}", uuid::Uuid::now_v7().simple());
     let settle = Duration::from_secs(args.settle_timeout_s);
     let started = Instant::now();

@@ -3,8 +3,9 @@
 
 use super::follow::{Follower, Seen};
 use super::{
-    body_for, is_final, kind_of, Client, Mix, Settled, MIX, POLL_INTERVAL_MS, POLL_INTERVAL_MS_MAX,
+    body_for, is_final, kind_of, Mix, Settled, MIX, POLL_INTERVAL_MS, POLL_INTERVAL_MS_MAX,
 };
+use crate::commands::api_client::ApiClient;
 use crate::metrics as m;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -16,7 +17,7 @@ const CREATE_BACKOFF_MS_MAX: u64 = 8_000;
 /// Creates a payment as a careful merchant does: a 5xx or a lost connection is retried with the same
 /// `Idempotency-Key` (the bridge says the request may still have taken effect), with capped backoff
 /// and a bounded number of tries; a 4xx is final. The payment's id, or `None` when refused.
-async fn create(c: &Client, idem: &str, body: &Value, kind: &str) -> Option<String> {
+async fn create(c: &ApiClient, idem: &str, body: &Value, kind: &str) -> Option<String> {
     let mut backoff_ms = 250u64;
     for attempt in 1..=CREATE_TRIES_MAX {
         match c.post("/v1/payment_intents", idem, body).await {
@@ -45,7 +46,7 @@ async fn create(c: &Client, idem: &str, body: &Value, kind: &str) -> Option<Stri
 
 /// Creates one payment and follows it; `None` when the API refused it.
 pub(super) async fn one(
-    c: &Client,
+    c: &ApiClient,
     run_id: &str,
     i: u32,
     settle: Duration,
@@ -108,7 +109,7 @@ impl Source {
     /// event, or what is known when the settle time runs out.
     async fn next(
         &mut self,
-        c: &Client,
+        c: &ApiClient,
         id: &str,
         started: Instant,
         settle: Duration,
