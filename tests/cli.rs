@@ -134,11 +134,11 @@ fn breaking_schema_change_is_refused_even_when_frozen() {
     );
     assert!(
         stderr(&out)
-            .contains("changed since its latest released version released/payout_request/v1.avsc"),
+            .contains("changed since its latest released version released/payout_request/v2.avsc"),
         "{}",
         stderr(&out)
     );
-    std::fs::write(dir.path().join("released/payout_request/v2.avsc"), &text).unwrap();
+    std::fs::write(dir.path().join("released/payout_request/v3.avsc"), &text).unwrap();
     let out = paystream(
         &["schema", "check", "--dir", dir.path().to_str().unwrap()],
         &[],

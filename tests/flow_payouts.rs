@@ -210,6 +210,7 @@ async fn verifications_payout_scenarios_approvals_and_a_batch() {
     for (number, status, reason) in [
         ("501000123401", "processed", None),
         ("501000222201", "failed", Some("ACCOUNT_CLOSED")),
+        ("501000333301", "failed", Some("INVALID_IFSC")),
         ("501000444401", "failed", Some("BENEFICIARY_BANK_DOWN")),
         ("501000555501", "processed", None),
         ("501000666601", "reversed", Some("REVERSED_BY_BANK")),
@@ -308,13 +309,15 @@ async fn verifications_payout_scenarios_approvals_and_a_batch() {
         |v| v["status"] == "pending_approval",
     )
     .await;
-    f.post(
-        &format!("/v1/payouts/{rejected}/reject"),
-        Some(DEMO_APPROVER_KEY),
-        None,
-        &json!({}),
-    )
-    .await;
+    let (status, body) = f
+        .post(
+            &format!("/v1/payouts/{rejected}/reject"),
+            Some(DEMO_APPROVER_KEY),
+            None,
+            &json!({"reason": "no invoice"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
     assert_eq!(
         settled(&f, &rejected).await["reason_code"],
         "REJECTED_BY_APPROVER"
@@ -350,6 +353,17 @@ async fn verifications_payout_scenarios_approvals_and_a_batch() {
 
     // The trails, the books, the balance.
     let events: Vec<PayoutEvent> = f.read("payouts.events", 30).await;
+    let decision = events
+        .iter()
+        .find(|e| {
+            e.payout_id == rejected && e.status == paystream::events::payout::PayoutStatus::Rejected
+        })
+        .unwrap();
+    assert_eq!(
+        (decision.reason.as_deref(), decision.actor.is_some()),
+        (Some("no invoice"), true),
+        "who and why: {decision:?}"
+    );
     let mut by: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
     for e in &events {
         by.entry(&e.payout_id).or_default().push(e.sequence);

@@ -271,6 +271,15 @@ async fn refund_scenarios_approvals_captures_and_voids() {
     assert!(by[&big]
         .iter()
         .any(|e| e.status == RefundStatus::PendingApproval));
+    let approval = by[&big]
+        .iter()
+        .find(|e| e.previous_status == Some(RefundStatus::PendingApproval))
+        .unwrap();
+    assert_eq!(
+        (approval.reason.as_deref(), approval.actor.is_some()),
+        (Some("checked the order"), true),
+        "every decision says who and why: {approval:?}"
+    );
     let report = assert_books(&f).await;
     // Receivables: what providers owe is what was captured less what was refunded.
     let receivable: i64 = report

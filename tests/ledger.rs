@@ -180,7 +180,10 @@ async fn lifecycles_post_a_balanced_ledger_and_a_replay_changes_nothing() {
     let stop = CancellationToken::new();
     let task = eos::spawn_processor(
         &setup,
-        Ledger::new(&setup.output, &setup.output),
+        Ledger::new(
+            &setup.output,
+            &format!("{}.movements", setup.output.trim_end_matches(".out")),
+        ),
         "0",
         stop.clone(),
     )
@@ -266,7 +269,10 @@ async fn lifecycles_post_a_balanced_ledger_and_a_replay_changes_nothing() {
     let stop = CancellationToken::new();
     let task = eos::spawn_processor(
         &setup,
-        Ledger::new(&setup.output, &setup.output),
+        Ledger::new(
+            &setup.output,
+            &format!("{}.movements", setup.output.trim_end_matches(".out")),
+        ),
         "replay",
         stop.clone(),
     )

@@ -44,6 +44,13 @@ pub struct PayoutIn {
     pub narration: Option<String>,
 }
 
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DecideIn {
+    /// Why, for the audit trail.
+    reason: Option<String>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BatchIn {
@@ -110,6 +117,7 @@ pub fn request_of(
         requested_by: who.key_id.clone(),
         reference: input.reference,
         narration: input.narration,
+        note: None,
     })
 }
 
@@ -302,6 +310,8 @@ pub async fn decide(
         request_sha256: request_hash("POST", &path, &body),
     };
     run_once(&b, req, || async {
+        let input: DecideIn = if body.is_empty() { DecideIn::default() } else { parse_json(&body)? };
+        text_ok("reason", input.reason.as_ref(), 500)?;
         let row = owned(&b, &who, &id).await?;
         if action == PayoutAction::Approve && row.created_by.as_deref() == Some(who.key_id.as_str()) {
             return Err(err(StatusCode::FORBIDDEN, "same_actor", "the key that created a payout cannot approve it: approve with another approver key"));
@@ -321,6 +331,7 @@ pub async fn decide(
             requested_by: who.key_id.clone(),
             reference: None,
             narration: None,
+            note: input.reason,
         };
         b.publish(&b.payouts_topic, &r).await?;
         Ok(accepted(&r))

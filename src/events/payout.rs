@@ -19,6 +19,7 @@ pub struct PayoutRequest {
     pub requested_by: String,
     pub reference: Option<String>,
     pub narration: Option<String>,
+    pub note: Option<String>,
 }
 impl_event!(
     PayoutRequest,

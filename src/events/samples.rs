@@ -285,6 +285,7 @@ pub fn payout_request() -> PayoutRequest {
         requested_by: s("key_maker_1"),
         reference: Some(s("payroll-2026-11")),
         narration: Some(s("Salary Nov")),
+        note: None,
     }
 }
 

@@ -281,6 +281,27 @@ outputs = {{ {role} = "{output}" }}
             role = output_role(processor_name)
         );
         let mut topics = topics;
+        // The ledger also passes payable movements on, keyed by merchant, to their own topic.
+        let movements = format!("{prefix}.movements");
+        let ledger = processor_name == "ledger";
+        if ledger {
+            processor = processor.replace(
+                &format!("= \"{output}\" }}"),
+                &format!("= \"{output}\", movements = \"{movements}\" }}"),
+            );
+            topics.push_str(&format!(
+                r#"
+[[topic]]
+name = "{movements}"
+doc = "ledger movements of merchants' payable accounts"
+partitions = {partitions}
+key = "merchant_id"
+value_schema = "io.paystream.ledger.JournalEntry"
+cleanup_policy = "delete"
+retention_ms = 86400000
+"#
+            ));
+        }
         if stateful {
             processor.push_str(&format!("changelog = \"{changelog}\"\n"));
             topics.push_str(&format!(
@@ -313,6 +334,9 @@ retention_ms = -1
         }
         if stateful {
             create_topic(&config, &changelog, partitions).await;
+        }
+        if ledger {
+            create_topic(&config, &movements, partitions).await;
         }
         create_topic(&config, &dlq, 1).await;
         let session = Store::connect(&config.store).await.unwrap();

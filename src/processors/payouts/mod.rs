@@ -208,7 +208,17 @@ impl Processor for Payouts {
         let beneficiaries = &view.beneficiaries;
         view.payouts.step(ctx, &id, |stored| {
             let (outcome, actor) = self.decide(input, stored, beneficiaries, now_ms);
-            self.apply(stored, outcome, actor, input_cause(input), ctx)
+            let note = match input {
+                Input::Request(r) if r.action != PayoutAction::Create => r.note.as_deref(),
+                _ => None,
+            };
+            self.apply(
+                stored,
+                outcome,
+                Who { actor, note },
+                input_cause(input),
+                ctx,
+            )
         })
     }
 
@@ -226,9 +236,16 @@ impl Processor for Payouts {
                 &self.config.status_check_ladder_ms,
                 ctx.clock.now_millis(),
             );
-            self.apply(Some(p), outcome, None, cause.clone(), ctx)
+            self.apply(Some(p), outcome, Who::default(), cause.clone(), ctx)
         })
     }
+}
+
+/// Who caused a change, and why in their words (a decision's note).
+#[derive(Debug, Clone, Copy, Default)]
+struct Who<'a> {
+    actor: Option<&'a str>,
+    note: Option<&'a str>,
 }
 
 fn input_cause(input: &Input) -> String {
@@ -324,7 +341,7 @@ impl Payouts {
         &self,
         stored: Option<&Payout>,
         outcome: Outcome,
-        actor: Option<&str>,
+        who: Who<'_>,
         cause: String,
         ctx: &Context<'_>,
     ) -> Result<Step<Payout>, ProcessError> {
@@ -357,15 +374,16 @@ impl Payouts {
             asks,
         } = change;
         if event {
-            let e = event_of(
+            let mut e = event_of(
                 &self.config.connector,
                 &payout,
                 previous,
                 reason,
-                actor,
+                who.actor,
                 &cause,
                 now_ms,
             );
+            e.reason = who.note.map(str::to_owned);
             effects.records.push(ctx.record(&self.topics.events, &e)?);
             effects.measures.push(Measure::count(
                 m::PAYOUTS_TRANSITIONS,

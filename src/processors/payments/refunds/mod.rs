@@ -12,7 +12,7 @@ use super::state_machine::{RejectCode, Rejection};
 use super::{Payments, Stored};
 use crate::domain::MinorUnits;
 use crate::events::provider::{ProviderOperation, ProviderOutcome, ProviderRequest};
-use crate::events::refund::{RefundEvent, RefundRequest, RefundStatus};
+use crate::events::refund::{RefundAction, RefundEvent, RefundRequest, RefundStatus};
 use crate::events::{symbol, TimestampMillis};
 use crate::metrics::{self as m, Measure};
 use crate::processors::timers::{Timer, TimerOp};
@@ -76,6 +76,9 @@ pub(super) fn request(
                 payment_id: &r.payment_id,
                 cause_id: &cause_id,
                 actor: Some(&r.requested_by),
+                note: (r.action != RefundAction::Create)
+                    .then_some(r.reason.as_deref())
+                    .flatten(),
                 merchant,
                 currency: &r.currency,
             };
@@ -198,6 +201,8 @@ struct Ctx<'a> {
     payment_id: &'a str,
     cause_id: &'a str,
     actor: Option<&'a str>,
+    /// A decision's reason in the decider's words (approve, reject, cancel).
+    note: Option<&'a str>,
     merchant: &'a str,
     currency: &'a str,
 }
@@ -208,6 +213,7 @@ impl<'a> Ctx<'a> {
             payment_id: s.machine.payment_id.as_str(),
             cause_id,
             actor: None,
+            note: None,
             merchant: s.machine.merchant_id.as_str(),
             currency: s.machine.amount.currency.code(),
         }
@@ -276,7 +282,7 @@ fn event(
             .map(|a| a.connector.clone()),
         provider_reference: r.provider_reference.clone(),
         reason_code: c.reason.map(|x| x.code().to_owned()),
-        reason: r.reason.clone(),
+        reason: ctx.note.map(str::to_owned).or_else(|| r.reason.clone()),
         occurred_at: TimestampMillis(now_ms),
         sequence: r.sequence,
         previous_status: c.previous,
