@@ -9,7 +9,7 @@ use super::config::BridgeConfig;
 use super::config::Role;
 use super::errors::{err, invalid, outcome_unknown, ApiError};
 use super::validation::Limits;
-use super::{beneficiaries, intents, payouts, reads, refunds, webhooks};
+use super::{beneficiaries, intents, payout_batches, payouts, reads, refunds, webhooks};
 use crate::connectors::config::{ConnectorKind, ConnectorsConfig};
 use crate::connectors::webhook_signature::WebhookSecret;
 use crate::domain::accounts::AccountKey;
@@ -203,8 +203,8 @@ pub fn router(b: Arc<Bridge>) -> Router {
         .route("/v1/payouts", post(payouts::create))
         .route("/v1/payouts/{id}", get(payouts::read))
         .route("/v1/payouts/{id}/{action}", post(payouts::decide))
-        .route("/v1/payout_batches", post(payouts::create_batch))
-        .route("/v1/payout_batches/{id}", get(payouts::read_batch))
+        .route("/v1/payout_batches", post(payout_batches::create))
+        .route("/v1/payout_batches/{id}", get(payout_batches::read))
         .route("/v1/balance", get(payouts::balance))
         .route("/webhooks/{provider}", post(webhooks::receive))
         .layer(DefaultBodyLimit::max(limit))

@@ -11,6 +11,7 @@ pub mod config;
 pub mod errors;
 pub mod idempotency;
 pub mod intents;
+pub mod payout_batches;
 pub mod payouts;
 pub mod reads;
 pub mod refunds;

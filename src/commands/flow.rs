@@ -255,6 +255,25 @@ pub struct RunArgs {
     pub keep_running: bool,
 }
 
+/// The money-out phase after the payments load: refunds of its captured payments, verifications,
+/// payouts and a bulk file, through the same bridge.
+async fn money_out_phase(
+    args: &RunArgs,
+    load: &LoadSummary,
+) -> Result<super::money_out::MoneyOutSummary, CommandError> {
+    let client =
+        super::api_client::ApiClient::new(&args.load.bridge_url, &args.load.api_key, 10_000)
+            .map_err(CommandError::Failed)?;
+    let succeeded: Vec<String> = load
+        .payments
+        .iter()
+        .filter(|p| p.status == "succeeded")
+        .map(|p| p.payment_id.clone())
+        .collect();
+    let run_id = format!("run{}", uuid::Uuid::now_v7().simple());
+    super::money_out::run(&client, &run_id, &succeeded, &args.money_out).await
+}
+
 /// `paystream run`: the whole pipeline with demo traffic.
 pub async fn run(config: Config, mut args: RunArgs) -> Result<String, CommandError> {
     let service = Service::start(&config.service, &["topology", "bridge", "sandbox"])
@@ -277,17 +296,7 @@ pub async fn run(config: Config, mut args: RunArgs) -> Result<String, CommandErr
     let follower = loadgen::follower(&args.load, &config).await?;
     let summary: LoadSummary = loadgen::run(&args.load, true, follower).await?;
     println!("{}", summary.render());
-    let client =
-        super::api_client::ApiClient::new(&args.load.bridge_url, &args.load.api_key, 10_000)
-            .map_err(CommandError::Failed)?;
-    let succeeded: Vec<String> = summary
-        .payments
-        .iter()
-        .filter(|p| p.status == "succeeded")
-        .map(|p| p.payment_id.clone())
-        .collect();
-    let run_id = format!("run{}", uuid::Uuid::now_v7().simple());
-    let money_out = super::money_out::run(&client, &run_id, &succeeded, &args.money_out).await?;
+    let money_out = money_out_phase(&args, &summary).await?;
     println!("{}", money_out.render());
     // Audit (and let a benchmark count) this run's work only once every processor has caught up.
     let drained =

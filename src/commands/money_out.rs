@@ -284,13 +284,18 @@ async fn payouts(
             "mode": if vpa { "UPI" } else { "IMPS" }, "purpose": "vendor", "narration": format!("Demo {i}")});
         (format!("{run_id}_payout_{i}"), body)
     });
-    let mut ids: Vec<(String, Instant)> = Vec::new();
-    for (idem, body) in singles {
-        ids.push((
-            posted(c, "/v1/payouts", &idem, &body).await?,
-            Instant::now(),
-        ));
-    }
+    // Sent at once, bounded: the phase measures the pipeline, not one request after another.
+    let sent: Vec<Result<(String, Instant), CommandError>> = futures::stream::iter(singles)
+        .map(|(idem, body)| async move {
+            let t0 = Instant::now();
+            posted(c, "/v1/payouts", &idem, &body)
+                .await
+                .map(|id| (id, t0))
+        })
+        .buffer_unordered(args.money_out_concurrency.max(1))
+        .collect()
+        .await;
+    let mut ids = sent.into_iter().collect::<Result<Vec<_>, _>>()?;
     // A bulk file: a salary run with one bad row.
     let mut csv = String::from("beneficiary_id,amount,currency,mode,purpose,reference,narration\n");
     for i in 0..10 {

@@ -80,57 +80,13 @@ pub fn command(current: Option<&Beneficiary>, c: &BeneficiaryCommand) -> Change 
         (BeneficiaryCommandKind::Create, Some(_)) => {
             refused(format!("beneficiary {} already exists", c.beneficiary_id))
         }
-        (BeneficiaryCommandKind::Create, None) => match account(c) {
-            Some((kind, masked, sealed, fingerprint)) => Change::Applied {
-                state: Box::new(Beneficiary {
-                    merchant_id: c.merchant_id.clone(),
-                    name: c.name.clone(),
-                    account_kind: kind,
-                    account_masked: masked,
-                    account_sealed: sealed,
-                    account_fingerprint: fingerprint,
-                    sequence: 1,
-                    verification: None,
-                    verifying: None,
-                    verifications: 0,
-                }),
-                asked: None,
-                result: None,
-            },
-            None => {
-                refused("CREATE needs the account's kind, mask, sealed details and fingerprint")
-            }
-        },
+        (BeneficiaryCommandKind::Create, None) => created(c),
         (_, None) => refused(format!("no beneficiary {}", c.beneficiary_id)),
         (_, Some(b)) if b.merchant_id != c.merchant_id => refused(format!(
             "beneficiary {} is not merchant {}'s",
             c.beneficiary_id, c.merchant_id
         )),
-        (BeneficiaryCommandKind::Update, Some(b)) => {
-            let mut next = b.clone();
-            if let Some((kind, masked, sealed, fingerprint)) = account(c) {
-                // A new account: what was verified no longer counts, and an answer in flight is stale.
-                if fingerprint != b.account_fingerprint {
-                    next.verification = None;
-                    next.verifying = None;
-                }
-                (
-                    next.account_kind,
-                    next.account_masked,
-                    next.account_sealed,
-                    next.account_fingerprint,
-                ) = (kind, masked, sealed, fingerprint);
-            }
-            if c.name.is_some() {
-                next.name = c.name.clone();
-            }
-            next.sequence = b.sequence.saturating_add(1);
-            Change::Applied {
-                state: Box::new(next),
-                asked: None,
-                result: None,
-            }
-        }
+        (BeneficiaryCommandKind::Update, Some(b)) => applied(updated(b, c), None),
         (BeneficiaryCommandKind::Verify, Some(b)) if b.verifying.is_some() => {
             refused("a verification is already in flight")
         }
@@ -140,13 +96,61 @@ pub fn command(current: Option<&Beneficiary>, c: &BeneficiaryCommand) -> Change 
             let id = format!("{}_v{}", c.beneficiary_id, next.verifications);
             next.verifying = Some((id.clone(), b.account_fingerprint.clone()));
             next.sequence = b.sequence.saturating_add(1);
-            Change::Applied {
-                state: Box::new(next),
-                asked: Some(id),
-                result: None,
-            }
+            applied(next, Some(id))
         }
     }
+}
+
+fn applied(state: Beneficiary, asked: Option<String>) -> Change {
+    Change::Applied {
+        state: Box::new(state),
+        asked,
+        result: None,
+    }
+}
+
+fn created(c: &BeneficiaryCommand) -> Change {
+    let Some((kind, masked, sealed, fingerprint)) = account(c) else {
+        return refused("CREATE needs the account's kind, mask, sealed details and fingerprint");
+    };
+    applied(
+        Beneficiary {
+            merchant_id: c.merchant_id.clone(),
+            name: c.name.clone(),
+            account_kind: kind,
+            account_masked: masked,
+            account_sealed: sealed,
+            account_fingerprint: fingerprint,
+            sequence: 1,
+            verification: None,
+            verifying: None,
+            verifications: 0,
+        },
+        None,
+    )
+}
+
+/// A new name or account. A new account drops what was verified, and an answer in flight for the
+/// old one becomes stale.
+fn updated(b: &Beneficiary, c: &BeneficiaryCommand) -> Beneficiary {
+    let mut next = b.clone();
+    if let Some((kind, masked, sealed, fingerprint)) = account(c) {
+        if fingerprint != b.account_fingerprint {
+            next.verification = None;
+            next.verifying = None;
+        }
+        (
+            next.account_kind,
+            next.account_masked,
+            next.account_sealed,
+            next.account_fingerprint,
+        ) = (kind, masked, sealed, fingerprint);
+    }
+    if c.name.is_some() {
+        next.name = c.name.clone();
+    }
+    next.sequence = b.sequence.saturating_add(1);
+    next
 }
 
 /// The provider's answer to verification `verification_id`.

@@ -6,88 +6,29 @@
 //! of the exact account is made once, when the payout is accepted.
 
 pub mod config;
+mod input;
 pub mod machine;
+mod output;
+
+pub use input::Input;
 
 use super::state::{Keyed, Step};
 use super::timers::{Timer, TimerOp};
-use super::{
-    Binding, Build, Context, Decode, Decoded, Effects, Io, ProcessError, Processor, RecordMeta,
-};
-use crate::events::balance::{BalanceCommand, BalanceCommandKind, FundingDecision};
+use super::{Binding, Build, Context, Decoded, Effects, Io, ProcessError, Processor};
+use crate::events::balance::FundingDecision;
 use crate::events::beneficiary_verification::VerificationStatus;
-use crate::events::payout::{PayoutAction, PayoutEvent, PayoutRequest};
-use crate::events::provider::{
-    ProviderOperation, ProviderRequest, ProviderResponse, ProviderWebhook,
-};
-use crate::events::{from_symbol, symbol, Codec, CodecError, Event, TimestampMillis};
+use crate::events::payout::{PayoutAction, PayoutRequest};
+use crate::events::provider::{ProviderOperation, ProviderResponse, ProviderWebhook};
+use crate::events::{from_symbol, symbol, Event};
 use crate::metrics::{self as m, Measure};
 use config::PayoutsConfig;
 use futures::future::BoxFuture;
-use machine::{Ask, BeneficiaryCheck, Change, Outcome, Payout, Rules, Said};
+use machine::{BeneficiaryCheck, Change, Outcome, Payout, Rules, Said};
+use output::event_of;
 use std::collections::BTreeMap;
 
 pub const NAME: &str = "payouts";
 pub const STATUS_CHECK: &str = "status_check";
-
-#[derive(Debug, Clone)]
-pub enum Input {
-    Request(PayoutRequest),
-    Funding(FundingDecision),
-    Answer(ProviderResponse),
-    Webhook(ProviderWebhook),
-}
-
-impl Input {
-    fn payout_id(&self) -> &str {
-        match self {
-            Input::Request(r) => &r.payout_id,
-            Input::Funding(f) => &f.payout_id,
-            Input::Answer(a) => &a.payment_id,
-            Input::Webhook(w) => &w.payment_id,
-        }
-    }
-}
-
-impl Decode for Input {
-    fn decode(
-        codec: &Codec,
-        schema: &str,
-        record: &RecordMeta,
-        payload: &[u8],
-    ) -> Result<Input, CodecError> {
-        let input = match schema {
-            PayoutRequest::FULL_NAME => Input::Request(codec.decode_sync(payload)?),
-            FundingDecision::FULL_NAME => Input::Funding(codec.decode_sync(payload)?),
-            ProviderResponse::FULL_NAME => Input::Answer(codec.decode_sync(payload)?),
-            ProviderWebhook::FULL_NAME => Input::Webhook(codec.decode_sync(payload)?),
-            other => {
-                return Err(CodecError::Invalid(format!(
-                    "topic '{}' carries {other}, which the payout processor does not read",
-                    record.topic
-                )))
-            }
-        };
-        crate::domain::ids::validate(input.payout_id())
-            .map_err(|e| CodecError::Invalid(format!("payout_id: {e}")))?;
-        if let Input::Request(r) = &input {
-            let bad = r.amount_minor <= 0
-                || r.narration
-                    .as_ref()
-                    .is_some_and(|n| n.len() > 30 || n.chars().any(char::is_control));
-            if bad {
-                return Err(CodecError::Invalid(format!("payout {}: amount must be positive and narration at most 30 printable characters", r.payout_id)));
-            }
-            for (field, v) in [
-                ("merchant_id", &r.merchant_id),
-                ("beneficiary_id", &r.beneficiary_id),
-            ] {
-                crate::domain::ids::validate(v)
-                    .map_err(|e| CodecError::Invalid(format!("{field}: {e}")))?;
-            }
-        }
-        Ok(input)
-    }
-}
 
 /// The batch's payouts, and the beneficiaries of its new ones.
 pub struct View {
@@ -398,138 +339,5 @@ impl Payouts {
             None => TimerOp::Cancel(STATUS_CHECK.into()),
         };
         Ok(Step::new(effects, Some(payout)).with_timers(vec![timer]))
-    }
-
-    fn ask(
-        &self,
-        p: &Payout,
-        ask: Ask,
-        effects: &mut Effects,
-        ctx: &Context<'_>,
-    ) -> Result<(), ProcessError> {
-        let now_ms = ctx.clock.now_millis();
-        let balance =
-            |kind: BalanceCommandKind, tag: &str| BalanceCommand {
-                command_id: format!("{}:{tag}", p.payout_id),
-                merchant_id: p.merchant_id.clone(),
-                payout_id: p.payout_id.clone(),
-                kind,
-                amount_minor: p.amount,
-                currency: p.currency.clone(),
-                queue_until: (kind == BalanceCommandKind::Reserve).then(|| {
-                    TimestampMillis(now_ms.saturating_add(
-                        i64::try_from(self.config.queue_ttl_ms).unwrap_or(i64::MAX),
-                    ))
-                }),
-                issued_at: TimestampMillis(now_ms),
-            };
-        let record = match ask {
-            Ask::Reserve => ctx.record(
-                &self.topics.balance,
-                &balance(BalanceCommandKind::Reserve, "reserve"),
-            )?,
-            Ask::Release => ctx.record(
-                &self.topics.balance,
-                &balance(BalanceCommandKind::Release, "release"),
-            )?,
-            Ask::Settle => ctx.record(
-                &self.topics.balance,
-                &balance(BalanceCommandKind::Settle, "settle"),
-            )?,
-            Ask::Credit => ctx.record(
-                &self.topics.balance,
-                &balance(BalanceCommandKind::Credit, "credit"),
-            )?,
-            Ask::Withdraw => ctx.record(
-                &self.topics.balance,
-                &balance(BalanceCommandKind::Withdraw, "withdraw"),
-            )?,
-            Ask::Pay => ctx.record(
-                &self.topics.requests,
-                &self.request(
-                    p,
-                    ProviderOperation::Payout,
-                    format!("{}_payout", p.payout_id),
-                    now_ms,
-                ),
-            )?,
-            Ask::Status(n) => {
-                let suffix = n.map_or(String::new(), |n| n.to_string());
-                let mut r = self.request(
-                    p,
-                    ProviderOperation::Status,
-                    format!("{}_status{suffix}", p.payout_id),
-                    now_ms,
-                );
-                r.status_of = Some(ProviderOperation::Payout);
-                ctx.record(&self.topics.requests, &r)?
-            }
-        };
-        effects.records.push(record);
-        Ok(())
-    }
-
-    /// The payout call; the payout id is its idempotency key at the provider.
-    fn request(
-        &self,
-        p: &Payout,
-        operation: ProviderOperation,
-        request_id: String,
-        now_ms: i64,
-    ) -> ProviderRequest {
-        let payee = p.payee.clone().map(|mut payee| {
-            payee.rail = Some(symbol(&p.rail));
-            payee.narration = p.narration.clone();
-            payee.purpose = Some(symbol(&p.purpose));
-            payee
-        });
-        ProviderRequest {
-            request_id,
-            attempt_id: p.payout_id.clone(),
-            payment_id: p.payout_id.clone(),
-            merchant_id: p.merchant_id.clone(),
-            connector: self.config.connector.clone(),
-            operation,
-            amount_minor: p.amount,
-            currency: p.currency.clone(),
-            method_type: None,
-            method_reference: None,
-            provider_reference: p.provider_reference.clone(),
-            requested_at: TimestampMillis(now_ms),
-            status_of: None,
-            payee,
-        }
-    }
-}
-
-fn event_of(
-    connector: &str,
-    p: &Payout,
-    previous: Option<crate::events::payout::PayoutStatus>,
-    reason: Option<String>,
-    actor: Option<&str>,
-    cause: &str,
-    now_ms: i64,
-) -> PayoutEvent {
-    PayoutEvent {
-        event_id: format!("{}:{}", p.payout_id, p.sequence),
-        payout_id: p.payout_id.clone(),
-        merchant_id: p.merchant_id.clone(),
-        batch_id: p.batch_id.clone(),
-        status: p.status,
-        amount_minor: p.amount,
-        currency: p.currency.clone(),
-        connector: Some(connector.to_owned()),
-        provider_reference: p.provider_reference.clone(),
-        reason_code: reason,
-        reason: None,
-        occurred_at: TimestampMillis(now_ms),
-        sequence: p.sequence,
-        previous_status: previous,
-        beneficiary_id: Some(p.beneficiary_id.clone()),
-        rail: Some(symbol(&p.rail)),
-        utr: p.utr.clone(),
-        actor: actor.map(str::to_owned),
-        cause_id: Some(cause.to_owned()),
     }
 }
