@@ -8,6 +8,7 @@
 pub mod api;
 pub mod beneficiaries;
 pub mod config;
+pub mod decisions;
 pub mod errors;
 pub mod idempotency;
 pub mod intents;

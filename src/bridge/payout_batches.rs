@@ -33,11 +33,7 @@ struct BatchIn {
     items: Vec<Value>,
 }
 
-pub async fn create(
-    State(b): State<Arc<Bridge>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub async fn create(State(b): State<Arc<Bridge>>, headers: HeaderMap, body: Bytes) -> Response {
     let route = "/v1/payout_batches";
     let (who, key) = match authorized(&b, &headers, &body, Role::Write) {
         Ok(c) => c,
@@ -152,4 +148,3 @@ pub async fn read(
     .await;
     ok_json("/v1/payout_batches/{id}", result)
 }
-

@@ -11,6 +11,7 @@
 
 use super::api::{authorized, caller, parse_json, Bridge, Caller};
 use super::config::Role;
+use super::decisions::{decision, not_the_creator, reason, Decision};
 use super::errors::{err, invalid, respond, store_unavailable, ApiError};
 use super::idempotency::{self, request_hash};
 use super::replay::{run_once, Keyed};
@@ -27,7 +28,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PayoutIn {
@@ -39,14 +39,6 @@ pub struct PayoutIn {
     pub reference: Option<String>,
     pub narration: Option<String>,
 }
-
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct DecideIn {
-    /// Why, for the audit trail.
-    reason: Option<String>,
-}
-
 
 fn rail(mode: &str) -> Result<PayoutRail, ApiError> {
     match mode.to_ascii_uppercase().as_str() {
@@ -187,44 +179,40 @@ pub async fn decide(
     body: Bytes,
 ) -> Response {
     let route = "/v1/payouts/{id}/{action}";
-    let (action, role) = match action.as_str() {
-        "approve" => (PayoutAction::Approve, Role::Approver),
-        "reject" => (PayoutAction::Reject, Role::Approver),
-        "cancel" => (PayoutAction::Cancel, Role::Write),
-        _ => {
-            return err(
-                StatusCode::NOT_FOUND,
-                "unknown_action",
-                "use approve, reject or cancel",
-            )
-            .respond(route)
-        }
-    };
-    let (who, key) = match authorized(&b, &headers, &body, role) {
-        Ok(c) => c,
+    let (d, who, key) = match decision(&b, &headers, &body, &action) {
+        Ok(x) => x,
         Err(e) => return e.respond(route),
     };
-    let path = format!("/v1/payouts/{id}/{}", symbol(&action).to_ascii_lowercase());
     let req = Keyed {
         route,
         merchant_id: &who.merchant_id,
         key: key.as_deref(),
-        request_sha256: request_hash("POST", &path, &body),
+        request_sha256: request_hash("POST", &format!("/v1/payouts/{id}/{}", d.name()), &body),
     };
     run_once(&b, req, || async {
-        let input: DecideIn = if body.is_empty() { DecideIn::default() } else { parse_json(&body)? };
-        text_ok("reason", input.reason.as_ref(), 500)?;
+        let why = reason(&body)?;
         let row = owned(&b, &who, &id).await?;
-        if action == PayoutAction::Approve && row.created_by.as_deref() == Some(who.key_id.as_str()) {
-            return Err(err(StatusCode::FORBIDDEN, "same_actor", "the key that created a payout cannot approve it: approve with another approver key"));
-        }
+        let (Some(beneficiary_id), Some(amount)) = (row.beneficiary_id.clone(), row.amount_minor)
+        else {
+            return Err(err(
+                StatusCode::CONFLICT,
+                "payout_not_ready",
+                "the payout has not been applied yet: retry shortly",
+            ));
+        };
+        not_the_creator(d, &who, row.created_by.as_deref())?;
+        let action = match d {
+            Decision::Approve => PayoutAction::Approve,
+            Decision::Reject => PayoutAction::Reject,
+            Decision::Cancel => PayoutAction::Cancel,
+        };
         let r = PayoutRequest {
             payout_id: id.clone(),
             merchant_id: who.merchant_id.to_string(),
             batch_id: row.batch_id.clone(),
-            beneficiary_id: row.beneficiary_id.clone().unwrap_or_default(),
+            beneficiary_id,
             purpose: PayoutPurpose::Other,
-            amount_minor: row.amount_minor.unwrap_or(1).max(1),
+            amount_minor: amount,
             currency: row.currency.clone().unwrap_or_else(|| "INR".into()),
             rail: PayoutRail::Imps,
             idempotency_key: key.clone(),
@@ -233,7 +221,7 @@ pub async fn decide(
             requested_by: who.key_id.clone(),
             reference: None,
             narration: None,
-            note: input.reason,
+            note: why,
         };
         b.publish(&b.payouts_topic, &r).await?;
         Ok(accepted(&r))

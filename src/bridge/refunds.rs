@@ -10,6 +10,7 @@
 
 use super::api::{authorized, caller, parse_json, Bridge, Caller};
 use super::config::Role;
+use super::decisions::{decision, not_the_creator, reason, Decision};
 use super::errors::{err, invalid, respond, store_unavailable, ApiError};
 use super::idempotency::{self, request_hash};
 use super::reads::{owned, payment_id_of};
@@ -37,13 +38,6 @@ struct CreateIn {
     reason: Option<String>,
     #[serde(default)]
     metadata: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct DecideIn {
-    /// Why, for the audit trail.
-    reason: Option<String>,
 }
 
 fn reason_ok(reason: Option<&String>) -> Result<(), ApiError> {
@@ -188,42 +182,40 @@ pub async fn decide(
     body: Bytes,
 ) -> Response {
     let route = "/v1/refunds/{id}/{action}";
-    let (action, role) = match action.as_str() {
-        "approve" => (RefundAction::Approve, Role::Approver),
-        "reject" => (RefundAction::Reject, Role::Approver),
-        "cancel" => (RefundAction::Cancel, Role::Write),
-        _ => {
-            return err(
-                StatusCode::NOT_FOUND,
-                "unknown_action",
-                "use approve, reject or cancel",
-            )
-            .respond(route)
-        }
-    };
-    let (who, key) = match authorized(&b, &headers, &body, role) {
-        Ok(c) => c,
+    let (d, who, key) = match decision(&b, &headers, &body, &action) {
+        Ok(x) => x,
         Err(e) => return e.respond(route),
     };
-    let path = format!("/v1/refunds/{id}/{}", symbol(&action).to_ascii_lowercase());
     let req = Keyed {
         route,
         merchant_id: &who.merchant_id,
         key: key.as_deref(),
-        request_sha256: request_hash("POST", &path, &body),
+        request_sha256: request_hash("POST", &format!("/v1/refunds/{id}/{}", d.name()), &body),
     };
     run_once(&b, req, || async {
-        let input: DecideIn = if body.is_empty() { DecideIn::default() } else { parse_json(&body)? };
-        reason_ok(input.reason.as_ref())?;
+        let why = reason(&body)?;
         let payment_id = owned_refund(&b, &who, &id).await?;
-        let row = b.refunds.get(&payment_id, &id).await.map_err(store_unavailable)?;
-        // Four eyes, checked here for a precise answer and again by the processor, which decides.
-        if action == RefundAction::Approve && row.as_ref().and_then(|r| r.created_by.as_deref()) == Some(who.key_id.as_str()) {
-            return Err(err(StatusCode::FORBIDDEN, "same_actor", "the key that created a refund cannot approve it: approve with another approver key"));
-        }
+        let row = b
+            .refunds
+            .get(&payment_id, &id)
+            .await
+            .map_err(store_unavailable)?;
+        not_the_creator(d, &who, row.as_ref().and_then(|r| r.created_by.as_deref()))?;
+        let action = match d {
+            Decision::Approve => RefundAction::Approve,
+            Decision::Reject => RefundAction::Reject,
+            Decision::Cancel => RefundAction::Cancel,
+        };
         let currency = row.and_then(|r| r.currency).unwrap_or_default();
-        let mut r = request(&who, id.clone(), payment_id, currency, action, key.as_deref());
-        r.reason = input.reason;
+        let mut r = request(
+            &who,
+            id.clone(),
+            payment_id,
+            currency,
+            action,
+            key.as_deref(),
+        );
+        r.reason = why;
         b.publish(&b.refunds_topic, &r).await?;
         Ok(accepted(&r))
     })
