@@ -120,9 +120,16 @@ fn not_supported(kind: ConnectorKind, op: ProviderOperation) -> ParseError {
     ParseError(format!("a {kind:?} connector does not perform {op:?}"))
 }
 
-/// Whether the connector edge performs `op`.
-pub fn supports(_op: ProviderOperation) -> bool {
-    true
+/// Whether a connector of `kind` performs `op`: card and UPI providers authorize, capture, void and
+/// refund; the payout provider pays out and verifies accounts; every one answers status checks.
+pub fn performs(kind: ConnectorKind, op: ProviderOperation) -> bool {
+    use ProviderOperation as Op;
+    match kind {
+        ConnectorKind::Acme | ConnectorKind::Bolt => {
+            !matches!(op, Op::Payout | Op::VerifyBeneficiary)
+        }
+        ConnectorKind::Transferly => matches!(op, Op::Payout | Op::VerifyBeneficiary | Op::Status),
+    }
 }
 
 /// A status check of an attempt (or, `status_of` `REFUND`, of the refund named by `attempt_id`;
@@ -219,6 +226,34 @@ mod tests {
             let req = samples::provider_request();
             let key = AccountKey::from_hex(config::DEMO_ACCOUNT_KEY_HEX).unwrap();
             assert!(build(kind, &req, &key).is_ok());
+        }
+    }
+
+    #[test]
+    fn each_kind_performs_its_own_operations_and_builds_nothing_else() {
+        use ProviderOperation as Op;
+        let key = AccountKey::from_hex(config::DEMO_ACCOUNT_KEY_HEX).unwrap();
+        let cases = [
+            (ConnectorKind::Acme, Op::Refund, true),
+            (ConnectorKind::Bolt, Op::Capture, true),
+            (ConnectorKind::Acme, Op::Payout, false),
+            (ConnectorKind::Transferly, Op::Payout, true),
+            (ConnectorKind::Transferly, Op::Status, true),
+            (ConnectorKind::Transferly, Op::Authorize, false),
+            (ConnectorKind::Transferly, Op::Refund, false),
+        ];
+        for (kind, op, performs_it) in cases {
+            assert_eq!(performs(kind, op), performs_it, "{kind:?} {op:?}");
+            if !performs_it {
+                let r = ProviderRequest {
+                    operation: op,
+                    ..samples::provider_request()
+                };
+                assert!(
+                    build(kind, &r, &key).is_err(),
+                    "{kind:?} {op:?} never builds"
+                );
+            }
         }
     }
 }

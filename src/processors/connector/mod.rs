@@ -82,11 +82,6 @@ impl Build for Connector {
     }
 }
 
-/// Operations this edge performs: every operation of the configured connectors.
-fn supported(op: ProviderOperation) -> bool {
-    connectors::supports(op)
-}
-
 impl Processor for Connector {
     type Input = ProviderRequest;
     type View = BTreeMap<String, Answer>;
@@ -107,7 +102,7 @@ impl Processor for Connector {
             for d in batch {
                 let r = &d.input;
                 if let Some(c) = self.config.get(&r.connector) {
-                    if supported(r.operation) {
+                    if connectors::performs(c.kind, r.operation) {
                         calls.push(Box::pin(async move {
                             (
                                 r.request_id.clone(),
@@ -137,9 +132,11 @@ impl Processor for Connector {
                 r.connector
             )));
         };
-        if !supported(r.operation) {
+        if !connectors::performs(c.kind, r.operation) {
             return Err(ProcessError::Invalid(format!(
-                "operation {} is not supported by the connector edge yet",
+                "connector '{}' ({:?}) does not perform {}",
+                r.connector,
+                c.kind,
                 symbol(&r.operation)
             )));
         }
