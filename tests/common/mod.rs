@@ -66,6 +66,8 @@ pub async fn drop_keyspace(c: &Config) {
 
 pub mod chaos;
 pub mod flow;
+pub mod kill;
+pub mod money;
 
 pub mod eos {
     //! A private topology per test (the repository's plus `<prefix>.in`, `<prefix>.out`,
