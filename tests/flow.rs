@@ -568,7 +568,7 @@ async fn aborted_transactions_change_nothing() {
 async fn payment_processor_killed_mid_transaction_loses_and_duplicates_nothing() {
     let f = start_with(0, Some("payments")).await;
     let log = f.dir.path().join("payments.log");
-    let mut child = spawn_process(&f, "payments", &log);
+    let mut child = spawn_process(&f, "payments", &log, &[]);
     let mut from = 0;
     let mut kills = 0;
     let mut ids = Vec::new();
@@ -587,7 +587,7 @@ async fn payment_processor_killed_mid_transaction_loses_and_duplicates_nothing()
             kill_inside_transaction(&mut child, &log, from).await;
             kills += 1;
             from = log_lines(&log);
-            child = spawn_process(&f, "payments", &log);
+            child = spawn_process(&f, "payments", &log, &[]);
             wait_progress(&log, from).await;
         }
     }

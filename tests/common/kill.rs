@@ -9,7 +9,13 @@ use std::time::Duration;
 
 /// `paystream process <name>` as a child process of the test, on the flow's topology and keyspace,
 /// holding each transaction open for [`STALL_MS`] before its commit (and saying so in its log).
-pub fn spawn_process(f: &Flow, name: &str, log: &Path) -> std::process::Child {
+/// `envs`: the test's own settings, as `PAYSTREAM__...` variables (the child reads no test config).
+pub fn spawn_process(
+    f: &Flow,
+    name: &str,
+    log: &Path,
+    envs: &[(&str, &str)],
+) -> std::process::Child {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -28,6 +34,7 @@ pub fn spawn_process(f: &Flow, name: &str, log: &Path) -> std::process::Child {
             "PAYSTREAM__RUNTIME__FAULTS__STALL_BEFORE_COMMIT_MS",
             STALL_MS.to_string(),
         )
+        .envs(envs.iter().copied())
         .stdout(std::process::Stdio::null())
         .stderr(log)
         .spawn()
