@@ -1,4 +1,6 @@
 //! Table tests of a merchant's balance.
+//!
+//! Test code: the parent module declares this file under #[cfg(test)].
 
 use super::*;
 use crate::events::TimestampMillis;

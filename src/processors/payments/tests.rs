@@ -1,5 +1,7 @@
 //! The payment processor's table-driven and scenario tests: the state machine through the
 //! processor, routing and cascades, duplicates, status checks and the timers.
+//!
+//! Test code: the parent module declares this file under #[cfg(test)].
 use super::*;
 use crate::domain::clock::FixedClock;
 use crate::events::fraud_assessment::FraudDecision;

@@ -43,7 +43,6 @@ pub struct Refund {
 /// What the refund part of a payment knows about the payment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Payment<'a> {
-    pub merchant_id: &'a str,
     pub currency: &'a str,
     pub captured: MinorUnits,
 }

@@ -1,11 +1,12 @@
 //! Table tests of the refund state machine.
+//!
+//! Test code: the parent module declares this file under #[cfg(test)].
 
 use super::*;
 use crate::events::samples;
 
 fn payment(captured: i64) -> Payment<'static> {
     Payment {
-        merchant_id: "m_1",
         currency: "INR",
         captured: MinorUnits::new(captured),
     }

@@ -45,7 +45,6 @@ pub(super) fn request(
     out: &mut Out<'_>,
 ) -> Result<Option<Stored>, ProcessError> {
     let payment = stored.map(|s| Payment {
-        merchant_id: s.machine.merchant_id.as_str(),
         currency: s.machine.amount.currency.code(),
         captured: s.machine.captured_minor,
     });

@@ -1,4 +1,6 @@
 //! Refunds through the payment processor: reservation, the provider call, answers, the status ladder.
+//!
+//! Test code: the parent module declares this file under #[cfg(test)].
 
 use super::*;
 use crate::events::refund::{RefundAction, RefundRequest, RefundStatus};
