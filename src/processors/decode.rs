@@ -212,6 +212,46 @@ impl Decode for PayoutEvent {
     }
 }
 
+/// A committed event of money moving: what the ledger posts and the views project.
+#[derive(Debug, Clone)]
+pub enum MoneyEvent {
+    Payment(PaymentEvent),
+    Refund(RefundEvent),
+    Payout(PayoutEvent),
+}
+
+impl MoneyEvent {
+    /// The records a `MoneyEvent` reader declares it reads.
+    pub const SCHEMAS: &'static [&'static str] = &[
+        PaymentEvent::FULL_NAME,
+        RefundEvent::FULL_NAME,
+        PayoutEvent::FULL_NAME,
+    ];
+}
+
+impl Decode for MoneyEvent {
+    fn decode(
+        codec: &Codec,
+        schema: &str,
+        record: &RecordMeta,
+        payload: &[u8],
+    ) -> Result<Self, CodecError> {
+        Ok(match schema {
+            PaymentEvent::FULL_NAME => {
+                Self::Payment(Decode::decode(codec, schema, record, payload)?)
+            }
+            RefundEvent::FULL_NAME => Self::Refund(Decode::decode(codec, schema, record, payload)?),
+            PayoutEvent::FULL_NAME => Self::Payout(Decode::decode(codec, schema, record, payload)?),
+            other => {
+                return Err(CodecError::Invalid(format!(
+                    "topic '{}' carries {other}, not a payment, refund or payout event",
+                    record.topic
+                )))
+            }
+        })
+    }
+}
+
 /// Refuses ids the store cannot key or the topics should not carry (empty, too long, odd characters):
 /// poison, dead-lettered with the field and the reason instead of stalling the processor on a write
 /// Cassandra refuses.

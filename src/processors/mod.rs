@@ -35,7 +35,7 @@ use crate::store::beneficiaries::BeneficiariesTable;
 use crate::store::state::SetReader;
 use crate::store::writer::StoreWrite;
 use crate::topology::{ProcessorSpec, Topology};
-pub use decode::{Decode, Raw};
+pub use decode::{Decode, MoneyEvent, Raw};
 use futures::future::BoxFuture;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};

@@ -12,15 +12,11 @@ pub mod postings;
 pub mod refunds;
 
 use super::{
-    no_view, Binding, Build, Context, Decode, Decoded, Effects, Io, ProcessError, Processor,
-    RecordMeta,
+    no_view, Binding, Build, Context, Decoded, Effects, Io, MoneyEvent, ProcessError, Processor,
 };
 use crate::events::journal_entry::{Direction, JournalEntry};
 use crate::events::payment_event::{IntentStatus, PaymentEvent};
-use crate::events::payout::PayoutEvent;
-use crate::events::refund::RefundEvent;
-use crate::events::{symbol, Event};
-use crate::events::{Codec, CodecError};
+use crate::events::symbol;
 use crate::store::writer::{Cql, StoreWrite};
 use futures::future::BoxFuture;
 
@@ -109,48 +105,14 @@ pub fn entry_writes(e: &JournalEntry) -> Vec<StoreWrite> {
     writes
 }
 
-/// One input of the ledger.
-#[derive(Debug, Clone)]
-pub enum Input {
-    Payment(PaymentEvent),
-    Refund(RefundEvent),
-    Payout(PayoutEvent),
-}
-
-impl Decode for Input {
-    fn decode(
-        codec: &Codec,
-        schema: &str,
-        record: &RecordMeta,
-        payload: &[u8],
-    ) -> Result<Input, CodecError> {
-        match schema {
-            PaymentEvent::FULL_NAME => Ok(Input::Payment(Decode::decode(
-                codec, schema, record, payload,
-            )?)),
-            RefundEvent::FULL_NAME => Ok(Input::Refund(Decode::decode(
-                codec, schema, record, payload,
-            )?)),
-            PayoutEvent::FULL_NAME => Ok(Input::Payout(Decode::decode(
-                codec, schema, record, payload,
-            )?)),
-            other => Err(CodecError::Invalid(format!(
-                "topic '{}' carries {other}, which the ledger does not read",
-                record.topic
-            ))),
-        }
-    }
-}
+/// One input: a payment, refund or payout event.
+pub type Input = MoneyEvent;
 
 impl Processor for Ledger {
     type Input = Input;
     type View = ();
     const OUTPUTS: &'static [&'static str] = &["entries", "movements"];
-    const INPUT_SCHEMAS: &'static [&'static str] = &[
-        PaymentEvent::FULL_NAME,
-        RefundEvent::FULL_NAME,
-        PayoutEvent::FULL_NAME,
-    ];
+    const INPUT_SCHEMAS: &'static [&'static str] = MoneyEvent::SCHEMAS;
 
     fn name(&self) -> &str {
         NAME
@@ -171,11 +133,11 @@ impl Processor for Ledger {
         ctx: &Context<'_>,
     ) -> Result<Effects, ProcessError> {
         let entries = match input {
-            Input::Payment(event) => payment_entries(event)?,
-            Input::Refund(event) => {
+            MoneyEvent::Payment(event) => payment_entries(event)?,
+            MoneyEvent::Refund(event) => {
                 refunds::for_refund(event).map_err(|e| ProcessError::Invalid(e.to_string()))?
             }
-            Input::Payout(event) => {
+            MoneyEvent::Payout(event) => {
                 payouts::for_payout(event).map_err(|e| ProcessError::Invalid(e.to_string()))?
             }
         };

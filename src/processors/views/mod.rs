@@ -12,14 +12,8 @@ pub mod payouts;
 pub mod refunds;
 pub mod rows;
 
-use super::{
-    Binding, Build, Context, Decode, Decoded, Effects, Io, ProcessError, Processor, RecordMeta,
-};
+use super::{Binding, Build, Context, Decoded, Effects, Io, MoneyEvent, ProcessError, Processor};
 use crate::events::payment_event::PaymentEvent;
-use crate::events::payout::PayoutEvent;
-use crate::events::refund::RefundEvent;
-use crate::events::Event;
-use crate::events::{Codec, CodecError};
 use futures::future::BoxFuture;
 use std::collections::BTreeMap;
 
@@ -38,48 +32,14 @@ impl Build for Views {
     }
 }
 
-/// One input of the views.
-#[derive(Debug, Clone)]
-pub enum Input {
-    Payment(PaymentEvent),
-    Refund(RefundEvent),
-    Payout(PayoutEvent),
-}
-
-impl Decode for Input {
-    fn decode(
-        codec: &Codec,
-        schema: &str,
-        record: &RecordMeta,
-        payload: &[u8],
-    ) -> Result<Input, CodecError> {
-        match schema {
-            PaymentEvent::FULL_NAME => Ok(Input::Payment(Decode::decode(
-                codec, schema, record, payload,
-            )?)),
-            RefundEvent::FULL_NAME => Ok(Input::Refund(Decode::decode(
-                codec, schema, record, payload,
-            )?)),
-            PayoutEvent::FULL_NAME => Ok(Input::Payout(Decode::decode(
-                codec, schema, record, payload,
-            )?)),
-            other => Err(CodecError::Invalid(format!(
-                "topic '{}' carries {other}, which the views do not read",
-                record.topic
-            ))),
-        }
-    }
-}
+/// One input: a payment, refund or payout event.
+pub type Input = MoneyEvent;
 
 impl Processor for Views {
     type Input = Input;
     type View = Newest;
     const OUTPUTS: &'static [&'static str] = &[];
-    const INPUT_SCHEMAS: &'static [&'static str] = &[
-        PaymentEvent::FULL_NAME,
-        RefundEvent::FULL_NAME,
-        PayoutEvent::FULL_NAME,
-    ];
+    const INPUT_SCHEMAS: &'static [&'static str] = MoneyEvent::SCHEMAS;
 
     fn name(&self) -> &str {
         NAME
@@ -92,7 +52,7 @@ impl Processor for Views {
     ) -> BoxFuture<'a, Result<Newest, ProcessError>> {
         let mut newest: BTreeMap<String, i64> = BTreeMap::new();
         for d in batch {
-            if let Input::Payment(e) = &d.input {
+            if let MoneyEvent::Payment(e) = &d.input {
                 let n = newest.entry(e.payment_id.clone()).or_insert(0);
                 *n = (*n).max(e.sequence);
             }
@@ -107,12 +67,12 @@ impl Processor for Views {
         _ctx: &Context<'_>,
     ) -> Result<Effects, ProcessError> {
         match input {
-            Input::Payment(e) => payment(e, newest),
-            Input::Refund(e) => Ok(Effects {
+            MoneyEvent::Payment(e) => payment(e, newest),
+            MoneyEvent::Refund(e) => Ok(Effects {
                 writes: refunds::refund_rows(e),
                 ..Effects::default()
             }),
-            Input::Payout(e) => Ok(Effects {
+            MoneyEvent::Payout(e) => Ok(Effects {
                 writes: payouts::payout_rows(e),
                 ..Effects::default()
             }),
@@ -175,19 +135,19 @@ mod tests {
         let second = event(2, Some(IntentStatus::RequiresConfirmation));
         let mut newest = Newest(BTreeMap::from([(first.payment_id.clone(), 2)]));
         let a = Views
-            .process(&Input::Payment(first.clone()), &mut newest, &ctx)
+            .process(&MoneyEvent::Payment(first.clone()), &mut newest, &ctx)
             .unwrap();
         assert_eq!(
             tables(&a),
             vec!["payment_events", "payments_by_merchant", "intent_owners"]
         );
         let b = Views
-            .process(&Input::Payment(second.clone()), &mut newest, &ctx)
+            .process(&MoneyEvent::Payment(second.clone()), &mut newest, &ctx)
             .unwrap();
         assert_eq!(tables(&b), vec!["payments", "payment_events"]);
         assert_eq!(b.writes[0].version, Some(2));
 
-        let bad = Views.process(&Input::Payment(event(0, None)), &mut newest, &ctx);
+        let bad = Views.process(&MoneyEvent::Payment(event(0, None)), &mut newest, &ctx);
         assert!(matches!(bad, Err(ProcessError::Invalid(_))));
     }
 
