@@ -10,7 +10,7 @@
 use super::api::{authorized, caller, parse_json, Bridge, Caller};
 use super::config::Role;
 use super::errors::{err, invalid, respond, store_unavailable, ApiError};
-use super::idempotency::{self, request_hash};
+use super::idempotency;
 use super::replay::{run_once, Keyed};
 use crate::domain::accounts::Account;
 use crate::domain::clock::now_millis;
@@ -135,12 +135,7 @@ pub async fn create(State(b): State<Arc<Bridge>>, headers: HeaderMap, body: Byte
         Ok(c) => c,
         Err(e) => return e.respond(route),
     };
-    let req = Keyed {
-        route,
-        merchant_id: &who.merchant_id,
-        key: key.as_deref(),
-        request_sha256: request_hash("POST", route, &body),
-    };
+    let req = Keyed::post(route, &who.merchant_id, key.as_deref(), route, &body);
     run_once(&b, req, || async {
         let input: BeneficiaryIn = parse_json(&body)?;
         name_ok(input.name.as_ref())?;
@@ -223,12 +218,13 @@ async fn act(
         Ok(c) => c,
         Err(e) => return e.respond(route),
     };
-    let req = Keyed {
+    let req = Keyed::post(
         route,
-        merchant_id: &who.merchant_id,
-        key: key.as_deref(),
-        request_sha256: request_hash("POST", &format!("/v1/beneficiaries/{path}"), &body),
-    };
+        &who.merchant_id,
+        key.as_deref(),
+        &format!("/v1/beneficiaries/{path}"),
+        &body,
+    );
     run_once(&b, req, || async {
         owned(&b, &who, &id).await?;
         let c = if kind == BeneficiaryCommandKind::Verify {

@@ -9,7 +9,7 @@
 use super::api::{authorized, caller, parse_json, Bridge, Caller};
 use super::config::Role;
 use super::errors::{err, invalid, store_unavailable, ApiError};
-use super::idempotency::{self, request_hash};
+use super::idempotency;
 use super::payouts::{ok_json, payout_id, request_of, status_name, PayoutIn};
 use super::replay::{run_once, Keyed};
 use crate::domain::clock::now_millis;
@@ -39,12 +39,7 @@ pub async fn create(State(b): State<Arc<Bridge>>, headers: HeaderMap, body: Byte
         Ok(c) => c,
         Err(e) => return e.respond(route),
     };
-    let req = Keyed {
-        route,
-        merchant_id: &who.merchant_id,
-        key: key.as_deref(),
-        request_sha256: request_hash("POST", route, &body),
-    };
+    let req = Keyed::post(route, &who.merchant_id, key.as_deref(), route, &body);
     run_once(&b, req, || async {
         let input: BatchIn = parse_json(&body)?;
         if input.items.is_empty() || input.items.len() > BATCH_ITEMS_MAX {

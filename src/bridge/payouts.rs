@@ -13,7 +13,7 @@ use super::api::{authorized, caller, parse_json, Bridge, Caller};
 use super::config::Role;
 use super::decisions::{decision, not_the_creator, reason, Decision};
 use super::errors::{err, invalid, respond, store_unavailable, ApiError};
-use super::idempotency::{self, request_hash};
+use super::idempotency;
 use super::replay::{run_once, Keyed};
 use super::validation;
 use crate::domain::clock::now_millis;
@@ -132,12 +132,7 @@ pub async fn create(State(b): State<Arc<Bridge>>, headers: HeaderMap, body: Byte
         Ok(c) => c,
         Err(e) => return e.respond(route),
     };
-    let req = Keyed {
-        route,
-        merchant_id: &who.merchant_id,
-        key: key.as_deref(),
-        request_sha256: request_hash("POST", route, &body),
-    };
+    let req = Keyed::post(route, &who.merchant_id, key.as_deref(), route, &body);
     run_once(&b, req, || async {
         let input: PayoutIn = parse_json(&body)?;
         let r = request_of(
@@ -183,12 +178,13 @@ pub async fn decide(
         Ok(x) => x,
         Err(e) => return e.respond(route),
     };
-    let req = Keyed {
+    let req = Keyed::post(
         route,
-        merchant_id: &who.merchant_id,
-        key: key.as_deref(),
-        request_sha256: request_hash("POST", &format!("/v1/payouts/{id}/{}", d.name()), &body),
-    };
+        &who.merchant_id,
+        key.as_deref(),
+        &format!("/v1/payouts/{id}/{}", d.name()),
+        &body,
+    );
     run_once(&b, req, || async {
         let why = reason(&body)?;
         let row = owned(&b, &who, &id).await?;

@@ -12,7 +12,7 @@ use super::api::{authorized, caller, parse_json, Bridge, Caller};
 use super::config::Role;
 use super::decisions::{decision, not_the_creator, reason, Decision};
 use super::errors::{err, invalid, respond, store_unavailable, ApiError};
-use super::idempotency::{self, request_hash};
+use super::idempotency;
 use super::reads::{owned, payment_id_of};
 use super::replay::{run_once, Keyed};
 use super::validation;
@@ -136,12 +136,7 @@ pub async fn create(State(b): State<Arc<Bridge>>, headers: HeaderMap, body: Byte
         Ok(c) => c,
         Err(e) => return e.respond(route),
     };
-    let req = Keyed {
-        route,
-        merchant_id: &who.merchant_id,
-        key: key.as_deref(),
-        request_sha256: request_hash("POST", route, &body),
-    };
+    let req = Keyed::post(route, &who.merchant_id, key.as_deref(), route, &body);
     run_once(&b, req, || async {
         let input: CreateIn = parse_json(&body)?;
         let r = create_request(&b, &who, input, key.as_deref()).await?;
@@ -186,12 +181,13 @@ pub async fn decide(
         Ok(x) => x,
         Err(e) => return e.respond(route),
     };
-    let req = Keyed {
+    let req = Keyed::post(
         route,
-        merchant_id: &who.merchant_id,
-        key: key.as_deref(),
-        request_sha256: request_hash("POST", &format!("/v1/refunds/{id}/{}", d.name()), &body),
-    };
+        &who.merchant_id,
+        key.as_deref(),
+        &format!("/v1/refunds/{id}/{}", d.name()),
+        &body,
+    );
     run_once(&b, req, || async {
         let why = reason(&body)?;
         let payment_id = owned_refund(&b, &who, &id).await?;

@@ -23,6 +23,24 @@ pub struct Keyed<'a> {
     pub request_sha256: String,
 }
 
+impl<'a> Keyed<'a> {
+    /// A POST to `path` (the route with its ids) with `body`, by `merchant_id` with `key`.
+    pub fn post(
+        route: &'static str,
+        merchant_id: &'a MerchantId,
+        key: Option<&'a str>,
+        path: &str,
+        body: &[u8],
+    ) -> Self {
+        Self {
+            route,
+            merchant_id,
+            key,
+            request_sha256: idempotency::request_hash("POST", path, body),
+        }
+    }
+}
+
 type Answer = Result<(StatusCode, Vec<u8>), ApiError>;
 
 pub async fn run_once<F, Fut>(b: &Bridge, req: Keyed<'_>, f: F) -> Response

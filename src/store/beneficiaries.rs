@@ -51,13 +51,14 @@ pub struct BeneficiariesTable {
 impl BeneficiariesTable {
     pub async fn prepare(store: &Store) -> Result<Self, StoreError> {
         let get = store
-            .session()
-            .prepare(format!(
-                "SELECT beneficiary_id, merchant_id, name, account_kind, account_masked, account_sealed, account_fingerprint, verifying, verification_status, verified_fingerprint, verification_expires_at, registered_name, name_match_score, verification_reason_code, sequence FROM {} WHERE beneficiary_id = ?",
-                store.table("beneficiaries")
-            ))
-            .await
-            .map_err(|e| StoreError::query("prepare beneficiary select")(&e))?;
+            .prepare(
+                format!(
+                    "SELECT beneficiary_id, merchant_id, name, account_kind, account_masked, account_sealed, account_fingerprint, verifying, verification_status, verified_fingerprint, verification_expires_at, registered_name, name_match_score, verification_reason_code, sequence FROM {} WHERE beneficiary_id = ?",
+                    store.table("beneficiaries")
+                ),
+                "prepare beneficiary select",
+            )
+            .await?;
         Ok(Self {
             store: store.clone(),
             get,
@@ -65,51 +66,47 @@ impl BeneficiariesTable {
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<BeneficiaryRow>, StoreError> {
-        let q = StoreError::query("beneficiary select");
-        let rows = self
+        let t: Option<Tuple> = self
             .store
-            .session()
-            .execute_unpaged(&self.get, (id,))
-            .await
-            .map_err(|e| q(&e))?
-            .into_rows_result()
-            .map_err(|e| q(&e))?;
-        let Some(t) = rows.maybe_first_row::<Tuple>().map_err(|e| q(&e))? else {
-            return Ok(None);
-        };
-        let (
-            beneficiary_id,
-            merchant_id,
-            name,
-            kind,
-            masked,
-            sealed,
-            fingerprint,
-            verifying,
-            status,
-            verified,
-            expires,
-            registered,
-            score,
-            reason,
-            sequence,
-        ) = t;
-        Ok(Some(BeneficiaryRow {
-            beneficiary_id,
-            merchant_id: merchant_id.unwrap_or_default(),
-            name,
-            account_kind: kind.unwrap_or_default(),
-            account_masked: masked.unwrap_or_default(),
-            account_sealed: sealed.unwrap_or_default(),
-            account_fingerprint: fingerprint.unwrap_or_default(),
-            verifying: verifying.unwrap_or(false),
-            verification_status: status,
-            verified_fingerprint: verified,
-            verification_expires_at_ms: expires.map(|t| t.0),
-            registered_name: registered,
-            name_match_score: score,
-            verification_reason_code: reason,
-            sequence: sequence.unwrap_or(0),
-        }))
+            .first_row(&self.get, (id,), "beneficiary select")
+            .await?;
+        Ok(t.map(row))
+    }
+}
+
+fn row(t: Tuple) -> BeneficiaryRow {
+    let (
+        beneficiary_id,
+        merchant_id,
+        name,
+        kind,
+        masked,
+        sealed,
+        fingerprint,
+        verifying,
+        status,
+        verified,
+        expires,
+        registered,
+        score,
+        reason,
+        sequence,
+    ) = t;
+    BeneficiaryRow {
+        beneficiary_id,
+        merchant_id: merchant_id.unwrap_or_default(),
+        name,
+        account_kind: kind.unwrap_or_default(),
+        account_masked: masked.unwrap_or_default(),
+        account_sealed: sealed.unwrap_or_default(),
+        account_fingerprint: fingerprint.unwrap_or_default(),
+        verifying: verifying.unwrap_or(false),
+        verification_status: status,
+        verified_fingerprint: verified,
+        verification_expires_at_ms: expires.map(|t| t.0),
+        registered_name: registered,
+        name_match_score: score,
+        verification_reason_code: reason,
+        sequence: sequence.unwrap_or(0),
     }
 }

@@ -19,6 +19,9 @@ use config::StoreConfig;
 use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
+use scylla::deserialize::row::DeserializeRow;
+use scylla::serialize::row::SerializeRow;
+use scylla::statement::prepared::PreparedStatement;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -115,6 +118,77 @@ impl Store {
 
     pub fn session(&self) -> &Session {
         &self.session
+    }
+
+    /// Prepares a statement; `op` names it in errors.
+    pub async fn prepare(
+        &self,
+        cql: String,
+        op: &'static str,
+    ) -> Result<PreparedStatement, StoreError> {
+        self.session
+            .prepare(cql)
+            .await
+            .map_err(|e| StoreError::query(op)(&e))
+    }
+
+    /// Runs a prepared read and returns its first row, typed; `op` names it in errors.
+    pub async fn first_row<T, V>(
+        &self,
+        statement: &PreparedStatement,
+        values: V,
+        op: &'static str,
+    ) -> Result<Option<T>, StoreError>
+    where
+        V: SerializeRow,
+        T: for<'f> DeserializeRow<'f, 'f>,
+    {
+        let q = StoreError::query(op);
+        let rows = self
+            .session
+            .execute_unpaged(statement, values)
+            .await
+            .map_err(|e| q(&e))?
+            .into_rows_result()
+            .map_err(|e| q(&e))?;
+        rows.maybe_first_row::<T>().map_err(|e| q(&e))
+    }
+
+    /// Runs a prepared read (bounded by its own LIMIT) and returns every row, typed.
+    pub async fn all_rows<T, V>(
+        &self,
+        statement: &PreparedStatement,
+        values: V,
+        op: &'static str,
+    ) -> Result<Vec<T>, StoreError>
+    where
+        V: SerializeRow,
+        T: for<'f> DeserializeRow<'f, 'f>,
+    {
+        let q = StoreError::query(op);
+        let rows = self
+            .session
+            .execute_unpaged(statement, values)
+            .await
+            .map_err(|e| q(&e))?
+            .into_rows_result()
+            .map_err(|e| q(&e))?;
+        let typed = rows.rows::<T>().map_err(|e| q(&e))?;
+        typed.map(|r| r.map_err(|e| q(&e))).collect()
+    }
+
+    /// Runs a prepared write.
+    pub async fn write<V: SerializeRow>(
+        &self,
+        statement: &PreparedStatement,
+        values: V,
+        op: &'static str,
+    ) -> Result<(), StoreError> {
+        self.session
+            .execute_unpaged(statement, values)
+            .await
+            .map_err(|e| StoreError::query(op)(&e))?;
+        Ok(())
     }
 
     pub fn keyspace(&self) -> &str {

@@ -71,115 +71,86 @@ pub struct PayoutsTable {
     claim: PreparedStatement,
 }
 
-fn q(op: &'static str) -> impl Fn(&dyn std::fmt::Display) -> StoreError {
-    StoreError::query(op)
-}
-
 impl PayoutsTable {
     pub async fn prepare(store: &Store) -> Result<Self, StoreError> {
-        let s = store.session();
-        let p = |cql: String| async move {
-            s.prepare(cql)
-                .await
-                .map_err(|e| q("prepare payouts statement")(&e))
-        };
+        let p = |cql: String| store.prepare(cql, "prepare payouts statement");
+        let (payouts, by_batch, batches) = (
+            store.table("payouts"),
+            store.table("payouts_by_batch"),
+            store.table("payout_batches"),
+        );
         Ok(Self {
-            payout: p(format!("SELECT payout_id, merchant_id, batch_id, beneficiary_id, status, amount_minor, currency, rail, utr, reason_code, created_by, decided_by, sequence FROM {} WHERE payout_id = ?", store.table("payouts"))).await?,
-            items: p(format!("SELECT payout_id, status, amount_minor, reason_code FROM {} WHERE batch_id = ? LIMIT {BATCH_ITEMS_MAX}", store.table("payouts_by_batch"))).await?,
-            batch_get: p(format!("SELECT merchant_id, items, refused_json FROM {} WHERE batch_id = ?", store.table("payout_batches"))).await?,
-            batch_put: p(format!("INSERT INTO {} (batch_id, merchant_id, items, refused_json, created_at) VALUES (?, ?, ?, ?, ?)", store.table("payout_batches"))).await?,
+            payout: p(format!("SELECT payout_id, merchant_id, batch_id, beneficiary_id, status, amount_minor, currency, rail, utr, reason_code, created_by, decided_by, sequence FROM {payouts} WHERE payout_id = ?")).await?,
+            items: p(format!("SELECT payout_id, status, amount_minor, reason_code FROM {by_batch} WHERE batch_id = ? LIMIT {BATCH_ITEMS_MAX}")).await?,
+            batch_get: p(format!("SELECT merchant_id, items, refused_json FROM {batches} WHERE batch_id = ?")).await?,
+            batch_put: p(format!("INSERT INTO {batches} (batch_id, merchant_id, items, refused_json, created_at) VALUES (?, ?, ?, ?, ?)")).await?,
             balances: p(format!("SELECT currency, available_minor, reserved_minor, queued_minor, updated_at FROM {} WHERE merchant_id = ?", store.table("merchant_balances"))).await?,
-            claim: p(format!("INSERT INTO {} (payout_id, merchant_id) VALUES (?, ?)", store.table("payouts"))).await?,
+            claim: p(format!("INSERT INTO {payouts} (payout_id, merchant_id) VALUES (?, ?)")).await?,
             store: store.clone(),
         })
     }
 
     pub async fn payout(&self, id: &str) -> Result<Option<PayoutRow>, StoreError> {
-        let rows = self
+        let t: Option<PayoutTuple> = self
             .store
-            .session()
-            .execute_unpaged(&self.payout, (id,))
-            .await
-            .map_err(|e| q("payout select")(&e))?
-            .into_rows_result()
-            .map_err(|e| q("payout select")(&e))?;
-        let Some(t) = rows
-            .maybe_first_row::<PayoutTuple>()
-            .map_err(|e| q("payout select")(&e))?
-        else {
-            return Ok(None);
-        };
-        let (
-            payout_id,
-            merchant_id,
-            batch_id,
-            beneficiary_id,
-            status,
-            amount_minor,
-            currency,
-            rail,
-            utr,
-            reason_code,
-            created_by,
-            decided_by,
-            sequence,
-        ) = t;
-        Ok(Some(PayoutRow {
-            payout_id,
-            merchant_id,
-            batch_id,
-            beneficiary_id,
-            status,
-            amount_minor,
-            currency,
-            rail,
-            utr,
-            reason_code,
-            created_by,
-            decided_by,
-            sequence,
-        }))
+            .first_row(&self.payout, (id,), "payout select")
+            .await?;
+        Ok(t.map(
+            |(
+                payout_id,
+                merchant_id,
+                batch_id,
+                beneficiary_id,
+                status,
+                amount_minor,
+                currency,
+                rail,
+                utr,
+                reason_code,
+                created_by,
+                decided_by,
+                sequence,
+            )| PayoutRow {
+                payout_id,
+                merchant_id,
+                batch_id,
+                beneficiary_id,
+                status,
+                amount_minor,
+                currency,
+                rail,
+                utr,
+                reason_code,
+                created_by,
+                decided_by,
+                sequence,
+            },
+        ))
     }
 
     pub async fn batch_items(&self, batch_id: &str) -> Result<Vec<BatchItem>, StoreError> {
-        let rows = self
+        type Row = (String, Option<String>, Option<i64>, Option<String>);
+        let rows: Vec<Row> = self
             .store
-            .session()
-            .execute_unpaged(&self.items, (batch_id,))
-            .await
-            .map_err(|e| q("batch items")(&e))?
-            .into_rows_result()
-            .map_err(|e| q("batch items")(&e))?;
-        let mut out = Vec::new();
-        for r in rows
-            .rows::<(String, Option<String>, Option<i64>, Option<String>)>()
-            .map_err(|e| q("batch items")(&e))?
-        {
-            let (payout_id, status, amount_minor, reason_code) =
-                r.map_err(|e| q("batch items")(&e))?;
-            out.push(BatchItem {
+            .all_rows(&self.items, (batch_id,), "batch items")
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(payout_id, status, amount_minor, reason_code)| BatchItem {
                 payout_id,
                 status,
                 amount_minor,
                 reason_code,
-            });
-        }
-        Ok(out)
+            })
+            .collect())
     }
 
     /// The batch's merchant, its item count and the rows refused at intake (JSON).
     pub async fn batch(&self, batch_id: &str) -> Result<Option<(String, i32, String)>, StoreError> {
-        let rows = self
+        let r: Option<(Option<String>, Option<i32>, Option<String>)> = self
             .store
-            .session()
-            .execute_unpaged(&self.batch_get, (batch_id,))
-            .await
-            .map_err(|e| q("batch select")(&e))?
-            .into_rows_result()
-            .map_err(|e| q("batch select")(&e))?;
-        let r = rows
-            .maybe_first_row::<(Option<String>, Option<i32>, Option<String>)>()
-            .map_err(|e| q("batch select")(&e))?;
+            .first_row(&self.batch_get, (batch_id,), "batch select")
+            .await?;
         Ok(r.map(|(m, n, refused)| {
             (
                 m.unwrap_or_default(),
@@ -197,63 +168,45 @@ impl PayoutsTable {
         refused_json: &str,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        self.store
-            .session()
-            .execute_unpaged(
-                &self.batch_put,
-                (
-                    batch_id,
-                    merchant_id,
-                    items,
-                    refused_json,
-                    CqlTimestamp(now_ms),
-                ),
-            )
-            .await
-            .map_err(|e| q("batch put")(&e))?;
-        Ok(())
+        let values = (
+            batch_id,
+            merchant_id,
+            items,
+            refused_json,
+            CqlTimestamp(now_ms),
+        );
+        self.store.write(&self.batch_put, values, "batch put").await
     }
 
     /// Records a payout's merchant before its request is published (read-your-writes); the views
     /// write the same merchant again from the payout's events.
     pub async fn claim(&self, payout_id: &str, merchant_id: &str) -> Result<(), StoreError> {
         self.store
-            .session()
-            .execute_unpaged(&self.claim, (payout_id, merchant_id))
+            .write(&self.claim, (payout_id, merchant_id), "payout claim")
             .await
-            .map_err(|e| q("payout claim")(&e))?;
-        Ok(())
     }
 
     pub async fn balances(&self, merchant_id: &str) -> Result<Vec<BalanceRow>, StoreError> {
-        let rows = self
+        type Row = (
+            String,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<CqlTimestamp>,
+        );
+        let rows: Vec<Row> = self
             .store
-            .session()
-            .execute_unpaged(&self.balances, (merchant_id,))
-            .await
-            .map_err(|e| q("balances select")(&e))?
-            .into_rows_result()
-            .map_err(|e| q("balances select")(&e))?;
-        let mut out = Vec::new();
-        for r in rows
-            .rows::<(
-                String,
-                Option<i64>,
-                Option<i64>,
-                Option<i64>,
-                Option<CqlTimestamp>,
-            )>()
-            .map_err(|e| q("balances select")(&e))?
-        {
-            let (currency, a, r_, qd, at) = r.map_err(|e| q("balances select")(&e))?;
-            out.push(BalanceRow {
+            .all_rows(&self.balances, (merchant_id,), "balances select")
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(currency, available, reserved, queued, at)| BalanceRow {
                 currency,
-                available_minor: a.unwrap_or(0),
-                reserved_minor: r_.unwrap_or(0),
-                queued_minor: qd.unwrap_or(0),
+                available_minor: available.unwrap_or(0),
+                reserved_minor: reserved.unwrap_or(0),
+                queued_minor: queued.unwrap_or(0),
                 updated_at_ms: at.map(|t| t.0),
-            });
-        }
-        Ok(out)
+            })
+            .collect())
     }
 }

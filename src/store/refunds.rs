@@ -49,10 +49,6 @@ pub struct RefundsTable {
     owner_put: PreparedStatement,
 }
 
-fn q(op: &'static str) -> impl Fn(&dyn std::fmt::Display) -> StoreError {
-    StoreError::query(op)
-}
-
 fn row(
     (
         payment_id,
@@ -87,14 +83,9 @@ fn row(
 
 impl RefundsTable {
     pub async fn prepare(store: &Store) -> Result<Self, StoreError> {
-        let s = store.session();
         let refunds = store.table("refunds_by_payment");
         let owners = store.table("refund_owners");
-        let p = |cql: String| async move {
-            s.prepare(cql)
-                .await
-                .map_err(|e| q("prepare refunds statement")(&e))
-        };
+        let p = |cql: String| store.prepare(cql, "prepare refunds statement");
         Ok(Self {
             one: p(format!(
                 "SELECT {COLUMNS} FROM {refunds} WHERE payment_id = ? AND refund_id = ?"
@@ -122,52 +113,27 @@ impl RefundsTable {
         payment_id: &str,
         refund_id: &str,
     ) -> Result<Option<RefundRow>, StoreError> {
-        let rows = self
+        let r: Option<RefundTuple> = self
             .store
-            .session()
-            .execute_unpaged(&self.one, (payment_id, refund_id))
-            .await
-            .map_err(|e| q("refund select")(&e))?
-            .into_rows_result()
-            .map_err(|e| q("refund select")(&e))?;
-        let r = rows
-            .maybe_first_row::<RefundTuple>()
-            .map_err(|e| q("refund select")(&e))?;
+            .first_row(&self.one, (payment_id, refund_id), "refund select")
+            .await?;
         Ok(r.map(row))
     }
 
     /// Every refund of a payment, by refund id.
     pub async fn list(&self, payment_id: &str) -> Result<Vec<RefundRow>, StoreError> {
-        let rows = self
+        let rows: Vec<RefundTuple> = self
             .store
-            .session()
-            .execute_unpaged(&self.list, (payment_id,))
-            .await
-            .map_err(|e| q("refunds list")(&e))?
-            .into_rows_result()
-            .map_err(|e| q("refunds list")(&e))?;
-        let mut out = Vec::new();
-        for r in rows
-            .rows::<RefundTuple>()
-            .map_err(|e| q("refunds list")(&e))?
-        {
-            out.push(row(r.map_err(|e| q("refunds list")(&e))?));
-        }
-        Ok(out)
+            .all_rows(&self.list, (payment_id,), "refunds list")
+            .await?;
+        Ok(rows.into_iter().map(row).collect())
     }
 
     /// The payment and merchant of a refund.
     pub async fn owner(&self, refund_id: &str) -> Result<Option<(String, String)>, StoreError> {
-        let rows = self
-            .store
-            .session()
-            .execute_unpaged(&self.owner_get, (refund_id,))
+        self.store
+            .first_row(&self.owner_get, (refund_id,), "refund owner get")
             .await
-            .map_err(|e| q("refund owner get")(&e))?
-            .into_rows_result()
-            .map_err(|e| q("refund owner get")(&e))?;
-        rows.maybe_first_row::<(String, String)>()
-            .map_err(|e| q("refund owner get")(&e))
     }
 
     /// Records a refund's owner before its request is published (read-your-writes), as the views do
@@ -179,10 +145,11 @@ impl RefundsTable {
         merchant_id: &str,
     ) -> Result<(), StoreError> {
         self.store
-            .session()
-            .execute_unpaged(&self.owner_put, (refund_id, payment_id, merchant_id))
+            .write(
+                &self.owner_put,
+                (refund_id, payment_id, merchant_id),
+                "refund owner put",
+            )
             .await
-            .map_err(|e| q("refund owner put")(&e))?;
-        Ok(())
     }
 }
