@@ -9,7 +9,7 @@
 
 use super::api::{authorized, caller, parse_json, Bridge, Caller};
 use super::config::Role;
-use super::errors::{err, invalid, respond, store_unavailable, ApiError};
+use super::errors::{err, invalid, ok_json, store_unavailable, ApiError};
 use super::idempotency;
 use super::replay::{run_once, Keyed};
 use crate::domain::accounts::Account;
@@ -274,12 +274,5 @@ pub async fn read(
         }))
     }
     .await;
-    match result {
-        Ok(v) => respond(
-            route,
-            StatusCode::OK,
-            serde_json::to_vec(&v).unwrap_or_default(),
-        ),
-        Err(e) => e.respond(route),
-    }
+    ok_json(route, result)
 }

@@ -147,6 +147,18 @@ pub async fn json_refusals(body_bytes_max: usize, response: Response) -> Respons
     Response::from_parts(parts, Body::from(refusal.body()))
 }
 
+/// A read's answer: `200` with the JSON body, or the refusal.
+pub fn ok_json(route: &'static str, result: Result<serde_json::Value, ApiError>) -> Response {
+    match result {
+        Ok(body) => respond(
+            route,
+            StatusCode::OK,
+            serde_json::to_vec(&body).unwrap_or_default(),
+        ),
+        Err(e) => e.respond(route),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,9 +8,9 @@
 
 use super::api::{authorized, caller, parse_json, Bridge, Caller};
 use super::config::Role;
-use super::errors::{err, invalid, store_unavailable, ApiError};
+use super::errors::{err, invalid, ok_json, store_unavailable, ApiError};
 use super::idempotency;
-use super::payouts::{ok_json, payout_id, request_of, status_name, PayoutIn};
+use super::payouts::{payout_id, request_of, status_name, PayoutIn};
 use super::replay::{run_once, Keyed};
 use crate::domain::clock::now_millis;
 use crate::events::payout::PayoutRequest;

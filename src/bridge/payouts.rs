@@ -12,7 +12,7 @@
 use super::api::{authorized, caller, parse_json, Bridge, Caller};
 use super::config::Role;
 use super::decisions::{decision, not_the_creator, reason, Decision};
-use super::errors::{err, invalid, respond, store_unavailable, ApiError};
+use super::errors::{err, invalid, ok_json, store_unavailable, ApiError};
 use super::idempotency;
 use super::replay::{run_once, Keyed};
 use super::validation;
@@ -228,17 +228,6 @@ pub async fn decide(
 pub(super) fn status_name(s: Option<&str>) -> &'static str {
     s.and_then(from_symbol::<PayoutStatus>)
         .map_or("accepted", PayoutStatus::api_name)
-}
-
-pub(super) fn ok_json(route: &'static str, result: Result<Value, ApiError>) -> Response {
-    match result {
-        Ok(v) => respond(
-            route,
-            StatusCode::OK,
-            serde_json::to_vec(&v).unwrap_or_default(),
-        ),
-        Err(e) => e.respond(route),
-    }
 }
 
 pub async fn read(

@@ -3,7 +3,7 @@
 //! entered it: REST or Kafka). Another merchant's intent is indistinguishable from a missing one.
 
 use super::api::{merchant, Bridge};
-use super::errors::{err, respond, store_unavailable, ApiError};
+use super::errors::{err, ok_json, store_unavailable, ApiError};
 use crate::domain::ids::{MerchantId, PaymentId};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -44,17 +44,6 @@ async fn owned_by_caller(b: &Bridge, headers: &HeaderMap, id: &str) -> Result<Pa
 /// The payment id a path names; one that cannot be an id names no intent.
 pub(super) fn payment_id_of(raw: &str) -> Result<PaymentId, ApiError> {
     PaymentId::parse(raw).map_err(|_| not_found())
-}
-
-fn ok_json(route: &'static str, result: Result<serde_json::Value, ApiError>) -> Response {
-    match result {
-        Ok(body) => respond(
-            route,
-            StatusCode::OK,
-            serde_json::to_vec(&body).unwrap_or_default(),
-        ),
-        Err(e) => e.respond(route),
-    }
 }
 
 pub async fn read(

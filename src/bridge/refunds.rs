@@ -11,7 +11,7 @@
 use super::api::{authorized, caller, parse_json, Bridge, Caller};
 use super::config::Role;
 use super::decisions::{decision, not_the_creator, reason, Decision};
-use super::errors::{err, invalid, respond, store_unavailable, ApiError};
+use super::errors::{err, invalid, ok_json, store_unavailable, ApiError};
 use super::idempotency;
 use super::reads::{owned, payment_id_of};
 use super::replay::{run_once, Keyed};
@@ -236,17 +236,6 @@ fn view(r: &RefundRow) -> serde_json::Value {
         "created_by": r.created_by, "decided_by": r.decided_by,
         "metadata": metadata, "sequence": r.sequence, "updated_at_ms": r.updated_at_ms,
     })
-}
-
-fn ok_json(route: &'static str, result: Result<serde_json::Value, ApiError>) -> Response {
-    match result {
-        Ok(body) => respond(
-            route,
-            StatusCode::OK,
-            serde_json::to_vec(&body).unwrap_or_default(),
-        ),
-        Err(e) => e.respond(route),
-    }
 }
 
 pub async fn read(
