@@ -181,9 +181,9 @@ async fn dispatch(command: Command, config: Config) -> Result<String, CommandErr
         } => {
             let report = commands::ledger::audit(&config).await?;
             verdict(
-                report.is_balanced(),
+                report.is_ok(),
                 report.render(),
-                "the ledger does not balance: see the problems above",
+                "the ledger does not balance, or a balance differs from it: see the problems above",
             )
         }
         Command::Process(args) => commands::process::process(config, args)

@@ -47,7 +47,7 @@ fn bad_config_file_names_the_file_the_field_and_the_fix() {
     let file = dir.path().join("bad.toml");
     std::fs::write(
         &file,
-        "[store]\nkeyspace = \"paystream\"\nreplicaton_factor = 3\n",
+        "[store]\nflavor = \"cassandra\"\nreplicaton_factor = 3\n",
     )
     .unwrap();
     let out = paystream(
@@ -68,14 +68,22 @@ fn bad_config_file_names_the_file_the_field_and_the_fix() {
 fn bad_environment_value_names_the_field_and_the_fix() {
     let out = paystream(
         &["topology", "check"],
-        &[("PAYSTREAM__STORE__KEYSPACE", "Bad-Name")],
+        &[("PAYSTREAM__DEPLOYMENT__NAME", "Bad-Name")],
     );
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
-        err.contains("store.keyspace") && err.contains("Fix:"),
+        err.contains("deployment.name") && err.contains("Fix:"),
         "{err}"
     );
+    // The keyspace has no setting of its own: the deployment names it.
+    let out = paystream(
+        &["topology", "check"],
+        &[("PAYSTREAM__STORE__KEYSPACE", "elsewhere")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("keyspace") && err.contains("Fix:"), "{err}");
 }
 
 #[test]
@@ -208,7 +216,7 @@ async fn smoke_serves_ops_endpoints_and_stops_on_sigterm() {
         .args(["smoke", "--demo-events", "30", "--keep-running"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("PAYSTREAM__SERVICE__OPS_LISTEN", &listen)
-        .env("PAYSTREAM__STORE__KEYSPACE", &config.store.keyspace)
+        .env("PAYSTREAM__DEPLOYMENT__NAME", &config.deployment.name)
         .env("PAYSTREAM__SERVICE__LOG_FORMAT", "json")
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&stderr_path).unwrap())
@@ -300,7 +308,7 @@ async fn run_settles_its_traffic_serves_until_sigterm_and_reports_ok() {
         .env("PAYSTREAM__SERVICE__OPS_LISTEN", format!("127.0.0.1:{ops}"))
         .env("PAYSTREAM__BRIDGE__LISTEN", format!("127.0.0.1:{bridge}"))
         .env("PAYSTREAM__SANDBOX__LISTEN", format!("127.0.0.1:{sandbox}"))
-        .env("PAYSTREAM__STORE__KEYSPACE", &config.store.keyspace)
+        .env("PAYSTREAM__DEPLOYMENT__NAME", &config.deployment.name)
         .env("PAYSTREAM__SERVICE__LOG_FORMAT", "json")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

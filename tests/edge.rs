@@ -662,3 +662,81 @@ fn demo_payment_id(key: &str) -> String {
         .unwrap()
         .to_string()
 }
+
+/// A signed provider webhook, as the provider would send it.
+async fn signed_webhook(
+    f: &Flow,
+    provider: &str,
+    secret: &str,
+    id: &str,
+    body: &Value,
+) -> (u16, Value) {
+    let secret = paystream::connectors::webhook_signature::WebhookSecret::parse(secret).unwrap();
+    let raw = serde_json::to_vec(body).unwrap();
+    let now = paystream::domain::clock::now_millis() / 1_000;
+    let r = f
+        .http
+        .post(format!("{}/webhooks/{provider}", f.base))
+        .header("webhook-id", id)
+        .header("webhook-timestamp", now.to_string())
+        .header("webhook-signature", secret.sign(id, now, &raw))
+        .body(raw)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn signed_webhooks_with_ids_the_processors_refuse_are_answered_4xx() {
+    use paystream::connectors::config::{DEMO_ACME_SECRET, DEMO_TRANSFERLY_SECRET};
+    let f = start(0).await;
+    let charge = |n: &str, payment: &str| {
+        json!({"id": n, "type": "charge.succeeded", "created": 1, "data": {"id": "ch_1",
+               "status": "succeeded", "reference": format!("{}_att1", &payment[..payment.len().min(8)]), "payment_id": payment}})
+    };
+    // Non-ASCII, 256 characters, and one past what leaves room for the ids derived from a payment.
+    let long = "p".repeat(256);
+    let just_over = "p".repeat(paystream::domain::ids::PAYMENT_ID_LEN_MAX + 1);
+    for (n, payment) in [
+        ("evt_a", "pay_é1"),
+        ("evt_b", long.as_str()),
+        ("evt_c", just_over.as_str()),
+    ] {
+        let (status, body) =
+            signed_webhook(&f, "acme", DEMO_ACME_SECRET, n, &charge(n, payment)).await;
+        assert_eq!(
+            (status, code(&body)),
+            (422, "webhook_invalid"),
+            "{payment}: {body}"
+        );
+        assert_eq!(body["error"]["field"], "payment_id", "{body}");
+    }
+    let transfer = json!({"event_id": "evt_t", "event": "transfer.processed", "created_at_ms": 1,
+        "transfer": {"id": "tr_1", "request_ref": long, "status": "SUCCESS", "utr": "UTR1"}});
+    let (status, body) =
+        signed_webhook(&f, "transferly", DEMO_TRANSFERLY_SECRET, "evt_t", &transfer).await;
+    assert_eq!((status, code(&body)), (422, "webhook_invalid"), "{body}");
+    // A well-formed one is accepted, so the refusals above are the ids', not the signatures'.
+    let (status, body) = signed_webhook(
+        &f,
+        "acme",
+        DEMO_ACME_SECRET,
+        "evt_ok",
+        &charge("evt_ok", "pay_fine"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let published: Vec<paystream::events::ProviderWebhook> = f.read("providers.webhooks", 1).await;
+    assert_eq!(
+        published
+            .iter()
+            .map(|w| w.payment_id.as_str())
+            .collect::<Vec<_>>(),
+        ["pay_fine"],
+        "only the accepted webhook is published"
+    );
+    let payout_hooks: Vec<paystream::events::ProviderWebhook> = f.read("payouts.webhooks", 0).await;
+    assert!(payout_hooks.is_empty());
+    f.stop().await;
+}

@@ -260,7 +260,7 @@ async fn verifications_payout_scenarios_approvals_and_a_batch() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_payouts_never_overdraw_the_balance() {
-    let f = flow::start_named("payouts-race", 0, None, |c| {
+    let f = flow::start_named("payouts_race", 0, None, |c| {
         c.payouts.queue_ttl_ms = 4_000;
     })
     .await;

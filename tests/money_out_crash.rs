@@ -30,7 +30,7 @@ async fn payouts_killed_mid_transaction_never_pay_twice_or_lose_a_payout() {
 /// checks the outcome.
 async fn killed_under_payouts(victim: &str) {
     let queue_ttl_ms = 8_000;
-    let f = flow::start_named(&format!("mo-{victim}"), 0, Some(victim), |c| {
+    let f = flow::start_named(&format!("mo_{victim}"), 0, Some(victim), |c| {
         c.payouts.queue_ttl_ms = queue_ttl_ms;
     })
     .await;

@@ -14,7 +14,11 @@ use paystream::topology::Topology;
 use std::path::Path;
 
 fn topology() -> Topology {
-    Topology::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("topology")).expect("topology")
+    Topology::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("topology"),
+        &Default::default(),
+    )
+    .expect("topology")
 }
 
 fn event(seq: i64) -> PaymentEvent {

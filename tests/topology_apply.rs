@@ -8,21 +8,19 @@ use paystream::runtime::admin::{apply_topics, ApplyError, TopicAction};
 use paystream::topology::Topology;
 use std::path::Path;
 
-/// The repository topology with every topic renamed, so the test owns its topics.
-fn private_topology(prefix: &str) -> Topology {
-    let mut t =
-        Topology::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("topology")).expect("topology");
-    for topic in &mut t.topics {
-        topic.name = format!("{prefix}.{}", topic.name);
-        topic.dead_letter = topic.dead_letter.as_ref().map(|d| format!("{prefix}.{d}"));
-    }
-    t
+/// The repository topology in a deployment of the test's own, so the test owns its topics.
+fn private_topology(config: &paystream::config::Config) -> Topology {
+    Topology::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("topology"),
+        &config.deployment,
+    )
+    .expect("topology")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_creates_then_is_idempotent_then_grows() {
     let config = common::config();
-    let mut t = private_topology(&common::unique("it"));
+    let mut t = private_topology(&config);
     assert!(!t.topics.is_empty(), "the topology declares topics");
     let first = apply_topics(&t, &config.kafka).await.expect("apply");
     assert_eq!(first.len(), t.topics.len());
@@ -42,16 +40,26 @@ async fn apply_creates_then_is_idempotent_then_grows() {
         "{second:?}"
     );
 
-    t.topics[0].partitions += 2;
+    // A topic no keyed state is co-partitioned with may grow (the events: fraud, views and the
+    // ledger keep no keyed state).
+    let events = t.topic_name("payments.events");
+    let g = t.topics.iter().position(|x| x.name == events).unwrap();
+    t.topics[g].partitions += 2;
     let grown = apply_topics(&t, &config.kafka).await.expect("grow");
-    assert_eq!(grown[0].1, TopicAction::PartitionsAdded { from: 6, to: 8 });
     assert_eq!(grown.len(), t.topics.len());
-    assert!(grown[1..].iter().all(|(_, a)| *a == TopicAction::Unchanged));
+    for (i, (_, action)) in grown.iter().enumerate() {
+        let want = if i == g {
+            TopicAction::PartitionsAdded { from: 6, to: 8 }
+        } else {
+            TopicAction::Unchanged
+        };
+        assert_eq!(*action, want, "{}", t.topics[i].name);
+    }
 
-    t.topics[0].partitions = 2;
+    t.topics[g].partitions = 2;
     match apply_topics(&t, &config.kafka).await {
         Err(ApplyError::Topic { topic, problem }) => {
-            assert_eq!(topic, t.topics[0].name);
+            assert_eq!(topic, events);
             assert!(
                 problem.contains("cannot remove partitions") && problem.contains("partitions = 8"),
                 "{problem}"
@@ -59,30 +67,11 @@ async fn apply_creates_then_is_idempotent_then_grows() {
         }
         other => panic!("shrinking must be refused, got {other:?}"),
     }
-    t.topics[0].partitions = 8;
+    t.topics[g].partitions = 8;
 
-    // The payment processor's changelog and inputs, under the test's names: growing one would move
+    // The payment processor's changelog, under the test's deployment's name: growing it would move
     // keys away from their state.
-    let prefixed = |name: &str| {
-        t.topics
-            .iter()
-            .find(|x| x.name.ends_with(&format!(".{name}")))
-            .map(|x| x.name.clone())
-            .unwrap()
-    };
-    let changelog = prefixed("payments.changelog");
-    let payments = t
-        .processors
-        .iter()
-        .position(|p| p.name == "payments")
-        .unwrap();
-    let inputs: Vec<String> = t.processors[payments]
-        .inputs
-        .iter()
-        .map(|i| prefixed(i))
-        .collect();
-    t.processors[payments].inputs = inputs;
-    t.processors[payments].changelog = Some(changelog.clone());
+    let changelog = t.topic_name("payments.changelog");
     let at = t.topics.iter().position(|x| x.name == changelog).unwrap();
     t.topics[at].partitions += 1;
     match apply_topics(&t, &config.kafka).await {

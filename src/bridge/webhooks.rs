@@ -4,7 +4,7 @@
 //! what the webhook means.
 
 use super::api::{card_number_at, Bridge};
-use super::errors::{err, respond, store_unavailable, ApiError};
+use super::errors::{err, invalid, respond, store_unavailable, ApiError};
 use crate::connectors::config::ConnectorKind;
 use crate::connectors::webhook_signature::{self, SignedHeaders, WebhookSecret};
 use crate::connectors::{self, WebhookEvent};
@@ -117,7 +117,10 @@ fn parsed(kind: ConnectorKind, body: &[u8]) -> Result<WebhookEvent, ApiError> {
         return Err(card_number_at("(webhook body)"));
     }
     match connectors::parse_webhook(kind, body) {
-        Ok(ev) if !ev.payment_id.is_empty() && !ev.attempt_id.is_empty() => Ok(ev),
+        Ok(ev) if !ev.payment_id.is_empty() && !ev.attempt_id.is_empty() => {
+            ids_keyable(kind, &ev)?;
+            Ok(ev)
+        }
         Ok(_) => Err(err(
             StatusCode::BAD_REQUEST,
             "webhook_invalid",
@@ -129,6 +132,28 @@ fn parsed(kind: ConnectorKind, body: &[u8]) -> Result<WebhookEvent, ApiError> {
             pe.to_string(),
         )),
     }
+}
+
+/// The id rule of the processor the webhook goes to, applied here: a webhook the processor would
+/// dead-letter is refused with a 4xx, so the provider retries or alerts instead of believing it was
+/// delivered. A charge's or refund's payment id must leave room for the ids derived from it (the
+/// payment processor's rule); a transfer's carries the payout id (the payout processor's).
+fn ids_keyable(kind: ConnectorKind, ev: &WebhookEvent) -> Result<(), ApiError> {
+    let subject = match kind {
+        ConnectorKind::Acme | ConnectorKind::Bolt => {
+            crate::domain::ids::PaymentId::parse(&ev.payment_id).map(|_| ())
+        }
+        ConnectorKind::Transferly => crate::domain::ids::validate(&ev.payment_id),
+    };
+    let refuse = |field: &str, e: crate::domain::ids::IdError| {
+        invalid(
+            "webhook_invalid",
+            field,
+            format!("the webhook's {field} cannot be an id here: {e}"),
+        )
+    };
+    subject.map_err(|e| refuse("payment_id", e))?;
+    crate::domain::ids::validate(&ev.attempt_id).map_err(|e| refuse("attempt_id", e))
 }
 
 fn normalized(

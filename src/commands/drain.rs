@@ -25,7 +25,7 @@ pub async fn wait_drained(
     processors: &[&str],
     limit: Duration,
 ) -> Result<Duration, CommandError> {
-    let topology = topology_from(&config.topology.dir)?;
+    let topology = topology_from(&config.topology.dir, &config.deployment)?;
     let started = Instant::now();
     loop {
         let mut behind = None;

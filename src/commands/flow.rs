@@ -168,13 +168,13 @@ pub async fn build_bridge(config: &Config) -> Result<Arc<Bridge>, CommandError> 
                 ))
             })
     };
-    // Both webhook topics carry the same record: they are told apart by name (a private topology
-    // prefixes it).
+    // Both webhook topics carry the same record: they are told apart by name.
     let pick_webhooks = |name: &str| {
+        let name = topology.topic_name(name);
         source
             .outputs
             .iter()
-            .find(|t| *t == name || t.ends_with(&format!(".{name}")))
+            .find(|t| **t == name)
             .cloned()
             .ok_or_else(|| {
                 CommandError::Failed(format!("the bridge source declares no topic '{name}'"))
@@ -329,9 +329,14 @@ pub async fn run(config: Config, mut args: RunArgs) -> Result<String, CommandErr
             failed.join("; ")
         )));
     }
-    if !audit.is_balanced() {
+    if !audit.ledger.is_balanced() {
         return Err(CommandError::Failed(
             "the ledger does not balance: see the audit above".into(),
+        ));
+    }
+    if !audit.balances.is_ok() {
+        return Err(CommandError::Failed(
+            "a merchant's balance differs from its ledger: see the audit above".into(),
         ));
     }
     if money_out.unsettled > 0 {

@@ -153,10 +153,14 @@ pub async fn run_named(name: &str, deps: Deps, config: &Config) -> Result<RunSta
         .map_err(|e| CommandError::Failed(e.to_string()))
 }
 
-/// Loads a topology for tests and benchmarks that run processors in-process.
-pub fn topology_from(dir: &std::path::Path) -> Result<Topology, CommandError> {
+/// Loads a topology in `deployment`'s namespace, checked, for tests and benchmarks that run
+/// processors in-process.
+pub fn topology_from(
+    dir: &std::path::Path,
+    deployment: &crate::domain::deployment::DeploymentConfig,
+) -> Result<Topology, CommandError> {
     let catalog = Catalog::bundled().map_err(CommandError::Schemas)?;
-    let t = Topology::load(dir).map_err(CommandError::Topology)?;
+    let t = Topology::load(dir, deployment).map_err(CommandError::Topology)?;
     t.check(&catalog).map_err(CommandError::Topology)?;
     Ok(t)
 }
@@ -173,6 +177,9 @@ impl Shared {
         let (topology, _) = super::topology::load_checked(config)?;
         let codec = Arc::new(super::codec(config).await?);
         let store = Store::open(&config.store).await?;
+        crate::runtime::deployment::bind(&config.kafka, &topology, &store, &codec)
+            .await
+            .map_err(CommandError::Failed)?;
         health.set("store", true);
         Ok(Self {
             topology: Arc::new(topology),

@@ -219,9 +219,12 @@ async fn produce_in_one_transaction(
     run_id: &str,
     commands: &[PaymentCommand],
 ) -> Result<(HashMap<i32, i64>, usize), CommandError> {
-    let producer: FutureProducer =
-        kafka::transactional_producer(&config.kafka, &format!("paystream-demo-{run_id}"))
-            .create()?;
+    let producer: FutureProducer = kafka::transactional_producer(
+        &config.kafka,
+        &config.deployment.group(&format!("demo-{run_id}")),
+    )
+    .create()?;
+    let topic = config.deployment.topic(DEMO_TOPIC);
     let timeout = Duration::from_millis(config.kafka.request_timeout_ms);
     crate::runtime::eos::init_transactions(&producer, &config.runtime)
         .await
@@ -235,10 +238,7 @@ async fn produce_in_one_transaction(
         encoded.push((c.payment_id.as_str(), bytes));
     }
     let deliveries = futures::future::join_all(encoded.iter().map(|(key, bytes)| {
-        producer.send(
-            FutureRecord::to(DEMO_TOPIC).key(*key).payload(bytes),
-            timeout,
-        )
+        producer.send(FutureRecord::to(&topic).key(*key).payload(bytes), timeout)
     }))
     .await;
     let mut first = HashMap::new();
@@ -252,7 +252,7 @@ async fn produce_in_one_transaction(
                 let p = producer.clone();
                 let _ = tokio::task::spawn_blocking(move || p.abort_transaction(timeout)).await;
                 return Err(CommandError::Kafka(format!(
-                    "produce to {DEMO_TOPIC} failed, transaction aborted: {e}"
+                    "produce to {topic} failed, transaction aborted: {e}"
                 )));
             }
         }
@@ -280,10 +280,11 @@ async fn consume_committed(
     commands: &[PaymentCommand],
 ) -> Result<Vec<(PaymentCommand, i64)>, CommandError> {
     let consumer: StreamConsumer =
-        kafka::read_committed_consumer(&config.kafka, "paystream-demo").create()?;
+        kafka::read_committed_consumer(&config.kafka, &config.deployment.group("demo")).create()?;
+    let topic = config.deployment.topic(DEMO_TOPIC);
     let mut tpl = TopicPartitionList::new();
     for (partition, offset) in first_offsets {
-        tpl.add_partition_offset(DEMO_TOPIC, *partition, Offset::Offset(*offset))?;
+        tpl.add_partition_offset(&topic, *partition, Offset::Offset(*offset))?;
     }
     consumer.assign(&tpl)?;
     let mut wanted: HashMap<&str, &PaymentCommand> = commands

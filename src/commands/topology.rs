@@ -12,7 +12,8 @@ use std::fmt::Write as _;
 /// Loads and validates the topology against the bundled schemas.
 pub fn load_checked(config: &Config) -> Result<(Topology, std::sync::Arc<Catalog>), CommandError> {
     let catalog = Catalog::bundled().map_err(CommandError::Schemas)?;
-    let topology = Topology::load(&config.topology.dir).map_err(CommandError::Topology)?;
+    let topology =
+        Topology::load(&config.topology.dir, &config.deployment).map_err(CommandError::Topology)?;
     topology.check(&catalog).map_err(CommandError::Topology)?;
     Ok((topology, catalog))
 }
@@ -42,6 +43,8 @@ pub struct ApplyReport {
     pub topics_grown: usize,
     pub migrations_applied: usize,
     pub migrations_already: usize,
+    /// The deployment's identity, bound in the keyspace and on its identity topic.
+    pub deployment_id: String,
 }
 
 impl ApplyReport {
@@ -49,8 +52,8 @@ impl ApplyReport {
         let mut s = String::new();
         let _ = write!(
             s,
-            "topics: {} created, {} unchanged, {} grown; keyspace {keyspace}: {} migrations applied, {} already applied",
-            self.topics_created, self.topics_unchanged, self.topics_grown, self.migrations_applied, self.migrations_already
+            "topics: {} created, {} unchanged, {} grown; keyspace {keyspace}: {} migrations applied, {} already applied; deployment id {}",
+            self.topics_created, self.topics_unchanged, self.topics_grown, self.migrations_applied, self.migrations_already, self.deployment_id
         );
         s
     }
@@ -100,5 +103,11 @@ pub async fn apply(config: &Config) -> Result<ApplyReport, CommandError> {
         };
         metrics::counter!(crate::metrics::TOPOLOGY_APPLIED, "kind" => "migration", "outcome" => outcome).increment(1);
     }
+    let store = Store::open(&config.store).await?;
+    let codec = super::codec(config).await?;
+    report.deployment_id =
+        crate::runtime::deployment::bind(&config.kafka, &topology, &store, &codec)
+            .await
+            .map_err(CommandError::Failed)?;
     Ok(report)
 }

@@ -4,7 +4,8 @@
 //! - it has events, with sequences exactly 1..n in topic order and no event id twice;
 //! - its last state is final (succeeded, failed, canceled, expired), or pending with a reason;
 //!
-//! and that the ledger balances. Exit status 1 on any failure.
+//! and that the ledger balances and every merchant's balance equals its ledger accounts. Exit status 1
+//! on any failure.
 
 use super::drain::wait_drained;
 use super::process::topology_from;
@@ -14,8 +15,6 @@ use crate::events::payment_command::PaymentCommandKind;
 use crate::events::payment_event::IntentStatus;
 use crate::events::{Catalog, Codec, Event, PaymentCommand, PaymentEvent};
 use crate::runtime::kafka;
-use crate::store::ledger::audit;
-use crate::store::Store;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
@@ -56,6 +55,9 @@ pub struct Report {
     pub unsettled: Vec<String>,
     pub ledger: String,
     pub ledger_balanced: bool,
+    /// Every merchant's balance against the ledger, rendered; and whether they all agree.
+    pub balances: String,
+    pub balances_match: bool,
 }
 
 impl Report {
@@ -66,6 +68,7 @@ impl Report {
             && self.duplicate_events.is_empty()
             && self.unsettled.is_empty()
             && self.ledger_balanced
+            && self.balances_match
     }
 
     pub fn render(&self) -> String {
@@ -84,6 +87,7 @@ impl Report {
              \x20 duplicate events   {}\n\
              \x20 not settled        {}\n\
              \x20 ledger             {}\n\
+             \x20 balances           {}\n\
              \x20 result             {}",
             self.created,
             self.events,
@@ -94,8 +98,9 @@ impl Report {
             list(&self.duplicate_events),
             list(&self.unsettled),
             self.ledger,
+            self.balances,
             if self.is_ok() {
-                "OK: every payment settled or pending with a reason, events 1..n, ledger balanced"
+                "OK: every payment settled or pending with a reason, events 1..n, ledger balanced, every balance equals its ledger"
             } else {
                 "FAILED"
             }
@@ -104,14 +109,23 @@ impl Report {
 }
 
 pub async fn run(config: &Config, args: &VerifyArgs) -> Result<Report, CommandError> {
-    let processors = ["payments", "fraud", "connector", "ledger", "views"];
+    let processors = [
+        "payments",
+        "fraud",
+        "connector",
+        "ledger",
+        "views",
+        "beneficiaries",
+        "payouts",
+        "balances",
+    ];
     wait_drained(
         config,
         &processors,
         Duration::from_secs(args.drain_timeout_s),
     )
     .await?;
-    let topology = topology_from(&config.topology.dir)?;
+    let topology = topology_from(&config.topology.dir, &config.deployment)?;
     let payments = topology
         .processor("payments")
         .ok_or_else(|| CommandError::Failed("no payments processor in the topology".into()))?;
@@ -147,8 +161,10 @@ pub async fn run(config: &Config, args: &VerifyArgs) -> Result<Report, CommandEr
     let mut report = judge(&created, &trails);
     report.events = events;
     report.duplicate_events = duplicates;
-    let store = Store::open(&config.store).await?;
-    let ledger = audit(&store).await?;
+    let audited = super::ledger::audit(config).await?;
+    let ledger = &audited.ledger;
+    report.balances_match = audited.balances.is_ok();
+    report.balances = audited.balances.render().replace('\n', "\n    ");
     report.ledger_balanced = ledger.is_balanced();
     report.ledger = format!(
         "{} entries, {} postings, {}",
@@ -344,6 +360,12 @@ mod tests {
         let clean = BTreeSet::from(["a".to_owned()]);
         let mut ok = judge(&clean, &trails);
         ok.ledger_balanced = true;
+        ok.balances_match = true;
         assert!(ok.is_ok(), "{}", ok.render());
+        ok.balances_match = false;
+        assert!(
+            !ok.is_ok(),
+            "a balance that differs from the ledger fails verify"
+        );
     }
 }

@@ -9,6 +9,7 @@
 
 use crate::bridge::config::BridgeConfig;
 use crate::connectors::config::ConnectorsConfig;
+use crate::domain::deployment::DeploymentConfig;
 use crate::domain::problem::Checks;
 use crate::events::config::SchemaRegistryConfig;
 use crate::processors::balances::config::BalancesConfig;
@@ -30,6 +31,8 @@ pub const ENV_PREFIX: &str = "PAYSTREAM__";
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    /// Names the keyspace, the topics, the consumer groups and the transactional ids.
+    pub deployment: DeploymentConfig,
     pub kafka: KafkaConfig,
     /// Absent: events use Avro single-object encoding against the bundled schemas.
     pub schema_registry: Option<SchemaRegistryConfig>,
@@ -88,9 +91,10 @@ impl Config {
             None => format!("defaults with {ENV_PREFIX}* overrides"),
         };
         figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__"));
-        let config: Config = figment
+        let mut config: Config = figment
             .extract()
             .map_err(|e| ConfigError::Parse(describe_figment(&e)))?;
+        config.store.keyspace = config.deployment.keyspace();
         config.validate().map_err(|problems| ConfigError::Invalid {
             source_name,
             problems,
@@ -98,16 +102,33 @@ impl Config {
         Ok(config)
     }
 
+    /// Moves this configuration to the deployment `name`: its keyspace, topics and groups.
+    pub fn set_deployment(&mut self, name: &str) {
+        self.deployment = DeploymentConfig::named(name);
+        self.store.keyspace = self.deployment.keyspace();
+    }
+
     /// Every bound the configuration must respect, all reported at once. Each section checks its
     /// own fields; the checks across sections are here.
     pub fn validate(&self) -> Result<(), Vec<Problem>> {
         let mut problems = Vec::new();
         let p = &mut problems;
+        self.deployment.validate(&mut Checks::new("deployment", p));
         self.kafka.validate(&mut Checks::new("kafka", p));
         if let Some(r) = &self.schema_registry {
             r.validate(&mut Checks::new("schema_registry", p));
         }
         self.store.validate(&mut Checks::new("store", p));
+        let keyspace = self.deployment.keyspace();
+        Checks::new("store", p).check(
+            self.store.keyspace == keyspace,
+            "keyspace",
+            format!(
+                "'{}' is not deployment.name's keyspace '{keyspace}'",
+                self.store.keyspace
+            ),
+            "name the deployment instead (deployment.name, or Config::set_deployment): it names the keyspace",
+        );
         self.service.validate(&mut Checks::new("service", p));
         let transaction_timeout_ms = self.kafka.transaction_timeout_ms;
         self.runtime
@@ -154,10 +175,16 @@ fn describe_figment(e: &figment::Error) -> String {
                     None => m.name.to_string(),
                 })
                 .unwrap_or_else(|| "configuration".into());
+            // The keyspace had a setting of its own before deployment.name named it.
+            let moved = if path == "store.keyspace" {
+                " (the keyspace is named by the deployment now: set `deployment.name` instead)"
+            } else {
+                ""
+            };
             if path.is_empty() {
                 format!("{source}: {}", err.kind)
             } else {
-                format!("{source}: field `{path}`: {}", err.kind)
+                format!("{source}: field `{path}`: {}{moved}", err.kind)
             }
         })
         .collect::<Vec<_>>()
@@ -210,13 +237,12 @@ mod tests {
     #[test]
     fn env_overlay_wins_and_is_validated() {
         figment::Jail::expect_with(|jail| {
-            jail.set_env("PAYSTREAM__STORE__KEYSPACE", "ks_test");
+            jail.set_env("PAYSTREAM__DEPLOYMENT__NAME", "ks_test");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.store.keyspace, "ks_test");
             assert_eq!(
-                Config::load(None)
-                    .map_err(|e| e.to_string())?
-                    .store
-                    .keyspace,
-                "ks_test"
+                c.deployment.topic("payments.commands"),
+                "ks_test.payments.commands"
             );
             jail.set_env("PAYSTREAM__KAFKA__TOPIC_REPLICATION_FACTOR", "0");
             let err = Config::load(None).unwrap_err().to_string();
@@ -230,7 +256,7 @@ mod tests {
     fn every_bad_value_is_reported_with_its_field() {
         let mut c = Config::default();
         c.kafka.bootstrap_servers = "nohost".into();
-        c.store.keyspace = "Bad-Name".into();
+        c.set_deployment("Bad-Name");
         c.schema_registry = Some(SchemaRegistryConfig {
             url: "ftp://x".into(),
             timeout_ms: 5,
@@ -244,12 +270,34 @@ mod tests {
         assert_eq!(
             fields,
             [
+                "deployment.name",
                 "kafka.bootstrap_servers",
                 "schema_registry.url",
                 "schema_registry.timeout_ms",
-                "store.keyspace"
             ]
         );
+    }
+
+    #[test]
+    fn the_keyspace_is_named_by_the_deployment_only() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("PAYSTREAM__STORE__KEYSPACE", "elsewhere");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(
+                err.contains("`deployment.name` instead") && err.contains("Fix:"),
+                "{err}"
+            );
+            Ok(())
+        });
+        let mut c = Config::default();
+        c.store.keyspace = "elsewhere".into();
+        let fields: Vec<String> = c
+            .validate()
+            .unwrap_err()
+            .into_iter()
+            .map(|p| p.field)
+            .collect();
+        assert_eq!(fields, ["store.keyspace"]);
     }
 
     #[test]

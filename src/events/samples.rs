@@ -452,3 +452,12 @@ pub fn keyed_state() -> KeyedState {
         written_at: T,
     }
 }
+
+pub fn deployment_identity() -> super::DeploymentIdentity {
+    super::DeploymentIdentity {
+        deployment_id: s("0192f0c4-7b1e-7c3a-9e2f-5d8a1b6c4e21"),
+        name: s("paystream"),
+        keyspace: s("paystream"),
+        created_at: T,
+    }
+}

@@ -62,6 +62,10 @@ pub const PROCESSOR_RECEIVED: &str = "paystream_processor_received_total";
 pub const PROCESSOR_PRODUCED: &str = "paystream_processor_produced_total";
 /// Records sent to a dead-letter topic. Labels: processor, topic, kind.
 pub const PROCESSOR_DEAD_LETTERED: &str = "paystream_processor_dead_lettered_total";
+/// Input records found on a partition other than the one their state key belongs to (an upstream
+/// producer with another partitioner) and moved to it, counted when the move commits. Labels:
+/// processor, topic.
+pub const PROCESSOR_REROUTED: &str = "paystream_processor_rerouted_total";
 /// Processing errors by class. Labels: processor, class (retryable, poison, fatal).
 pub const PROCESSOR_ERRORS: &str = "paystream_processor_errors_total";
 /// Retries of retryable failures. Labels: processor, op (store, kafka, process, registry).
@@ -169,6 +173,10 @@ fn describe() {
     describe_counter!(
         PROCESSOR_DEAD_LETTERED,
         "Records sent to a dead-letter topic"
+    );
+    describe_counter!(
+        PROCESSOR_REROUTED,
+        "Input records moved to the partition their key belongs to (another producer's partitioner)"
     );
     describe_counter!(PROCESSOR_ERRORS, "Processing errors by class");
     describe_counter!(PROCESSOR_RETRIES, "Retries of retryable failures");

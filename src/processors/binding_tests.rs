@@ -94,7 +94,7 @@ fn keyed_state_and_a_changelog_go_together() {
     );
 
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topology");
-    let topology = crate::topology::Topology::load(&dir).unwrap();
+    let topology = crate::topology::Topology::load(&dir, &Default::default()).unwrap();
     let spec = topology.processor(super::payments::NAME).unwrap();
     let mut b = Binding::of(spec, &topology).unwrap();
     b.check::<super::payments::Payments>().unwrap();
@@ -112,7 +112,7 @@ fn keyed_state_and_a_changelog_go_together() {
 fn every_flow_processor_binds_to_the_repository_topology() {
     use super::{balances, beneficiaries, connector, fraud, ledger, payments, payouts, views};
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("topology");
-    let topology = crate::topology::Topology::load(&dir).unwrap();
+    let topology = crate::topology::Topology::load(&dir, &Default::default()).unwrap();
     let bind = |name: &str| Binding::of(topology.processor(name).unwrap(), &topology).unwrap();
     bind(payments::NAME).check::<payments::Payments>().unwrap();
     bind(fraud::processor::NAME)

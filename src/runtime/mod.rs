@@ -7,11 +7,13 @@
 pub mod admin;
 pub mod config;
 pub mod dead_letter;
+pub mod deployment;
 pub mod eos;
 pub mod health;
 pub mod kafka;
 pub mod logging;
 pub mod ops;
+pub mod partitioner;
 pub mod service;
 pub mod shutdown;
 pub mod state;

@@ -1,4 +1,5 @@
-//! The store's configuration: contact points, keyspace and timeouts.
+//! The store's configuration: contact points, flavor, replication and timeouts (the keyspace is the
+//! deployment's name).
 
 use crate::domain::problem::Checks;
 use serde::{Deserialize, Serialize};
@@ -17,6 +18,9 @@ pub enum StoreFlavor {
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     pub contact_points: Vec<String>,
+    /// Named by `deployment.name` (`Config::load` sets it), never by a field of its own: a keyspace
+    /// set apart from the topics would let two deployments share one's state and the other's ledger.
+    #[serde(skip)]
     pub keyspace: String,
     pub flavor: StoreFlavor,
     pub replication_factor: u16,
@@ -51,17 +55,6 @@ impl StoreConfig {
                 self.contact_points
             ),
             "set it to e.g. [\"127.0.0.1:9042\"]",
-        );
-        let k = &self.keyspace;
-        c.check(
-            !k.is_empty()
-                && k.len() <= 48
-                && k.chars()
-                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_')
-                && k.starts_with(|ch: char| ch.is_ascii_lowercase()),
-            "keyspace",
-            format!("'{k}' is not a valid CQL keyspace name"),
-            "use lower-case letters, digits and _, starting with a letter, at most 48 characters",
         );
         c.within(
             self.replication_factor,

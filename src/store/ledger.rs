@@ -15,6 +15,10 @@ pub struct AuditReport {
     pub totals: BTreeMap<String, (i64, i64)>,
     /// Per (account, currency): debits minus credits.
     pub balances: BTreeMap<(String, String), i64>,
+    /// Per (merchant, currency): what payout movements left on the merchant's reserved account
+    /// (debits minus credits), the part of it the merchant's balance tracks as `reserved`; refunds
+    /// hold the rest.
+    pub payout_reserved: BTreeMap<(String, String), i64>,
 }
 
 impl AuditReport {
@@ -54,6 +58,8 @@ struct EntrySums {
     credits: i64,
     postings: i32,
     currencies: Vec<String>,
+    /// Debits minus credits on merchants' reserved accounts: (merchant, currency) → amount.
+    reserved: Vec<((String, String), i64)>,
 }
 
 fn add(x: i64, y: i64, what: &str) -> Result<i64, StoreError> {
@@ -71,6 +77,7 @@ pub async fn audit(store: &Store) -> Result<AuditReport, StoreError> {
             .push((entry, "postings without an entry".into()));
     }
     report.balances.retain(|_, b| *b != 0);
+    report.payout_reserved.retain(|_, b| *b != 0);
     report.problems.sort();
     Ok(report)
 }
@@ -106,6 +113,14 @@ async fn sum_postings(
         if !sums.currencies.contains(&currency) {
             sums.currencies.push(currency.clone());
         }
+        let signed = match direction.as_str() {
+            "CREDIT" => amount.checked_neg().unwrap_or(i64::MIN),
+            _ => amount,
+        };
+        if let Some(merchant) = crate::store::balance_check::merchant_of(&account, "reserved") {
+            sums.reserved
+                .push(((merchant.to_owned(), currency.clone()), signed));
+        }
         let total = report.totals.entry(currency.clone()).or_insert((0, 0));
         let balance = report.balances.entry((account, currency)).or_insert(0);
         match direction.as_str() {
@@ -139,16 +154,16 @@ async fn check_entries(
         .session()
         .query_iter(
             format!(
-                "SELECT entry_id, postings FROM {}",
+                "SELECT entry_id, postings, movement FROM {}",
                 store.table("journal_entries")
             ),
             (),
         )
         .await
         .map_err(|e| q("scan journal_entries")(&e))?
-        .rows_stream::<(String, i32)>()
+        .rows_stream::<(String, i32, Option<String>)>()
         .map_err(|e| q("scan journal_entries")(&e))?;
-    while let Some((entry, expected)) = entries
+    while let Some((entry, expected, movement)) = entries
         .try_next()
         .await
         .map_err(|e| q("scan journal_entries")(&e))?
@@ -166,6 +181,12 @@ async fn check_entries(
         if s.currencies.len() != 1 {
             let problem = format!("postings in {} currencies", s.currencies.len());
             report.problems.push((entry.clone(), problem));
+        }
+        if movement.as_deref().is_some_and(|m| m.starts_with("PAYOUT")) {
+            for (at, delta) in &s.reserved {
+                let held = report.payout_reserved.entry(at.clone()).or_insert(0);
+                *held = add(*held, *delta, "payout reserve")?;
+            }
         }
         if s.debits != s.credits {
             let problem = format!("debits {} != credits {}", s.debits, s.credits);

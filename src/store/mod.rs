@@ -4,9 +4,11 @@
 //! Writes are idempotent by construction: primary keys come from the event or transaction id, so a
 //! replay after a crash rewrites the same rows with the same values.
 
+pub mod balance_check;
 pub mod beneficiaries;
 pub mod bridge;
 pub mod config;
+pub mod deployment;
 pub mod ledger;
 pub mod migrate;
 pub mod payments;

@@ -74,7 +74,11 @@ mod tests {
 
     #[test]
     fn every_processor_edge_is_drawn() {
-        let t = Topology::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("topology")).unwrap();
+        let t = Topology::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("topology"),
+            &Default::default(),
+        )
+        .unwrap();
         let m = mermaid(&t);
         assert!(m.starts_with("flowchart LR\n"));
         assert!(m.contains("t_payments_commands --> p_payments"));

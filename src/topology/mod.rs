@@ -12,6 +12,7 @@ use migrations::load_migrations;
 pub use migrations::split_cql;
 pub mod graph;
 
+use crate::domain::deployment::DeploymentConfig;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -104,9 +105,13 @@ pub struct Migration {
     pub checksum: String,
 }
 
+/// A deployment's topology: the files' names with the deployment's namespace applied (topics
+/// `<prefix><name>`, consumer groups `<deployment>-<consumer_group>`), so everything that reads a
+/// name from it gets the deployment's own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topology {
     pub dir: PathBuf,
+    pub deployment: DeploymentConfig,
     pub topics: Vec<TopicSpec>,
     pub processors: Vec<ProcessorSpec>,
     pub sources: Vec<SourceSpec>,
@@ -198,8 +203,13 @@ fn read_toml<T: for<'de> Deserialize<'de>>(dir: &Path, name: &str) -> Result<T, 
 }
 
 impl Topology {
-    /// Reads `topics.toml`, `processors.toml`, `keyspace.toml` and `migrations/*.cql` from `dir`.
-    pub fn load(dir: &Path) -> Result<Topology, Vec<TopologyError>> {
+    /// Reads `topics.toml`, `processors.toml`, `keyspace.toml` and `migrations/*.cql` from `dir`,
+    /// in `deployment`'s namespace.
+    pub fn load(dir: &Path, deployment: &DeploymentConfig) -> Result<Topology, Vec<TopologyError>> {
+        Self::load_files(dir).map(|t| t.in_deployment(deployment))
+    }
+
+    fn load_files(dir: &Path) -> Result<Topology, Vec<TopologyError>> {
         let topics = read_toml::<TopicsFile>(dir, "topics.toml");
         let processors = read_toml::<ProcessorsFile>(dir, "processors.toml");
         let keyspace = read_toml::<KeyspaceFile>(dir, "keyspace.toml");
@@ -207,6 +217,7 @@ impl Topology {
         match (topics, processors, keyspace, migrations) {
             (Ok(t), Ok(p), Ok(k), Ok(m)) => Ok(Topology {
                 dir: dir.to_owned(),
+                deployment: DeploymentConfig::default(),
                 topics: t.topic,
                 processors: p.processor,
                 sources: p.source,
@@ -224,6 +235,31 @@ impl Topology {
                 Err(errors)
             }
         }
+    }
+
+    /// The files' names moved into `d`'s namespace.
+    fn in_deployment(mut self, d: &DeploymentConfig) -> Topology {
+        let name = |n: &mut String| *n = d.topic(n);
+        for t in &mut self.topics {
+            name(&mut t.name);
+            t.dead_letter.iter_mut().for_each(name);
+        }
+        for p in &mut self.processors {
+            p.consumer_group = d.group(&p.consumer_group);
+            p.inputs.iter_mut().for_each(name);
+            p.outputs.values_mut().for_each(name);
+            p.changelog.iter_mut().for_each(name);
+        }
+        for s in &mut self.sources {
+            s.outputs.iter_mut().for_each(name);
+        }
+        self.deployment = d.clone();
+        self
+    }
+
+    /// The deployment's name of the topic `topics.toml` calls `logical`.
+    pub fn topic_name(&self, logical: &str) -> String {
+        self.deployment.topic(logical)
     }
 
     pub fn topic(&self, name: &str) -> Option<&TopicSpec> {
@@ -256,8 +292,11 @@ mod tests {
     use crate::events::Catalog;
 
     fn repo_topology() -> Topology {
-        Topology::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("topology"))
-            .unwrap_or_else(|e| panic!("{e:#?}"))
+        Topology::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("topology"),
+            &DeploymentConfig::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e:#?}"))
     }
 
     #[test]
@@ -384,7 +423,7 @@ mod tests {
             "[[topic]]\nname = \"a\"\npartitons = 3\n",
         )
         .unwrap();
-        let errors = Topology::load(dir.path()).unwrap_err();
+        let errors = Topology::load(dir.path(), &Default::default()).unwrap_err();
         let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
         assert!(
             text.iter()

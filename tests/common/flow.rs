@@ -1,5 +1,6 @@
-//! The whole payment pipeline in-process on a private topology (prefixed topics and groups) and
-//! keyspace, driven over its REST API: the harness of the end-to-end tests.
+//! The whole payment pipeline in-process in a deployment of the test's own (its keyspace, topics and
+//! groups, all named by `deployment.name`), driven over its REST API: the harness of the end-to-end
+//! tests.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use paystream::commands::flow::Pipeline;
@@ -24,40 +25,8 @@ pub struct Flow {
     pub shutdown: CancellationToken,
     pub base: String,
     pub http: reqwest::Client,
-    pub prefix: String,
+    /// Scratch space of the test (logs of child processes).
     pub dir: tempfile::TempDir,
-}
-
-/// A copy of the repository's topology whose topics and consumer groups carry `prefix`.
-pub fn private_topology(prefix: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("topology");
-    std::fs::create_dir_all(dir.path().join("migrations")).unwrap();
-    for e in std::fs::read_dir(src.join("migrations")).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), dir.path().join("migrations").join(e.file_name())).unwrap();
-    }
-    std::fs::copy(src.join("keyspace.toml"), dir.path().join("keyspace.toml")).unwrap();
-    let topics = std::fs::read_to_string(src.join("topics.toml")).unwrap();
-    let names: Vec<String> = topics
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("name = \""))
-        .map(|n| n.trim_end_matches('"').to_owned())
-        .collect();
-    let rename = |text: &str| {
-        let mut out = text.replace(
-            "consumer_group = \"paystream-",
-            &format!("consumer_group = \"{prefix}-"),
-        );
-        for n in &names {
-            out = out.replace(&format!("\"{n}\""), &format!("\"{prefix}.{n}\""));
-        }
-        out
-    };
-    std::fs::write(dir.path().join("topics.toml"), rename(&topics)).unwrap();
-    let processors = std::fs::read_to_string(src.join("processors.toml")).unwrap();
-    std::fs::write(dir.path().join("processors.toml"), rename(&processors)).unwrap();
-    dir
 }
 
 pub async fn start(abort_permille: u16) -> Flow {
@@ -95,11 +64,11 @@ pub async fn start_configured(
 }
 
 /// Topics of a test that writes card numbers onto its commands topic on purpose (as a faulty
-/// upstream producer would) are named `pan-<id>.*`: `scripts/test`'s PAN scan allows exactly
-/// `pan-*.payments.commands`, and finds a card number anywhere else.
+/// upstream producer would) are named `pan_<id>.*`: `scripts/test`'s PAN scan allows exactly
+/// `pan_*.payments.commands`, and finds a card number anywhere else.
 pub const PAN_INJECTING: &str = "pan";
 
-/// [`start_configured`] with topics and groups named `<name>-<unique id>.*`.
+/// [`start_configured`] in the deployment `<name>_<unique id>`.
 pub async fn start_named(
     name: &str,
     abort_permille: u16,
@@ -107,9 +76,9 @@ pub async fn start_named(
     tweak: impl FnOnce(&mut Config),
 ) -> Flow {
     let mut config = super::config();
-    let prefix = super::unique(name).replace('_', "-");
-    let dir = private_topology(&prefix);
-    config.topology.dir = dir.path().to_owned();
+    config.set_deployment(&super::unique(name));
+    let dir = tempfile::tempdir().unwrap();
+    config.topology.dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("topology");
     config.bridge.listen = "127.0.0.1:0".parse().unwrap();
     config.sandbox.listen = "127.0.0.1:0".parse().unwrap();
     config.sandbox.webhook_delay_ms = 300;
@@ -137,7 +106,6 @@ pub async fn start_named(
         pipeline,
         shutdown,
         http: reqwest::Client::new(),
-        prefix,
         dir,
     }
 }
@@ -218,8 +186,9 @@ impl Flow {
         self.wait(id, status, |v| v["status"] == status).await
     }
 
+    /// The flow's deployment's name of the topic `topics.toml` calls `name`.
     pub fn topic(&self, name: &str) -> String {
-        format!("{}.{name}", self.prefix)
+        self.config.deployment.topic(name)
     }
 
     pub async fn read<T: paystream::events::Event + serde::de::DeserializeOwned>(

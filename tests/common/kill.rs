@@ -25,7 +25,7 @@ pub fn spawn_process(
         .args(["process", name, "--instance", "0"])
         .env_remove("PAYSTREAM_CONFIG")
         .env("PAYSTREAM__TOPOLOGY__DIR", &f.config.topology.dir)
-        .env("PAYSTREAM__STORE__KEYSPACE", &f.config.store.keyspace)
+        .env("PAYSTREAM__DEPLOYMENT__NAME", &f.config.deployment.name)
         .env("PAYSTREAM__SERVICE__OPS_LISTEN", "127.0.0.1:0")
         .env("PAYSTREAM__SERVICE__LOG_FORMAT", "json")
         .env("PAYSTREAM__RUNTIME__BATCH_LINGER_MS", "20")

@@ -8,10 +8,11 @@ use rdkafka::admin::{AdminOptions, NewTopic, TopicReplication};
 use std::net::TcpStream;
 use std::time::Duration;
 
-/// The config the stack answers to, with a keyspace of the test's own so tests never share tables.
+/// The config the stack answers to, in a deployment of the test's own (its keyspace, topics and
+/// groups), so tests never share tables, topics or state.
 pub fn config() -> Config {
     let mut c = Config::load(None).expect("test config");
-    c.store.keyspace = unique("it").replace('-', "_");
+    c.set_deployment(&unique("it"));
     require_stack(&c);
     c
 }
@@ -70,8 +71,9 @@ pub mod kill;
 pub mod money;
 
 pub mod eos {
-    //! A private topology per test (the repository's plus `<prefix>.in`, `<prefix>.out`,
-    //! `<prefix>.in.dlq` and the `probe` processor), input generation, and the exactly-once checks.
+    //! A private topology per test (the repository's topics plus `probe.in`, `probe.out`,
+    //! `probe.in.dlq` and only the processor under test, all in the test's own deployment), input
+    //! generation, and the exactly-once checks.
     use super::*;
     use futures::StreamExt;
     use paystream::events::{Catalog, Codec, DeadLetter, PaymentCommand, PaymentEvent};
@@ -137,10 +139,13 @@ pub mod eos {
     pub struct Setup {
         pub dir: tempfile::TempDir,
         pub config: Config,
+        /// The deployment's names of the test's topics and the processor's consumer group.
         pub input: String,
         pub output: String,
         pub dlq: String,
         pub group: String,
+        /// The processor's group as `processors.toml` names it (before the deployment's name).
+        group_in_file: String,
         pub codec: Arc<Codec>,
         /// The processor under test, as `paystream process` names it.
         pub processor: String,
@@ -227,7 +232,8 @@ pub mod eos {
         partitions: i32,
     ) -> Setup {
         let mut config = super::config();
-        let prefix = unique("eos").replace('_', "-");
+        // The deployment is the test's own: the topics need no prefix of their own.
+        let prefix = "probe";
         let dir = tempfile::tempdir().unwrap();
         copy_dir(
             &Path::new(env!("CARGO_MANIFEST_DIR")).join("topology"),
@@ -329,18 +335,23 @@ retention_ms = -1
         // Only the processor under test: the repository's own would compete for the same names.
         std::fs::write(dir.path().join("processors.toml"), &processor).unwrap();
         config.topology.dir = dir.path().to_owned();
-        let topology = paystream::commands::process::topology_from(dir.path())
+        let topology = paystream::commands::process::topology_from(dir.path(), &config.deployment)
             .expect("private topology is valid");
+        let name = |logical: &str| config.deployment.topic(logical);
+        let (input, output, dlq) = (name(&input), name(&output), name(&dlq));
         for t in [&input, &output] {
             create_topic(&config, t, partitions).await;
         }
         if stateful {
-            create_topic(&config, &changelog, partitions).await;
+            create_topic(&config, &name(&changelog), partitions).await;
         }
         if ledger {
-            create_topic(&config, &movements, partitions).await;
+            create_topic(&config, &name(&movements), partitions).await;
         }
         create_topic(&config, &dlq, 1).await;
+        // A processor started as `paystream process` checks the deployment's identity first.
+        let identity = paystream::runtime::deployment::IDENTITY_TOPIC;
+        create_topic(&config, &name(identity), 1).await;
         let session = Store::connect(&config.store).await.unwrap();
         paystream::store::migrate::apply(
             &session,
@@ -351,7 +362,8 @@ retention_ms = -1
         .await
         .unwrap();
         let codec = Arc::new(Codec::single_object(Catalog::bundled().unwrap()));
-        let group = format!("{prefix}-{processor_name}");
+        let group_in_file = format!("{prefix}-{processor_name}");
+        let group = config.deployment.group(&group_in_file);
         Setup {
             dir,
             config,
@@ -359,6 +371,7 @@ retention_ms = -1
             output,
             dlq,
             group,
+            group_in_file,
             codec,
             processor: processor_name.to_owned(),
         }
@@ -368,12 +381,14 @@ retention_ms = -1
     /// the beginning of its input: a full replay.
     pub fn switch_group(setup: &mut Setup, suffix: &str) {
         let path = setup.dir.path().join("processors.toml");
-        let next = format!("{}-{suffix}", setup.group);
-        let text = std::fs::read_to_string(&path)
-            .unwrap()
-            .replace(&format!("\"{}\"", setup.group), &format!("\"{next}\""));
+        let next = format!("{}-{suffix}", setup.group_in_file);
+        let text = std::fs::read_to_string(&path).unwrap().replace(
+            &format!("\"{}\"", setup.group_in_file),
+            &format!("\"{next}\""),
+        );
         std::fs::write(path, text).unwrap();
-        setup.group = next;
+        setup.group = setup.config.deployment.group(&next);
+        setup.group_in_file = next;
     }
 
     /// `n` commands over `keys` payments; each payment's commands carry seq 1, 2, 3, … in order.
@@ -556,7 +571,11 @@ retention_ms = -1
         shutdown: CancellationToken,
     ) -> tokio::task::JoinHandle<Result<RunStats, paystream::runtime::eos::RuntimeError>> {
         let topology = Arc::new(
-            paystream::commands::process::topology_from(&setup.config.topology.dir).unwrap(),
+            paystream::commands::process::topology_from(
+                &setup.config.topology.dir,
+                &setup.config.deployment,
+            )
+            .unwrap(),
         );
         let mut runtime = setup.config.runtime.clone();
         runtime.instance_id = instance.to_owned();
@@ -609,7 +628,7 @@ retention_ms = -1
         cmd.args(["process", &setup.processor, "--instance", instance])
             .env_remove("PAYSTREAM_CONFIG")
             .env("PAYSTREAM__TOPOLOGY__DIR", setup.dir.path())
-            .env("PAYSTREAM__STORE__KEYSPACE", &setup.config.store.keyspace)
+            .env("PAYSTREAM__DEPLOYMENT__NAME", &setup.config.deployment.name)
             .env("PAYSTREAM__SERVICE__OPS_LISTEN", "127.0.0.1:0")
             .env("PAYSTREAM__SERVICE__LOG_FORMAT", "json")
             .stdout(std::process::Stdio::null())

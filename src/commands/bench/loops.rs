@@ -94,6 +94,7 @@ fn bench_topology(config: &Config, input: &str, output: &str, dlq: &str, group: 
     };
     Topology {
         dir: config.topology.dir.clone(),
+        deployment: config.deployment.clone(),
         topics: vec![
             topic(input, Some(dlq)),
             topic(output, None),

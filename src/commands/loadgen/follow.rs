@@ -46,14 +46,17 @@ impl Drop for Follower {
 impl Follower {
     /// Starts at the current end of `config`'s payment events topic.
     pub async fn start(config: &Config, codec: Arc<Codec>) -> Result<Self, CommandError> {
-        let topic = crate::commands::process::topology_from(&config.topology.dir)
-            .map_err(|e| CommandError::Failed(e.to_string()))?
-            .processor(crate::processors::payments::NAME)
-            .and_then(|p| p.outputs.get("events").cloned())
-            .ok_or_else(|| {
-                CommandError::Failed("no payments events topic in the topology".into())
-            })?;
-        let group = format!("paystream-loadgen-{}", uuid::Uuid::now_v7().simple());
+        let topic =
+            crate::commands::process::topology_from(&config.topology.dir, &config.deployment)
+                .map_err(|e| CommandError::Failed(e.to_string()))?
+                .processor(crate::processors::payments::NAME)
+                .and_then(|p| p.outputs.get("events").cloned())
+                .ok_or_else(|| {
+                    CommandError::Failed("no payments events topic in the topology".into())
+                })?;
+        let group = config
+            .deployment
+            .group(&format!("loadgen-{}", uuid::Uuid::now_v7().simple()));
         let consumer: StreamConsumer = kafka::read_committed_consumer(&config.kafka, &group)
             .create()
             .map_err(|e| CommandError::Failed(format!("events consumer: {e}")))?;

@@ -27,7 +27,7 @@ struct Harness {
 impl Harness {
     fn new() -> Self {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("topology");
-        let topology = Topology::load(&dir).unwrap();
+        let topology = Topology::load(&dir, &Default::default()).unwrap();
         let binding = Binding::of(topology.processor(NAME).unwrap(), &topology).unwrap();
         binding.check::<Payments>().unwrap();
         let setup = PaymentsSetup {

@@ -28,6 +28,7 @@ mod consumer;
 mod failure;
 mod keyed;
 mod recovery;
+mod reroute;
 mod steps;
 mod timers;
 mod transaction;
@@ -49,6 +50,7 @@ pub(crate) use failure::blocking;
 pub use failure::{init_transactions, Backoff};
 use rdkafka::consumer::Consumer;
 use rdkafka::producer::Producer;
+pub use reroute::REROUTED_FROM_HEADER;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -105,6 +107,8 @@ struct Loop<P: Processor> {
     /// The keyed state of a stateful processor, and the group generation it last caught up at.
     keyed: Option<KeyedStore>,
     keyed_generation: Option<u64>,
+    /// Input topic → its partition count on the broker (stateful processors: where a key belongs).
+    input_partitions: BTreeMap<String, i32>,
 }
 
 /// The processor's entry in `processors.toml` and its checked binding.
@@ -193,6 +197,7 @@ async fn run_declared<P: Processor>(
         beneficiaries,
         keyed,
         keyed_generation: None,
+        input_partitions: BTreeMap::new(),
         processor,
         writable: deps.topology.writable_topics(&name),
         call_timeout: Duration::from_millis(deps.runtime.kafka_call_timeout_ms),
@@ -238,6 +243,9 @@ impl<P: Processor> Loop<P> {
             cc.create_with_context(ctx)
                 .map_err(|e| format!("consumer: {e}"))?,
         );
+        if self.keyed.is_some() {
+            self.input_partitions = self.partition_counts(&consumer, inputs).await?;
+        }
         let topics: Vec<&str> = inputs.iter().map(String::as_str).collect();
         consumer
             .subscribe(&topics)
@@ -281,6 +289,38 @@ impl<P: Processor> Loop<P> {
         let t = self.call_timeout;
         let _ = blocking(move || p.flush(t)).await;
         Ok(())
+    }
+
+    /// Each input's partition count on the broker, which must be the one `topics.toml` declares: a
+    /// key's partition depends on it, and the changelog is co-partitioned with the inputs.
+    async fn partition_counts(
+        &self,
+        consumer: &Arc<EosConsumer>,
+        inputs: &[String],
+    ) -> Result<BTreeMap<String, i32>, String> {
+        let mut counts = BTreeMap::new();
+        for topic in inputs {
+            let (c, t, timeout) = (consumer.clone(), topic.clone(), self.call_timeout);
+            let on_broker = blocking(move || {
+                let metadata = c.fetch_metadata(Some(&t), timeout)?;
+                Ok(metadata
+                    .topics()
+                    .iter()
+                    .find(|m| m.name() == t.as_str())
+                    .map_or(0, |m| m.partitions().len()))
+            })
+            .await
+            .map_err(|e| format!("metadata of '{topic}': {e}"))?;
+            let on_broker = i32::try_from(on_broker).unwrap_or(i32::MAX);
+            let declared = self.deps.topology.topic(topic).map_or(0, |t| t.partitions);
+            if on_broker != declared {
+                return Err(format!(
+                    "input '{topic}' has {on_broker} partition(s) on the broker but topics.toml declares {declared}: a key's state lives on the partition its key hashes to among the declared count. Fix: run `paystream topology apply`, or recreate the topic with {declared}"
+                ));
+            }
+            counts.insert(topic.clone(), on_broker);
+        }
+        Ok(counts)
     }
 
     fn backoff(&self) -> Backoff {

@@ -170,7 +170,7 @@ impl<P: Processor> Loop<P> {
     }
 
     /// The dead letter of `msg`, and its measures (counted only if the transaction commits).
-    fn dead_letter(
+    pub(super) fn dead_letter(
         &mut self,
         msg: &OwnedMessage,
         kind: crate::events::dead_letter::DeadLetterKind,

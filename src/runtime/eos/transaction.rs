@@ -2,6 +2,7 @@
 //! write the store, produce, send the offsets and commit; then count what committed.
 
 use super::failure::{classify, is_abort_required, Failure};
+use super::reroute::{Moved, Placement};
 use super::timers::DueTimers;
 use super::{blocking, EosConsumer, Loop};
 use crate::domain::clock::now_millis;
@@ -36,7 +37,7 @@ impl<P: Processor> Loop<P> {
         self.write_store(&staged.effects.writes).await?;
         let envelopes = self.changelog_records(&staged.effects.state)?;
         let (produced, changelog) = self
-            .produce(producer, &staged.effects.records, &envelopes)
+            .produce(producer, &staged.effects.records, &staged.moved, &envelopes)
             .await?;
         let processed = started.elapsed();
         let commit_started = Instant::now();
@@ -95,10 +96,27 @@ impl<P: Processor> Loop<P> {
                 .insert((msg.topic().to_owned(), msg.partition()), msg.offset() + 1);
             *staged.received.entry(msg.topic().to_owned()).or_default() += 1;
             match self.decode(msg).await? {
-                Ok(d) => {
-                    decoded.push(d);
-                    sources.push(msg);
-                }
+                Ok(d) => match self.placement(msg, &d) {
+                    Placement::Here => {
+                        decoded.push(d);
+                        sources.push(msg);
+                    }
+                    Placement::Move(moved) => {
+                        staged
+                            .effects
+                            .measures
+                            .push(self.moved_measure(&moved.topic));
+                        staged.moved.push(moved);
+                    }
+                    Placement::Misplaced(reason) => {
+                        staged.dead += 1;
+                        staged.effects.extend(self.dead_letter(
+                            msg,
+                            crate::events::dead_letter::DeadLetterKind::Unprocessable,
+                            &reason,
+                        )?);
+                    }
+                },
                 Err(letter) => {
                     staged.dead += 1;
                     staged.effects.extend(letter);
@@ -136,13 +154,14 @@ impl<P: Processor> Loop<P> {
         }
     }
 
-    /// Produces every output and changelog record inside the transaction, all enqueued before any
-    /// delivery is awaited; returns the outputs per topic and, per changelog partition, the offset
-    /// of the last state record.
+    /// Produces every output, moved input and changelog record inside the transaction, all
+    /// enqueued before any delivery is awaited; returns the outputs per topic and, per changelog
+    /// partition, the offset of the last state record.
     async fn produce(
         &self,
         producer: &FutureProducer,
         outputs: &[OutRecord],
+        moved: &[Moved],
         state: &[StateRecord<'_>],
     ) -> Result<(BTreeMap<String, u64>, BTreeMap<i32, i64>), Failure> {
         let changelog = self.keyed.as_ref().map_or("", |k| k.changelog());
@@ -153,13 +172,21 @@ impl<P: Processor> Loop<P> {
                     .key(r.key.as_str())
                     .payload(r.payload.as_slice())
             })
+            .chain(moved.iter().map(|r| {
+                FutureRecord::to(r.topic.as_str())
+                    .partition(r.partition)
+                    .key(r.key.as_str())
+                    .payload(r.payload.as_slice())
+                    .headers(r.headers.clone())
+            }))
             .chain(state.iter().map(|(partition, key, payload)| {
                 FutureRecord::to(changelog)
                     .partition(*partition)
                     .key(*key)
                     .payload(payload.as_slice())
             }));
-        let mut deliveries = Vec::with_capacity(outputs.len() + state.len());
+        let outputs_and_moved = outputs.len() + moved.len();
+        let mut deliveries = Vec::with_capacity(outputs_and_moved + state.len());
         for record in records {
             let topic = record.topic.to_owned();
             match producer.send_result(record) {
@@ -176,9 +203,10 @@ impl<P: Processor> Loop<P> {
                 }
                 Err(_) => return Err(Failure::ResetProducer("delivery report lost".into())),
             };
+            // A moved input is counted as moved (its measure), not as an output.
             if i < outputs.len() {
                 *produced.entry(topic).or_default() += 1;
-            } else {
+            } else if i >= outputs_and_moved {
                 let at = last.entry(delivery.partition).or_insert(delivery.offset);
                 *at = (*at).max(delivery.offset);
             }
@@ -285,6 +313,8 @@ struct Staged {
     next_offsets: BTreeMap<(String, i32), i64>,
     /// Every output and dead letter, store write and measure of the batch.
     effects: Effects,
+    /// Inputs moved to the partition their key belongs to.
+    moved: Vec<Moved>,
     dead: u64,
     received: BTreeMap<String, u64>,
 }
