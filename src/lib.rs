@@ -13,6 +13,9 @@ pub mod metrics;
 // One type per Avro schema, the codec, the schema catalog and registry client.
 pub mod events;
 
+// The typed contract above the wire structs: one module per entity (so far, ledger accounts).
+pub mod contract;
+
 // Topics, processors and the keyspace as data: load, check, graph.
 pub mod topology;
 

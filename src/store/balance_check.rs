@@ -7,16 +7,9 @@
 
 use super::ledger::AuditReport;
 use super::{Store, StoreError};
+use crate::contract::ledger_account::Account;
 use futures::TryStreamExt;
 use std::collections::{BTreeMap, BTreeSet};
-
-/// The merchant of a `merchant:<m>:<kind>` ledger account.
-pub fn merchant_of<'a>(account: &'a str, kind: &str) -> Option<&'a str> {
-    account
-        .strip_prefix("merchant:")?
-        .strip_suffix(kind)?
-        .strip_suffix(':')
-}
 
 /// One merchant and currency where the two disagree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +57,7 @@ impl BalanceCheck {
 fn ledger_side(report: &AuditReport) -> BTreeMap<(String, String), (i64, i64)> {
     let mut out: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
     for ((account, currency), balance) in &report.balances {
-        if let Some(m) = merchant_of(account, "payable") {
+        if let Some(Account::MerchantPayable(m)) = Account::parse(account) {
             // Payable is credit-normal: the audit's debits minus credits is minus what is owed.
             out.entry((m.to_owned(), currency.clone())).or_default().0 =
                 balance.checked_neg().unwrap_or(i64::MAX);
@@ -138,21 +131,6 @@ mod tests {
 
     fn at(m: &str) -> (String, String) {
         (m.to_owned(), "INR".to_owned())
-    }
-
-    #[test]
-    fn accounts_name_their_merchant() {
-        assert_eq!(
-            merchant_of("merchant:m_demo:payable", "payable"),
-            Some("m_demo")
-        );
-        assert_eq!(
-            merchant_of("merchant:m:x:reserved", "reserved"),
-            Some("m:x")
-        );
-        assert_eq!(merchant_of("merchant:m_demo:payable", "reserved"), None);
-        assert_eq!(merchant_of("provider:acme:receivable", "payable"), None);
-        assert_eq!(merchant_of("merchant::payable", "payable"), Some(""));
     }
 
     #[test]

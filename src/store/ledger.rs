@@ -2,6 +2,7 @@
 //! again, independently of the check made before each write.
 
 use super::{Store, StoreError};
+use crate::contract::ledger_account::Account;
 use futures::TryStreamExt;
 use std::collections::{BTreeMap, HashMap};
 
@@ -117,7 +118,7 @@ async fn sum_postings(
             "CREDIT" => amount.checked_neg().unwrap_or(i64::MIN),
             _ => amount,
         };
-        if let Some(merchant) = crate::store::balance_check::merchant_of(&account, "reserved") {
+        if let Some(Account::MerchantReserved(merchant)) = Account::parse(&account) {
             sums.reserved
                 .push(((merchant.to_owned(), currency.clone()), signed));
         }

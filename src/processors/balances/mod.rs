@@ -14,6 +14,7 @@ use super::timers::{Timer, TimerOp};
 use super::{
     Binding, Build, Context, Decode, Decoded, Effects, Io, ProcessError, Processor, RecordMeta,
 };
+use crate::contract::ledger_account::Account;
 use crate::events::balance::{BalanceCommand, FundingDecision};
 use crate::events::journal_entry::{Direction, JournalEntry};
 use crate::events::{Codec, CodecError, Event, TimestampMillis};
@@ -95,7 +96,7 @@ impl Build for Balances {
 
 /// The signed change a ledger entry makes to the merchant's payable account (credit positive).
 fn payable_delta(e: &JournalEntry) -> Result<i64, ProcessError> {
-    let account = format!("merchant:{}:payable", e.merchant_id);
+    let account = Account::MerchantPayable(&e.merchant_id).name();
     e.postings
         .iter()
         .filter(|p| p.account == account)

@@ -11,6 +11,7 @@
 //! event's id, so a replay posts nothing twice.
 
 use super::postings::{check_balanced, entry, LedgerError, Source};
+use crate::contract::ledger_account::Account;
 use crate::events::journal_entry::{JournalEntry, Movement};
 use crate::events::payout::{PayoutEvent, PayoutStatus};
 
@@ -23,12 +24,9 @@ pub fn for_payout(e: &PayoutEvent) -> Result<Vec<JournalEntry>, LedgerError> {
         currency: &e.currency,
         at: e.occurred_at,
     };
-    let payable = format!("merchant:{}:payable", e.merchant_id);
-    let reserved = format!("merchant:{}:reserved", e.merchant_id);
-    let provider = format!(
-        "provider:{}:payouts",
-        e.connector.as_deref().unwrap_or("unknown")
-    );
+    let payable = Account::MerchantPayable(&e.merchant_id).name();
+    let reserved = Account::MerchantReserved(&e.merchant_id).name();
+    let provider = Account::ProviderPayouts(e.connector.as_deref().unwrap_or("unknown")).name();
     let funded =
         e.status == S::Processing && matches!(e.previous_status, Some(S::Requested | S::Queued));
     let mut out = Vec::new();
@@ -72,7 +70,7 @@ pub fn for_payout(e: &PayoutEvent) -> Result<Vec<JournalEntry>, LedgerError> {
 /// Whether an entry changes what the merchant's balance tracks itself: payout movements are applied
 /// by the balances processor when it decides them, so only the others are passed to it.
 pub fn moves_balance(e: &JournalEntry) -> bool {
-    let payable = format!("merchant:{}:payable", e.merchant_id);
+    let payable = Account::MerchantPayable(&e.merchant_id).name();
     let payout = matches!(
         e.movement,
         Movement::PayoutReserve
@@ -189,7 +187,7 @@ mod tests {
             capture
                 .postings
                 .iter()
-                .any(|p| p.account == format!("merchant:{}:payable", capture.merchant_id))
+                .any(|p| p.account == Account::MerchantPayable(&capture.merchant_id).name())
         );
     }
 }

@@ -15,6 +15,7 @@
 //! Every entry is checked by [`check_balanced`] before it is written: at least two postings, every
 //! amount positive, one currency, debits equal to credits, all with checked arithmetic.
 
+use crate::contract::ledger_account::Account;
 use crate::domain::{Currency, MinorUnits};
 use crate::events::journal_entry::{Direction, JournalEntry, Movement, Posting};
 use crate::events::payment_event::{AttemptStatus, IntentStatus, PaymentEvent};
@@ -154,8 +155,8 @@ pub fn for_transition(
 ) -> Result<Vec<JournalEntry>, LedgerError> {
     let connector = event.connector.as_deref().unwrap_or("unknown");
     let (hold_provider, hold_merchant) = (
-        format!("holds:provider:{connector}"),
-        format!("holds:merchant:{}", event.merchant_id),
+        Account::HoldsProvider(connector).name(),
+        Account::HoldsMerchant(&event.merchant_id).name(),
     );
     let src = Source::of(event);
     let release = |amount: i64| {
@@ -187,8 +188,8 @@ pub fn for_transition(
                 &src,
                 Movement::Capture,
                 event.amount_captured_minor,
-                format!("provider:{connector}:receivable"),
-                format!("merchant:{}:payable", event.merchant_id),
+                Account::ProviderReceivable(connector).name(),
+                Account::MerchantPayable(&event.merchant_id).name(),
             ));
             if held_minor > 0 {
                 out.push(release(held_minor));
@@ -214,8 +215,8 @@ pub fn provider_fee(event: &PaymentEvent, fee_minor: i64) -> Result<JournalEntry
         &Source::of(event),
         Movement::ProviderFee,
         fee_minor,
-        format!("merchant:{}:payable", event.merchant_id),
-        format!("fees:provider:{connector}"),
+        Account::MerchantPayable(&event.merchant_id).name(),
+        Account::ProviderFees(connector).name(),
     );
     check_balanced(&e)?;
     Ok(e)

@@ -12,6 +12,7 @@
 //! event's id, so a replay posts nothing twice.
 
 use super::postings::{check_balanced, entry, LedgerError, Source};
+use crate::contract::ledger_account::Account;
 use crate::events::journal_entry::{JournalEntry, Movement};
 use crate::events::refund::{RefundEvent, RefundStatus};
 
@@ -24,8 +25,8 @@ pub fn for_refund(e: &RefundEvent) -> Result<Vec<JournalEntry>, LedgerError> {
         currency: &e.currency,
         at: e.occurred_at,
     };
-    let payable = format!("merchant:{}:payable", e.merchant_id);
-    let reserved = format!("merchant:{}:reserved", e.merchant_id);
+    let payable = Account::MerchantPayable(&e.merchant_id).name();
+    let reserved = Account::MerchantReserved(&e.merchant_id).name();
     let connector = e.connector.as_deref().unwrap_or("unknown");
     let was_reserved = e.previous_status.is_some_and(RefundStatus::holds_amount);
     let mut out = Vec::new();
@@ -40,7 +41,7 @@ pub fn for_refund(e: &RefundEvent) -> Result<Vec<JournalEntry>, LedgerError> {
             ));
         }
         RefundStatus::Succeeded if was_reserved => {
-            let receivable = format!("provider:{connector}:receivable");
+            let receivable = Account::ProviderReceivable(connector).name();
             out.push(entry(
                 &src,
                 Movement::Refund,
