@@ -10,7 +10,7 @@ mod common;
 
 use common::eos;
 use paystream::events::PaymentEvent;
-use paystream::processors::probe::tally::CHIME_AFTER_KEY;
+use paystream::processors::testing::probe::tally::CHIME_AFTER_KEY;
 use std::collections::BTreeMap;
 use std::time::Duration;
 

@@ -15,15 +15,15 @@ pub mod beneficiaries;
 #[cfg(test)]
 mod binding_tests;
 pub mod connector;
-pub mod copy;
 mod decode;
 pub mod fraud;
 pub mod ledger;
 pub mod payments;
 pub mod payouts;
-pub mod probe;
 pub mod routing;
 pub mod state;
+/// Test and benchmark processors, apart from the production ones.
+pub mod testing;
 pub mod timers;
 pub mod verification;
 pub mod views;

@@ -77,7 +77,7 @@ pub mod eos {
     use super::*;
     use futures::StreamExt;
     use paystream::events::{Catalog, Codec, DeadLetter, PaymentCommand, PaymentEvent};
-    use paystream::processors::probe::SEQ_KEY;
+    use paystream::processors::testing::probe::SEQ_KEY;
     use paystream::runtime::eos::{Deps, RunStats};
     use paystream::runtime::health::Health;
     use paystream::store::writer::StoreWriter;
@@ -220,8 +220,8 @@ pub mod eos {
         use paystream::processors::Processor;
         match processor {
             "ledger" => paystream::processors::ledger::Ledger::OUTPUTS[0],
-            "tally" => paystream::processors::probe::Tally::OUTPUTS[0],
-            _ => paystream::processors::probe::Probe::OUTPUTS[0],
+            "tally" => paystream::processors::testing::probe::Tally::OUTPUTS[0],
+            _ => paystream::processors::testing::probe::Probe::OUTPUTS[0],
         }
     }
 
@@ -601,7 +601,7 @@ retention_ms = -1
     ) -> tokio::task::JoinHandle<Result<RunStats, paystream::runtime::eos::RuntimeError>> {
         spawn_processor(
             setup,
-            paystream::processors::probe::Probe::new(&setup.output),
+            paystream::processors::testing::probe::Probe::new(&setup.output),
             instance,
             shutdown,
         )

@@ -5,7 +5,7 @@ use super::super::CommandError;
 use super::Variant;
 use crate::config::Config;
 use crate::events::Codec;
-use crate::processors::copy::{self, Copy};
+use crate::processors::testing::copy::{self, Copy};
 use crate::runtime::eos::{self, Deps};
 use crate::runtime::health::Health;
 use crate::runtime::kafka;

@@ -1,7 +1,7 @@
 //! `copy`: the trivial processor of the runtime benchmark. It forwards each record's bytes and key
 //! unchanged to its output topic, so the benchmark measures the runtime's cost, not a processor's.
 
-use super::{
+use crate::processors::{
     no_view, Binding, Build, Context, Decoded, Effects, Io, OutRecord, ProcessError, Processor, Raw,
 };
 use futures::future::BoxFuture;
