@@ -31,9 +31,9 @@ pub mod views;
 use crate::domain::clock::Clock;
 use crate::events::{Codec, CodecError, Event};
 use crate::metrics::Measure;
-use crate::store::beneficiaries::BeneficiariesTable;
 use crate::store::state::SetReader;
 use crate::store::writer::StoreWrite;
+use crate::store::Store;
 use crate::topology::{ProcessorSpec, Topology};
 pub use decode::{Decode, MoneyEvent, Raw};
 use futures::future::BoxFuture;
@@ -292,6 +292,12 @@ impl Binding {
 pub trait Build: Processor + Sized {
     type Config;
     fn build(config: &Self::Config, binding: &Binding) -> Result<Self, String>;
+
+    /// Prepares, once before it runs, the store reads its `load` edge makes beyond its keyed state
+    /// (the payout processor's beneficiary rows); the runtime knows none of them.
+    fn prepare(self, _store: &Store) -> BoxFuture<'_, Result<Self, String>> {
+        Box::pin(async move { Ok(self) })
+    }
 }
 
 /// What a processor's `load` edge may read.
@@ -301,8 +307,6 @@ pub struct Io<'a> {
     pub keyed: &'a BTreeMap<String, KeyState>,
     /// Append-only time sets in the store.
     pub sets: &'a SetReader,
-    /// Beneficiary rows (the payout processor checks a payout's beneficiary).
-    pub beneficiaries: &'a BeneficiariesTable,
     /// Reads in flight at once.
     pub in_flight_max: usize,
     pub clock: &'a dyn Clock,

@@ -21,6 +21,8 @@ use crate::events::payout::{PayoutAction, PayoutRequest};
 use crate::events::provider::{ProviderOperation, ProviderResponse, ProviderWebhook};
 use crate::events::{from_symbol, symbol, Event};
 use crate::metrics::{self as m, Measure};
+use crate::store::beneficiaries::BeneficiariesTable;
+use crate::store::Store;
 use config::PayoutsConfig;
 use futures::future::BoxFuture;
 use machine::{BeneficiaryCheck, Change, Outcome, Payout, Rules, Said};
@@ -46,6 +48,8 @@ struct Topics {
 pub struct Payouts {
     config: PayoutsConfig,
     topics: Topics,
+    /// The beneficiary rows the `load` edge reads, prepared once before the processor runs.
+    beneficiaries: Option<BeneficiariesTable>,
 }
 
 impl Build for Payouts {
@@ -59,6 +63,17 @@ impl Build for Payouts {
                 balance: binding.output("balance")?,
                 requests: binding.output("requests")?,
             },
+            beneficiaries: None,
+        })
+    }
+
+    fn prepare(mut self, store: &Store) -> BoxFuture<'_, Result<Self, String>> {
+        Box::pin(async move {
+            let table = BeneficiariesTable::prepare(store)
+                .await
+                .map_err(|e| format!("prepare beneficiary reads: {e}"))?;
+            self.beneficiaries = Some(table);
+            Ok(self)
         })
     }
 }
@@ -113,6 +128,11 @@ impl Processor for Payouts {
     ) -> BoxFuture<'a, Result<View, ProcessError>> {
         Box::pin(async move {
             let payouts = Keyed::load(io)?;
+            let table = self.beneficiaries.as_ref().ok_or_else(|| {
+                ProcessError::Fatal(
+                    "payouts: its beneficiary reads were never prepared (Build::prepare)".into(),
+                )
+            })?;
             let mut beneficiaries = BTreeMap::new();
             for d in batch {
                 let Input::Request(r) = &d.input else {
@@ -122,8 +142,7 @@ impl Processor for Payouts {
                 {
                     continue;
                 }
-                let row = io
-                    .beneficiaries
+                let row = table
                     .get(&r.beneficiary_id)
                     .await
                     .map_err(|e| ProcessError::Retryable(e.to_string()))?;

@@ -41,7 +41,6 @@ use crate::runtime::dead_letter;
 use crate::runtime::health::Health;
 use crate::runtime::kafka;
 use crate::runtime::state::KeyedStore;
-use crate::store::beneficiaries::BeneficiariesTable;
 use crate::store::state::SetReader;
 use crate::store::writer::StoreWriter;
 use crate::topology::{ProcessorSpec, Topology};
@@ -103,7 +102,6 @@ struct Loop<P: Processor> {
     stats: RunStats,
     rng: u64,
     sets: SetReader,
-    beneficiaries: BeneficiariesTable,
     /// The keyed state of a stateful processor, and the group generation it last caught up at.
     keyed: Option<KeyedStore>,
     keyed_generation: Option<u64>,
@@ -138,10 +136,15 @@ pub async fn start<P: Build>(
     deps: Deps,
 ) -> Result<RunStats, RuntimeError> {
     let (spec, binding) = declared::<P>(name, &deps.topology)?;
-    let processor = P::build(config, &binding).map_err(|message| RuntimeError::Fatal {
+    let fatal = |message: String| RuntimeError::Fatal {
         processor: name.to_owned(),
         message,
-    })?;
+    };
+    let processor = P::build(config, &binding).map_err(fatal)?;
+    let processor = processor
+        .prepare(deps.writer.store())
+        .await
+        .map_err(fatal)?;
     run_declared(Arc::new(processor), spec, binding, deps).await
 }
 
@@ -183,9 +186,6 @@ async fn run_declared<P: Processor>(
     let sets = SetReader::prepare(deps.writer.store())
         .await
         .map_err(|e| fatal(format!("prepare set reads: {e}")))?;
-    let beneficiaries = BeneficiariesTable::prepare(deps.writer.store())
-        .await
-        .map_err(|e| fatal(format!("prepare beneficiary reads: {e}")))?;
     let keyed = match &binding.changelog {
         Some(changelog) => {
             Some(keyed::open_keyed(&spec, changelog, &transactional_id, &deps).map_err(fatal)?)
@@ -194,7 +194,6 @@ async fn run_declared<P: Processor>(
     };
     let mut l = Loop {
         sets,
-        beneficiaries,
         keyed,
         keyed_generation: None,
         input_partitions: BTreeMap::new(),

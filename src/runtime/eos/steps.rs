@@ -99,7 +99,6 @@ impl<P: Processor> Loop<P> {
         let io = Io {
             keyed,
             sets: &self.sets,
-            beneficiaries: &self.beneficiaries,
             in_flight_max: self.deps.runtime.store_writes_in_flight_max,
             clock: &SystemClock,
         };

@@ -5,10 +5,12 @@
 //! sequence is the command's `seq` metadata), so a replay reproduces them bit for bit. Commands whose
 //! amount or currency is invalid are poison.
 
-use crate::processors::{no_view, Binding, Build, Context, Decoded, Effects, Io, ProcessError, Processor};
 use crate::domain::Money;
 use crate::events::payment_event::IntentStatus;
 use crate::events::{Event, PaymentCommand, PaymentEvent};
+use crate::processors::{
+    no_view, Binding, Build, Context, Decoded, Effects, Io, ProcessError, Processor,
+};
 use crate::store::writer::{Cql, StoreWrite};
 use futures::future::BoxFuture;
 
