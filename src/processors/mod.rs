@@ -22,6 +22,8 @@ pub mod payments;
 pub mod payouts;
 pub mod routing;
 pub mod state;
+#[cfg(test)]
+mod state_formats;
 /// Test and benchmark processors, apart from the production ones.
 pub mod testing;
 pub mod timers;
