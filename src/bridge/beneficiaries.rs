@@ -7,11 +7,12 @@
 //!   verification); `POST /v1/beneficiaries/{id}/verify` asks for a penny drop or VPA lookup.
 //! - `GET /v1/beneficiaries/{id}`: the row the beneficiaries processor writes (masked account).
 
-use super::api::{authorized, caller, parse_json, Bridge, Caller};
 use super::config::Role;
 use super::errors::{err, invalid, ok_json, store_unavailable, ApiError};
 use super::idempotency;
 use super::replay::{run_once, Keyed};
+use super::request::{authorized, caller, parse_json};
+use super::shared::{Bridge, Caller};
 use crate::domain::accounts::Account;
 use crate::domain::clock::now_millis;
 use crate::events::beneficiary_verification::{BeneficiaryCommand, BeneficiaryCommandKind};
@@ -156,7 +157,7 @@ pub async fn create(State(b): State<Arc<Bridge>>, headers: HeaderMap, body: Byte
             account.as_ref(),
             key.as_deref(),
         )?;
-        b.publish(&b.beneficiaries_topic, &c).await?;
+        b.publish(&b.topics.beneficiaries, &c).await?;
         Ok(accepted(&c))
     })
     .await
@@ -172,7 +173,13 @@ async fn owned(b: &Bridge, who: &Caller, id: &str) -> Result<BeneficiaryRow, Api
             "no such beneficiary",
         )
     })?;
-    match b.beneficiaries.get(id).await.map_err(store_unavailable)? {
+    match b
+        .tables
+        .beneficiaries
+        .get(id)
+        .await
+        .map_err(store_unavailable)?
+    {
         Some(row) if who.merchant_id.as_str() == row.merchant_id => Ok(row),
         _ => Err(err(
             StatusCode::NOT_FOUND,
@@ -243,7 +250,7 @@ async fn act(
                 key.as_deref(),
             )?
         };
-        b.publish(&b.beneficiaries_topic, &c).await?;
+        b.publish(&b.topics.beneficiaries, &c).await?;
         Ok(accepted(&c))
     })
     .await

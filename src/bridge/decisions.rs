@@ -1,9 +1,10 @@
 //! What every decision endpoint shares (`POST /v1/refunds/{id}/approve|reject|cancel`, the same for
 //! payouts): the action a path names, the role it needs, the caller, and the decider's reason.
 
-use super::api::{authorized, parse_json, Bridge, Caller};
 use super::config::Role;
 use super::errors::{err, invalid, ApiError};
+use super::request::{authorized, parse_json};
+use super::shared::{Bridge, Caller};
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 

@@ -9,12 +9,13 @@
 //!
 //! Reads and ownership are in `reads`.
 
-use super::api::{caller, parse_json, require_json, Bridge};
 use super::config::Role;
 use super::errors::{err, invalid, store_unavailable, ApiError};
 use super::idempotency::{self, request_hash};
 use super::reads::{owned, payment_id_of};
 use super::replay::{run_once, Keyed};
+use super::request::{caller, parse_json, require_json};
+use super::shared::Bridge;
 use super::validation;
 use crate::domain::clock::now_millis;
 use crate::domain::ids::{MerchantId, PaymentId};
@@ -244,11 +245,12 @@ pub async fn create(State(b): State<Arc<Bridge>>, headers: HeaderMap, body: Byte
         let cmd = create_command(&b, input, &c.merchant_id, c.key.as_deref())?;
         // Read-your-writes: the merchant may act on the intent before the processor applies the
         // CREATE (which writes the owner again, from the committed event).
-        b.store
+        b.tables
+            .bridge
             .set_owner(&cmd.payment_id, c.merchant_id.as_str(), now_millis())
             .await
             .map_err(store_unavailable)?;
-        b.publish(&b.commands_topic, &cmd).await?;
+        b.publish(&b.topics.commands, &cmd).await?;
         Ok(accepted(&cmd))
     })
     .await
@@ -334,7 +336,7 @@ pub async fn act(
             parse_json(&body)?
         };
         let cmd = act_command(kind, input, &id, &c.merchant_id, c.key.as_deref())?;
-        b.publish(&b.commands_topic, &cmd).await?;
+        b.publish(&b.topics.commands, &cmd).await?;
         Ok(accepted(&cmd))
     })
     .await

@@ -1,11 +1,20 @@
-//! The HTTP side: the REST API (`api` with its shared request checks, `intents` for payment intent
-//! commands, `reads` for their state and trail, `replay` running each request once per
-//! Idempotency-Key) and the provider webhook receiver (`webhooks`), with their pure parts
-//! (`validation`, `idempotency`) and the refusal shape every route answers with (`errors`). Webhook
-//! signatures are the connectors' (`connectors::webhook_signature`); the operations endpoints every
-//! service serves are the runtime's (`runtime::ops`).
+//! The HTTP side: the merchant REST API and the provider webhook receiver. Imports point one way:
+//! `router` takes the handlers, the handlers take the plumbing, the plumbing takes nothing of theirs.
+//!
+//! - `router`: every route and the body limit.
+//! - Handlers: `intents` (create and act on payment intents), `reads` (an intent, its events),
+//!   `refunds`, `beneficiaries`, `payouts` (payouts and the balance), `payout_batches` (bulk
+//!   payouts), `decisions` (approve, reject, cancel: refunds and payouts alike), `webhooks` (signed
+//!   provider webhooks).
+//! - Plumbing: `shared` (the [`shared::Bridge`]: configuration, API keys, provider secrets, its
+//!   tables and topics in one place each, the producer), `request` (API key and role, the
+//!   Idempotency-Key's form, content type, JSON, card numbers), `replay` with `idempotency` (each
+//!   request run once per Idempotency-Key), `validation` (pure request checks), `errors` (the refusal
+//!   shape every route answers with), `config`.
+//!
+//! Webhook signatures are the connectors' (`connectors::webhook_signature`); the operations endpoints
+//! every service serves are the runtime's (`runtime::ops`).
 
-pub mod api;
 pub mod beneficiaries;
 pub mod config;
 pub mod decisions;
@@ -17,5 +26,8 @@ pub mod payouts;
 pub mod reads;
 pub mod refunds;
 pub mod replay;
+pub mod request;
+pub mod router;
+pub mod shared;
 pub mod validation;
 pub mod webhooks;

@@ -6,12 +6,13 @@
 //! - `GET /v1/payout_batches/{id}`: counts per status, each item's status and reason, and the rows
 //!   refused at intake.
 
-use super::api::{authorized, caller, parse_json, Bridge, Caller};
 use super::config::Role;
 use super::errors::{err, invalid, ok_json, store_unavailable, ApiError};
 use super::idempotency;
 use super::payouts::{payout_id, request_of, status_name, PayoutIn};
 use super::replay::{run_once, Keyed};
+use super::request::{authorized, caller, parse_json};
+use super::shared::{Bridge, Caller};
 use crate::domain::clock::now_millis;
 use crate::events::payout::PayoutRequest;
 use crate::store::payouts::BATCH_ITEMS_MAX;
@@ -52,7 +53,7 @@ pub async fn create(State(b): State<Arc<Bridge>>, headers: HeaderMap, body: Byte
         let (requests, refused) = batch_requests(&b, &who, &batch_id, input.items, key.as_deref());
         let refused_json = serde_json::to_string(&refused).unwrap_or_else(|_| "[]".into());
         let items = i32::try_from(requests.len() + refused.len()).unwrap_or(i32::MAX);
-        b.payouts.put_batch(&batch_id, who.merchant_id.as_str(), items, &refused_json, now_millis()).await.map_err(store_unavailable)?;
+        b.tables.payouts.put_batch(&batch_id, who.merchant_id.as_str(), items, &refused_json, now_millis()).await.map_err(store_unavailable)?;
         publish_all(&b, &requests).await?;
         let body = json!({
             "id": batch_id, "object": "payout_batch", "items": items,
@@ -101,11 +102,11 @@ async fn publish_all(b: &Bridge, requests: &[(usize, PayoutRequest)]) -> Result<
     for chunk in requests.chunks(BATCH_PUBLISH_CONCURRENCY) {
         let claims = chunk
             .iter()
-            .map(|(_, r)| b.payouts.claim(&r.payout_id, &r.merchant_id));
+            .map(|(_, r)| b.tables.payouts.claim(&r.payout_id, &r.merchant_id));
         for c in futures::future::join_all(claims).await {
             c.map_err(store_unavailable)?;
         }
-        let sends = chunk.iter().map(|(_, r)| b.publish(&b.payouts_topic, r));
+        let sends = chunk.iter().map(|(_, r)| b.publish(&b.topics.payouts, r));
         for s in futures::future::join_all(sends).await {
             s?;
         }
@@ -121,10 +122,10 @@ pub async fn read(
     let result = async {
         let who = caller(&b, &headers)?;
         crate::domain::ids::validate(&id).map_err(|_| err(StatusCode::NOT_FOUND, "batch_not_found", "no such batch"))?;
-        let Some((merchant, items, refused)) = b.payouts.batch(&id).await.map_err(store_unavailable)?.filter(|(m, _, _)| who.merchant_id.as_str() == m) else {
+        let Some((merchant, items, refused)) = b.tables.payouts.batch(&id).await.map_err(store_unavailable)?.filter(|(m, _, _)| who.merchant_id.as_str() == m) else {
             return Err(err(StatusCode::NOT_FOUND, "batch_not_found", "no such batch"));
         };
-        let rows = b.payouts.batch_items(&id).await.map_err(store_unavailable)?;
+        let rows = b.tables.payouts.batch_items(&id).await.map_err(store_unavailable)?;
         let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
         let data: Vec<Value> = rows
             .iter()

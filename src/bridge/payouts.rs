@@ -9,12 +9,13 @@
 //!
 //! Batches (`POST /v1/payout_batches`) are in `payout_batches`.
 
-use super::api::{authorized, caller, parse_json, Bridge, Caller};
 use super::config::Role;
 use super::decisions::{decision, not_the_creator, reason, Decision};
 use super::errors::{err, invalid, ok_json, store_unavailable, ApiError};
 use super::idempotency;
 use super::replay::{run_once, Keyed};
+use super::request::{authorized, caller, parse_json};
+use super::shared::{Bridge, Caller};
 use super::validation;
 use crate::domain::clock::now_millis;
 use crate::events::payout::{PayoutAction, PayoutPurpose, PayoutRail, PayoutRequest, PayoutStatus};
@@ -143,11 +144,12 @@ pub async fn create(State(b): State<Arc<Bridge>>, headers: HeaderMap, body: Byte
             None,
             key.as_deref(),
         )?;
-        b.payouts
+        b.tables
+            .payouts
             .claim(&r.payout_id, &r.merchant_id)
             .await
             .map_err(store_unavailable)?;
-        b.publish(&b.payouts_topic, &r).await?;
+        b.publish(&b.topics.payouts, &r).await?;
         Ok(accepted(&r))
     })
     .await
@@ -157,7 +159,13 @@ pub async fn create(State(b): State<Arc<Bridge>>, headers: HeaderMap, body: Byte
 async fn owned(b: &Bridge, who: &Caller, id: &str) -> Result<PayoutRow, ApiError> {
     crate::domain::ids::validate(id)
         .map_err(|_| err(StatusCode::NOT_FOUND, "payout_not_found", "no such payout"))?;
-    match b.payouts.payout(id).await.map_err(store_unavailable)? {
+    match b
+        .tables
+        .payouts
+        .payout(id)
+        .await
+        .map_err(store_unavailable)?
+    {
         Some(row) if row.merchant_id.as_deref() == Some(who.merchant_id.as_str()) => Ok(row),
         _ => Err(err(
             StatusCode::NOT_FOUND,
@@ -219,7 +227,7 @@ pub async fn decide(
             narration: None,
             note: why,
         };
-        b.publish(&b.payouts_topic, &r).await?;
+        b.publish(&b.topics.payouts, &r).await?;
         Ok(accepted(&r))
     })
     .await
@@ -253,7 +261,7 @@ pub async fn read(
 pub async fn balance(State(b): State<Arc<Bridge>>, headers: HeaderMap) -> Response {
     let result = async {
         let who = caller(&b, &headers)?;
-        let rows = b.payouts.balances(who.merchant_id.as_str()).await.map_err(store_unavailable)?;
+        let rows = b.tables.payouts.balances(who.merchant_id.as_str()).await.map_err(store_unavailable)?;
         let data: Vec<Value> = rows
             .iter()
             .map(|r| json!({"currency": r.currency, "available": r.available_minor, "reserved": r.reserved_minor, "queued": r.queued_minor, "updated_at_ms": r.updated_at_ms}))

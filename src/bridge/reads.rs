@@ -2,8 +2,9 @@
 //! the merchant that owns the intent (ownership is written from the committed CREATE, whatever
 //! entered it: REST or Kafka). Another merchant's intent is indistinguishable from a missing one.
 
-use super::api::{merchant, Bridge};
 use super::errors::{err, ok_json, store_unavailable, ApiError};
+use super::request::merchant;
+use super::shared::Bridge;
 use crate::domain::ids::{MerchantId, PaymentId};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -26,7 +27,7 @@ pub(super) async fn owned(
     id: &PaymentId,
     merchant_id: &MerchantId,
 ) -> Result<(), ApiError> {
-    match b.store.owner(id.as_str()).await {
+    match b.tables.bridge.owner(id.as_str()).await {
         Ok(Some(owner)) if merchant_id == owner.as_str() => Ok(()),
         Ok(_) => Err(not_found()),
         Err(e) => Err(store_unavailable(e)),
@@ -53,7 +54,7 @@ pub async fn read(
 ) -> Response {
     let result = async {
         owned_by_caller(&b, &headers, &id).await?;
-        let row = b.payments.get(&id).await.map_err(store_unavailable)?;
+        let row = b.tables.payments.get(&id).await.map_err(store_unavailable)?;
         Ok::<_, ApiError>(match row {
             Some(r) => json!({
                 "id": r.payment_id, "object": "payment_intent", "status": r.status.to_ascii_lowercase(),
@@ -76,7 +77,12 @@ pub async fn events(
 ) -> Response {
     let result = async {
         owned_by_caller(&b, &headers, &id).await?;
-        let rows = b.payments.events(&id).await.map_err(store_unavailable)?;
+        let rows = b
+            .tables
+            .payments
+            .events(&id)
+            .await
+            .map_err(store_unavailable)?;
         let data: Vec<_> = rows
             .iter()
             .map(|e| {

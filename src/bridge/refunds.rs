@@ -8,13 +8,14 @@
 //!   and `/cancel` (before the provider is called).
 //! - `GET /v1/refunds/{id}`, `GET /v1/payment_intents/{id}/refunds`: the refund views.
 
-use super::api::{authorized, caller, parse_json, Bridge, Caller};
 use super::config::Role;
 use super::decisions::{decision, not_the_creator, reason, Decision};
 use super::errors::{err, invalid, ok_json, store_unavailable, ApiError};
 use super::idempotency;
 use super::reads::{owned, payment_id_of};
 use super::replay::{run_once, Keyed};
+use super::request::{authorized, caller, parse_json};
+use super::shared::{Bridge, Caller};
 use super::validation;
 use crate::domain::clock::now_millis;
 use crate::events::refund::REFUND_TEXT_LEN_MAX;
@@ -100,6 +101,7 @@ async fn create_request(
         .map_err(|_| not_found("payment_not_found", "no such payment intent"))?;
     owned(b, &payment_id, &who.merchant_id).await?;
     let payment = b
+        .tables
         .payments
         .get(payment_id.as_str())
         .await
@@ -140,11 +142,12 @@ pub async fn create(State(b): State<Arc<Bridge>>, headers: HeaderMap, body: Byte
     run_once(&b, req, || async {
         let input: CreateIn = parse_json(&body)?;
         let r = create_request(&b, &who, input, key.as_deref()).await?;
-        b.refunds
+        b.tables
+            .refunds
             .set_owner(&r.refund_id, &r.payment_id, &r.merchant_id)
             .await
             .map_err(store_unavailable)?;
-        b.publish(&b.refunds_topic, &r).await?;
+        b.publish(&b.topics.refunds, &r).await?;
         Ok(accepted(&r))
     })
     .await
@@ -160,6 +163,7 @@ async fn owned_refund(b: &Bridge, who: &Caller, refund_id: &str) -> Result<Strin
     crate::domain::ids::validate(refund_id)
         .map_err(|_| not_found("refund_not_found", "no such refund"))?;
     match b
+        .tables
         .refunds
         .owner(refund_id)
         .await
@@ -192,6 +196,7 @@ pub async fn decide(
         let why = reason(&body)?;
         let payment_id = owned_refund(&b, &who, &id).await?;
         let row = b
+            .tables
             .refunds
             .get(&payment_id, &id)
             .await
@@ -212,7 +217,7 @@ pub async fn decide(
             key.as_deref(),
         );
         r.reason = why;
-        b.publish(&b.refunds_topic, &r).await?;
+        b.publish(&b.topics.refunds, &r).await?;
         Ok(accepted(&r))
     })
     .await
@@ -246,7 +251,7 @@ pub async fn read(
     let result = async {
         let who = caller(&b, &headers)?;
         let payment_id = owned_refund(&b, &who, &id).await?;
-        let row = b.refunds.get(&payment_id, &id).await.map_err(store_unavailable)?;
+        let row = b.tables.refunds.get(&payment_id, &id).await.map_err(store_unavailable)?;
         Ok::<_, ApiError>(match row {
             Some(r) => view(&r),
             // Accepted but not applied yet.
@@ -267,6 +272,7 @@ pub async fn list(
         let payment_id = payment_id_of(&id)?;
         owned(&b, &payment_id, &who.merchant_id).await?;
         let rows = b
+            .tables
             .refunds
             .list(payment_id.as_str())
             .await

@@ -1,9 +1,9 @@
 //! Runs a request at most once per (merchant, Idempotency-Key) and replays its answer afterwards: the
 //! I/O around the pure decision of [`super::idempotency`].
 
-use super::api::Bridge;
 use super::errors::{err, respond, store_unavailable, ApiError, Effect};
 use super::idempotency::{self, Decision, Stored};
+use super::shared::Bridge;
 use crate::domain::clock::now_millis;
 use crate::domain::ids::MerchantId;
 use crate::metrics as m;
@@ -53,7 +53,12 @@ where
         return answer(route, f().await);
     };
     let now = now_millis();
-    let stored = match b.store.idempotency(req.merchant_id.as_str(), key).await {
+    let stored = match b
+        .tables
+        .bridge
+        .idempotency(req.merchant_id.as_str(), key)
+        .await
+    {
         Ok(s) => s,
         Err(e) => return store_unavailable(e).respond(route),
     };
@@ -93,16 +98,17 @@ async fn claim(
 ) -> Result<bool, ApiError> {
     let (merchant, hash) = (req.merchant_id.as_str(), req.request_sha256.as_str());
     let claimed = match stored {
-        None => b.store.claim(merchant, key, hash, now).await,
+        None => b.tables.bridge.claim(merchant, key, hash, now).await,
         Some(Stored::InFlight { started_ms, .. } | Stored::Unknown { started_ms, .. }) => {
-            b.store
+            b.tables
+                .bridge
                 .take_over(merchant, key, hash, now, *started_ms)
                 .await
         }
         Some(Stored::Completed { .. }) => {
             // Aged out of the retention window: a new request under the old key.
-            match b.store.release(merchant, key).await {
-                Ok(()) => b.store.claim(merchant, key, hash, now).await,
+            match b.tables.bridge.release(merchant, key).await {
+                Ok(()) => b.tables.bridge.claim(merchant, key, hash, now).await,
                 Err(e) => Err(e),
             }
         }
@@ -114,15 +120,17 @@ async fn claim(
 /// a released key when it failed before doing anything.
 async fn settle(b: &Bridge, merchant: &str, key: &str, result: &Answer) {
     let outcome = match result {
-        Err(e) if e.effect == Effect::Unknown => b.store.mark_unknown(merchant, key).await,
-        Err(e) if e.status.is_server_error() => b.store.release(merchant, key).await,
+        Err(e) if e.effect == Effect::Unknown => b.tables.bridge.mark_unknown(merchant, key).await,
+        Err(e) if e.status.is_server_error() => b.tables.bridge.release(merchant, key).await,
         Ok((status, body)) => {
-            b.store
+            b.tables
+                .bridge
                 .complete(merchant, key, status.as_u16(), body, now_millis())
                 .await
         }
         Err(e) => {
-            b.store
+            b.tables
+                .bridge
                 .complete(merchant, key, e.status.as_u16(), &e.body(), now_millis())
                 .await
         }

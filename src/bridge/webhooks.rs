@@ -3,8 +3,9 @@
 //! and published to the webhooks topic. It never touches payment state: the state machine decides
 //! what the webhook means.
 
-use super::api::{card_number_at, Bridge};
 use super::errors::{err, invalid, respond, store_unavailable, ApiError};
+use super::request::card_number_at;
+use super::shared::Bridge;
 use crate::connectors::config::ConnectorKind;
 use crate::connectors::webhook_signature::{self, SignedHeaders, WebhookSecret};
 use crate::connectors::{self, WebhookEvent};
@@ -58,7 +59,7 @@ async fn handle(b: &Bridge, provider: &str, headers: &HeaderMap, body: &[u8]) ->
     };
     let id = verified(b, secret, headers, body).map_err(|e| (Some("bad_signature"), e))?;
     let event = parsed(*kind, body).map_err(|e| (Some("invalid"), e))?;
-    match b.store.webhook_seen(provider, &id).await {
+    match b.tables.bridge.webhook_seen(provider, &id).await {
         Ok(true) => {
             return Ok((
                 "duplicate",
@@ -76,11 +77,11 @@ async fn handle(b: &Bridge, provider: &str, headers: &HeaderMap, body: &[u8]) ->
     // by the state machine if the first copy was delivered after all.
     // A transfer's webhook goes to the payout processor, a charge's or refund's to the payments'.
     let topic = match kind {
-        ConnectorKind::Transferly => &b.payout_webhooks_topic,
-        ConnectorKind::Acme | ConnectorKind::Bolt => &b.webhooks_topic,
+        ConnectorKind::Transferly => &b.topics.payout_webhooks,
+        ConnectorKind::Acme | ConnectorKind::Bolt => &b.topics.webhooks,
     };
     b.publish(topic, &normalized).await.map_err(|e| (None, e))?;
-    if let Err(e) = b.store.mark_webhook(provider, &id, now).await {
+    if let Err(e) = b.tables.bridge.mark_webhook(provider, &id, now).await {
         warn!(error = %e, "webhook id not remembered; a redelivery will be published and rejected as a duplicate");
     }
     Ok(("accepted", br#"{"received":true}"#.to_vec()))

@@ -5,7 +5,8 @@
 use super::loadgen::{self, LoadSummary, LoadgenArgs};
 use super::process::{self, ProcessorSet};
 use super::CommandError;
-use crate::bridge::api::{self, Bridge};
+use crate::bridge::router;
+use crate::bridge::shared::{self, Bridge};
 use crate::config::Config;
 use crate::runtime::eos::RunStats;
 use crate::runtime::health::Health;
@@ -105,7 +106,7 @@ impl Pipeline {
                 sandbox_server::router(sandbox),
                 stop.clone(),
             ),
-            serve_on(bridge_listener, api::router(b), stop.clone()),
+            serve_on(bridge_listener, router::router(b), stop.clone()),
         ];
         health.set("sandbox", true);
         health.set("bridge", true);
@@ -141,7 +142,7 @@ pub async fn build_bridge(config: &Config) -> Result<Arc<Bridge>, CommandError> 
         config.bridge.webhook_dedup_ttl_s,
     )
     .await?;
-    let tables = api::Tables {
+    let tables = shared::Tables {
         bridge: bridge_store,
         payments: PaymentsTable::prepare(&store).await?,
         refunds: RefundsTable::prepare(&store).await?,
@@ -180,7 +181,7 @@ pub async fn build_bridge(config: &Config) -> Result<Arc<Bridge>, CommandError> 
                 CommandError::Failed(format!("the bridge source declares no topic '{name}'"))
             })
     };
-    let topics = api::Topics {
+    let topics = shared::Topics {
         commands: pick("io.paystream.payments.PaymentCommand")?,
         webhooks: pick_webhooks("providers.webhooks")?,
         refunds: pick("io.paystream.refunds.RefundRequest")?,
@@ -208,7 +209,7 @@ pub async fn bridge(config: Config) -> Result<String, CommandError> {
     let b = build_bridge(&config).await?;
     let (addr, task) = serve(
         config.bridge.listen,
-        api::router(b),
+        router::router(b),
         service.shutdown.clone(),
         "bridge",
     )
