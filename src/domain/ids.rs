@@ -39,6 +39,19 @@ macro_rules! id_type {
             }
         }
 
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        /// Compares with an id as the wire carries it.
+        impl PartialEq<String> for $name {
+            fn eq(&self, other: &String) -> bool {
+                &self.0 == other
+            }
+        }
+
         impl $name {
             /// Accepts 1..=its bound characters of `[A-Za-z0-9_.:-]`.
             pub fn parse(raw: &str) -> Result<Self, IdError> {
@@ -71,6 +84,26 @@ id_type!(
 id_type!(
     /// A merchant (tenant).
     MerchantId,
+    ID_LEN_MAX
+);
+id_type!(
+    /// A refund of a payment.
+    RefundId,
+    ID_LEN_MAX
+);
+id_type!(
+    /// A payout to a beneficiary.
+    PayoutId,
+    ID_LEN_MAX
+);
+id_type!(
+    /// A payee: a bank account or a VPA, with its verification.
+    BeneficiaryId,
+    ID_LEN_MAX
+);
+id_type!(
+    /// A bulk payout: the batch its payouts were submitted in.
+    BatchId,
     ID_LEN_MAX
 );
 

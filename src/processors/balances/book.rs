@@ -8,6 +8,7 @@
 //! `merchant:<m>:payable` account changes; a refund may take it below zero (the money was owed back),
 //! a payout never does.
 
+use crate::domain::ids::PayoutId;
 use crate::events::balance::{BalanceCommand, BalanceCommandKind, FundingOutcome};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
@@ -21,7 +22,7 @@ pub struct Funds {
 /// A payout waiting for funds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Queued {
-    pub payout_id: String,
+    pub payout_id: PayoutId,
     pub amount: i64,
     pub currency: String,
     pub until_ms: i64,
@@ -39,7 +40,7 @@ pub struct Book {
 /// A decision about a payout, for the payout processor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
-    pub payout_id: String,
+    pub payout_id: PayoutId,
     pub outcome: FundingOutcome,
     pub amount: i64,
     pub currency: String,
@@ -145,11 +146,13 @@ impl Book {
         now_ms: i64,
     ) -> Result<Decision, BookError> {
         let cur = c.currency.as_str();
+        let payout_id = PayoutId::parse(&c.payout_id)
+            .map_err(|e| BookError(format!("payout_id '{}': {e}", c.payout_id)))?;
         // Strict FIFO: while anyone waits in this currency, a newcomer waits behind them.
         let waiting = self.queue.iter().any(|q| q.currency == cur);
         let f = self.funds(cur);
         let decide = |outcome, available_after| Decision {
-            payout_id: c.payout_id.clone(),
+            payout_id: payout_id.clone(),
             outcome,
             amount: c.amount_minor,
             currency: c.currency.clone(),
@@ -164,7 +167,7 @@ impl Book {
         match c.queue_until.map(|t| t.0).filter(|t| *t > now_ms) {
             Some(until_ms) if self.queue.len() < queue_max => {
                 self.queue.push_back(Queued {
-                    payout_id: c.payout_id.clone(),
+                    payout_id: payout_id.clone(),
                     amount: c.amount_minor,
                     currency: c.currency.clone(),
                     until_ms,

@@ -24,7 +24,9 @@ fn cmd(
 }
 
 fn outcomes(d: &[Decision]) -> Vec<(String, FundingOutcome)> {
-    d.iter().map(|d| (d.payout_id.clone(), d.outcome)).collect()
+    d.iter()
+        .map(|d| (d.payout_id.as_str().to_owned(), d.outcome))
+        .collect()
 }
 
 #[test]
@@ -137,7 +139,7 @@ proptest::proptest! {
                 for d in b.movement("INR", delta, 0).unwrap() {
                     if d.outcome == FundingOutcome::Reserved {
                         proptest::prop_assert!(d.available_after >= 0, "{:?}", d);
-                        reserved.insert(d.payout_id.clone(), d.amount);
+                        reserved.insert(d.payout_id.as_str().to_owned(), d.amount);
                     }
                 }
                 continue;
@@ -160,7 +162,7 @@ proptest::proptest! {
             for d in b.command(&c, 8, 0).unwrap() {
                 if d.outcome == FundingOutcome::Reserved {
                     proptest::prop_assert!(d.available_after >= 0 || before < 0, "{:?}", d);
-                    reserved.insert(d.payout_id.clone(), d.amount);
+                    reserved.insert(d.payout_id.as_str().to_owned(), d.amount);
                 }
             }
             b.check(8).unwrap();

@@ -202,7 +202,7 @@ impl Balances {
                     crate::events::symbol(&d.outcome).to_ascii_lowercase(),
                     book.version
                 ),
-                payout_id: d.payout_id.clone(),
+                payout_id: d.payout_id.as_str().to_owned(),
                 merchant_id: merchant.to_owned(),
                 outcome: d.outcome,
                 amount_minor: d.amount,

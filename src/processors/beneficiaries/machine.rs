@@ -5,6 +5,7 @@
 //! TTL; changing the account (UPDATE) drops it, and an answer to a verification the beneficiary no
 //! longer waits for (asked before the change) is ignored.
 
+use crate::domain::ids::MerchantId;
 use crate::events::beneficiary_verification::{
     BeneficiaryCommand, BeneficiaryCommandKind, VerificationStatus,
 };
@@ -15,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Beneficiary {
-    pub merchant_id: String,
+    pub merchant_id: MerchantId,
     pub name: Option<String>,
     pub account_kind: String,
     pub account_masked: String,
@@ -113,9 +114,12 @@ fn created(c: &BeneficiaryCommand) -> Change {
     let Some((kind, masked, sealed, fingerprint)) = account(c) else {
         return refused("CREATE needs the account's kind, mask, sealed details and fingerprint");
     };
+    let Ok(merchant_id) = MerchantId::parse(&c.merchant_id) else {
+        return refused("CREATE names no merchant id");
+    };
     applied(
         Beneficiary {
-            merchant_id: c.merchant_id.clone(),
+            merchant_id,
             name: c.name.clone(),
             account_kind: kind,
             account_masked: masked,

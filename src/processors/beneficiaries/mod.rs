@@ -203,7 +203,7 @@ impl Beneficiaries {
         BeneficiaryVerification {
             verification_id: vid.to_owned(),
             beneficiary_id: id.to_owned(),
-            merchant_id: b.merchant_id.clone(),
+            merchant_id: b.merchant_id.as_str().to_owned(),
             account_kind: if b.account_kind == "vpa" {
                 BeneficiaryAccountKind::Vpa
             } else {
@@ -232,7 +232,7 @@ impl Beneficiaries {
             request_id: vid.to_owned(),
             attempt_id: vid.to_owned(),
             payment_id: id.to_owned(),
-            merchant_id: b.merchant_id.clone(),
+            merchant_id: b.merchant_id.as_str().to_owned(),
             connector: self.config.connector.clone(),
             operation: ProviderOperation::VerifyBeneficiary,
             amount_minor: self.config.penny_drop_minor,
@@ -263,7 +263,7 @@ fn row(id: &str, b: &Beneficiary, now_ms: i64) -> StoreWrite {
         id,
         vec![
             ("beneficiary_id", Cql::text(id)),
-            ("merchant_id", Cql::text(&b.merchant_id)),
+            ("merchant_id", Cql::text(b.merchant_id.as_str())),
             ("name", Cql::opt_text(b.name.as_deref())),
             ("account_kind", Cql::text(&b.account_kind)),
             ("account_masked", Cql::text(&b.account_masked)),

@@ -14,6 +14,7 @@
 //! withdraw) and the provider (pay, status). An unknown or pending answer keeps the reserve and climbs
 //! the status-check ladder.
 
+use crate::domain::ids::{BatchId, BeneficiaryId, MerchantId, PayoutId};
 use crate::events::balance::FundingOutcome;
 use crate::events::beneficiary_verification::VerificationStatus;
 use crate::events::payout::{PayoutAction, PayoutPurpose, PayoutRail, PayoutRequest, PayoutStatus};
@@ -23,10 +24,10 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payout {
-    pub payout_id: String,
-    pub merchant_id: String,
-    pub batch_id: Option<String>,
-    pub beneficiary_id: String,
+    pub payout_id: PayoutId,
+    pub merchant_id: MerchantId,
+    pub batch_id: Option<BatchId>,
+    pub beneficiary_id: BeneficiaryId,
     pub amount: i64,
     pub currency: String,
     pub rail: PayoutRail,
@@ -80,7 +81,7 @@ pub enum Outcome {
 /// What the payout processor read of the beneficiary (its row).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BeneficiaryCheck {
-    pub merchant_id: String,
+    pub merchant_id: MerchantId,
     pub account_kind: String,
     pub payee: Payee,
     pub fingerprint: String,
@@ -121,7 +122,7 @@ fn refusal(
     rules: Rules,
     now_ms: i64,
 ) -> Option<&'static str> {
-    let Some(b) = b.filter(|b| b.merchant_id == r.merchant_id) else {
+    let Some(b) = b.filter(|b| b.merchant_id.as_str() == r.merchant_id) else {
         return Some("INVALID_BENEFICIARY");
     };
     if let Err(code) = payable(
@@ -178,11 +179,24 @@ pub fn create(
             vec![Ask::Reserve],
         ),
     };
+    // The decoder checked every id of the request: a refusal here is a broken invariant.
+    let ids = (
+        PayoutId::parse(&r.payout_id),
+        MerchantId::parse(&r.merchant_id),
+        r.batch_id.as_deref().map(BatchId::parse).transpose(),
+        BeneficiaryId::parse(&r.beneficiary_id),
+    );
+    let (Ok(payout_id), Ok(merchant_id), Ok(batch_id), Ok(beneficiary_id)) = ids else {
+        return Outcome::Refused(format!(
+            "payout {}: an id is not an id: {ids:?}",
+            r.payout_id
+        ));
+    };
     let payout = Payout {
-        payout_id: r.payout_id.clone(),
-        merchant_id: r.merchant_id.clone(),
-        batch_id: r.batch_id.clone(),
-        beneficiary_id: r.beneficiary_id.clone(),
+        payout_id,
+        merchant_id,
+        batch_id,
+        beneficiary_id,
         amount: r.amount_minor,
         currency: r.currency.clone(),
         rail: r.rail,

@@ -15,7 +15,7 @@ const RULES: Rules = Rules {
 
 fn beneficiary(kind: &str, status: Option<VerificationStatus>) -> BeneficiaryCheck {
     BeneficiaryCheck {
-        merchant_id: "m_1".into(),
+        merchant_id: crate::domain::ids::MerchantId::parse("m_1").unwrap(),
         account_kind: kind.into(),
         payee: samples::provider_request().payee.unwrap(),
         fingerprint: "fp".into(),

@@ -15,6 +15,7 @@ pub use input::Input;
 use super::state::{Keyed, Step};
 use super::timers::{Timer, TimerOp};
 use super::{Binding, Build, Context, Decoded, Effects, Io, ProcessError, Processor};
+use crate::domain::ids::MerchantId;
 use crate::events::balance::FundingDecision;
 use crate::events::beneficiary_verification::VerificationStatus;
 use crate::events::payout::{PayoutAction, PayoutRequest};
@@ -78,9 +79,12 @@ impl Build for Payouts {
     }
 }
 
-fn check_of(row: crate::store::beneficiaries::BeneficiaryRow) -> BeneficiaryCheck {
-    BeneficiaryCheck {
-        merchant_id: row.merchant_id,
+/// What a payout needs of its beneficiary's row; none for a row whose merchant is not an id (a row
+/// is input too: such a beneficiary is as good as absent).
+fn check_of(row: crate::store::beneficiaries::BeneficiaryRow) -> Option<BeneficiaryCheck> {
+    let merchant_id = MerchantId::parse(&row.merchant_id).ok()?;
+    Some(BeneficiaryCheck {
+        merchant_id,
         account_kind: row.account_kind.clone(),
         payee: crate::events::provider::Payee {
             account_kind: row.account_kind,
@@ -98,7 +102,7 @@ fn check_of(row: crate::store::beneficiaries::BeneficiaryRow) -> BeneficiaryChec
             .and_then(from_symbol::<VerificationStatus>),
         verified_fingerprint: row.verified_fingerprint,
         expires_at_ms: row.verification_expires_at_ms,
-    }
+    })
 }
 
 impl Processor for Payouts {
@@ -146,8 +150,8 @@ impl Processor for Payouts {
                     .get(&r.beneficiary_id)
                     .await
                     .map_err(|e| ProcessError::Retryable(e.to_string()))?;
-                if let Some(row) = row {
-                    beneficiaries.insert(r.beneficiary_id.clone(), check_of(row));
+                if let Some(check) = row.and_then(check_of) {
+                    beneficiaries.insert(r.beneficiary_id.clone(), check);
                 }
             }
             Ok(View {
@@ -258,7 +262,7 @@ impl Payouts {
                 Outcome::Refused(format!("payout {} already exists", r.payout_id)),
                 None,
             ),
-            (Input::Request(r), Some(p)) if p.merchant_id == r.merchant_id => (
+            (Input::Request(r), Some(p)) if p.merchant_id.as_str() == r.merchant_id => (
                 machine::decide(p, r.action, &r.requested_by),
                 Some(&r.requested_by),
             ),

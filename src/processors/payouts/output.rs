@@ -20,8 +20,8 @@ impl Payouts {
         let balance =
             |kind: BalanceCommandKind, tag: &str| BalanceCommand {
                 command_id: format!("{}:{tag}", p.payout_id),
-                merchant_id: p.merchant_id.clone(),
-                payout_id: p.payout_id.clone(),
+                merchant_id: p.merchant_id.as_str().to_owned(),
+                payout_id: p.payout_id.as_str().to_owned(),
                 kind,
                 amount_minor: p.amount,
                 currency: p.currency.clone(),
@@ -94,9 +94,9 @@ impl Payouts {
         });
         ProviderRequest {
             request_id,
-            attempt_id: p.payout_id.clone(),
-            payment_id: p.payout_id.clone(),
-            merchant_id: p.merchant_id.clone(),
+            attempt_id: p.payout_id.as_str().to_owned(),
+            payment_id: p.payout_id.as_str().to_owned(),
+            merchant_id: p.merchant_id.as_str().to_owned(),
             connector: self.config.connector.clone(),
             operation,
             amount_minor: p.amount,
@@ -122,9 +122,9 @@ pub(super) fn event_of(
 ) -> PayoutEvent {
     PayoutEvent {
         event_id: format!("{}:{}", p.payout_id, p.sequence),
-        payout_id: p.payout_id.clone(),
-        merchant_id: p.merchant_id.clone(),
-        batch_id: p.batch_id.clone(),
+        payout_id: p.payout_id.as_str().to_owned(),
+        merchant_id: p.merchant_id.as_str().to_owned(),
+        batch_id: p.batch_id.as_ref().map(|b| b.as_str().to_owned()),
         status: p.status,
         amount_minor: p.amount,
         currency: p.currency.clone(),
@@ -135,7 +135,7 @@ pub(super) fn event_of(
         occurred_at: TimestampMillis(now_ms),
         sequence: p.sequence,
         previous_status: previous,
-        beneficiary_id: Some(p.beneficiary_id.clone()),
+        beneficiary_id: Some(p.beneficiary_id.as_str().to_owned()),
         rail: Some(symbol(&p.rail)),
         utr: p.utr.clone(),
         actor: actor.map(str::to_owned),

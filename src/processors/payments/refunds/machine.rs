@@ -14,6 +14,7 @@
 //! have one writer, the instance that owns the payment's partition. A definite failure releases the
 //! amount; an unknown outcome keeps it until a status check or a webhook settles it.
 
+use crate::domain::ids::RefundId;
 use crate::domain::MinorUnits;
 use crate::events::provider::ProviderOutcome;
 use crate::events::refund::{RefundAction, RefundRequest, RefundStatus};
@@ -23,7 +24,7 @@ use std::collections::BTreeMap;
 /// One refund of a payment, as the payment's state keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refund {
-    pub refund_id: String,
+    pub refund_id: RefundId,
     pub amount: MinorUnits,
     pub status: RefundStatus,
     /// Number of the refund's last transition (its events are 1..n).
@@ -185,7 +186,11 @@ pub fn request(
             "refund {} already exists",
             r.refund_id
         ))),
-        (RefundAction::Create, None) => Ok(create(payment, refunds, r, rules)),
+        (RefundAction::Create, None) => {
+            let id = RefundId::parse(&r.refund_id)
+                .map_err(|e| Refused::Illegal(format!("refund_id '{}': {e}", r.refund_id)))?;
+            Ok(create(payment, refunds, r, id, rules))
+        }
         (_, None) => Err(Refused::Illegal(format!(
             "{:?} names refund {}, which this payment does not have",
             r.action, r.refund_id
@@ -198,10 +203,11 @@ fn create(
     payment: Option<Payment<'_>>,
     refunds: &[Refund],
     r: &RefundRequest,
+    refund_id: RefundId,
     rules: Rules,
 ) -> Change {
     let fresh = |amount: MinorUnits, status| Refund {
-        refund_id: r.refund_id.clone(),
+        refund_id: refund_id.clone(),
         amount,
         status,
         sequence: 1,

@@ -284,12 +284,12 @@ fn provider_answers_settle_pending_refunds_once() {
 fn read_back_checks_catch_an_over_refund() {
     let (_, mut refunds) = run(100, rules(), &[create("r1", Some(60))]);
     let mut second = refunds[0].clone();
-    second.refund_id = "r2".into();
+    second.refund_id = crate::domain::ids::RefundId::parse("r2").unwrap();
     refunds.push(second);
     assert!(check(&refunds, MinorUnits::new(100), 4)
         .unwrap_err()
         .contains("hold 120"));
-    refunds[1].refund_id = "r1".into();
+    refunds[1].refund_id = crate::domain::ids::RefundId::parse("r1").unwrap();
     refunds[1].amount = MinorUnits::new(10);
     assert!(check(&refunds, MinorUnits::new(100), 4)
         .unwrap_err()

@@ -270,7 +270,7 @@ fn event(
     let r = &c.refund;
     RefundEvent {
         event_id: format!("{}:{}", r.refund_id, r.sequence),
-        refund_id: r.refund_id.clone(),
+        refund_id: r.refund_id.as_str().to_owned(),
         payment_id: ctx.payment_id.to_owned(),
         merchant_id: ctx.merchant.to_owned(),
         status: r.status,
@@ -330,7 +330,7 @@ fn provider_request(
     })?;
     Ok(ProviderRequest {
         request_id,
-        attempt_id: r.refund_id.clone(),
+        attempt_id: r.refund_id.as_str().to_owned(),
         payment_id: s.machine.payment_id.to_string(),
         merchant_id: s.machine.merchant_id.to_string(),
         connector: attempt.connector.clone(),
