@@ -239,7 +239,7 @@ fn view(r: &RefundRow) -> serde_json::Value {
         "status": status, "amount": r.amount_minor, "currency": r.currency,
         "reason": r.reason, "reason_code": r.reason_code,
         "created_by": r.created_by, "decided_by": r.decided_by,
-        "metadata": metadata, "sequence": r.sequence, "updated_at_ms": r.updated_at_ms,
+        "metadata": metadata, "sequence": r.sequence, "updated_at_ms": r.updated_at.map(|t| t.0),
     })
 }
 

@@ -5,8 +5,10 @@
 use super::{Store, StoreError};
 use scylla::statement::prepared::PreparedStatement;
 use scylla::value::CqlTimestamp;
+use scylla::DeserializeRow;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A payout as the views hold it, read by column name ([`PAYOUT_COLUMNS`]).
+#[derive(Debug, Clone, PartialEq, Eq, DeserializeRow)]
 pub struct PayoutRow {
     pub payout_id: String,
     pub merchant_id: Option<String>,
@@ -23,24 +25,11 @@ pub struct PayoutRow {
     pub sequence: Option<i64>,
 }
 
-type PayoutTuple = (
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<i64>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<i64>,
-);
+/// The columns of a [`PayoutRow`], as the migration names them.
+const PAYOUT_COLUMNS: &str = "payout_id, merchant_id, batch_id, beneficiary_id, status, amount_minor, currency, rail, utr, reason_code, created_by, decided_by, sequence";
 
 /// One item of a batch as its row holds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, DeserializeRow)]
 pub struct BatchItem {
     pub payout_id: String,
     pub status: Option<String>,
@@ -80,7 +69,7 @@ impl PayoutsTable {
             store.table("payout_batches"),
         );
         Ok(Self {
-            payout: p(format!("SELECT payout_id, merchant_id, batch_id, beneficiary_id, status, amount_minor, currency, rail, utr, reason_code, created_by, decided_by, sequence FROM {payouts} WHERE payout_id = ?")).await?,
+            payout: p(format!("SELECT {PAYOUT_COLUMNS} FROM {payouts} WHERE payout_id = ?")).await?,
             items: p(format!("SELECT payout_id, status, amount_minor, reason_code FROM {by_batch} WHERE batch_id = ? LIMIT {BATCH_ITEMS_MAX}")).await?,
             batch_get: p(format!("SELECT merchant_id, items, refused_json FROM {batches} WHERE batch_id = ?")).await?,
             batch_put: p(format!("INSERT INTO {batches} (batch_id, merchant_id, items, refused_json, created_at) VALUES (?, ?, ?, ?, ?)")).await?,
@@ -91,58 +80,15 @@ impl PayoutsTable {
     }
 
     pub async fn payout(&self, id: &str) -> Result<Option<PayoutRow>, StoreError> {
-        let t: Option<PayoutTuple> = self
-            .store
+        self.store
             .first_row(&self.payout, (id,), "payout select")
-            .await?;
-        Ok(t.map(
-            |(
-                payout_id,
-                merchant_id,
-                batch_id,
-                beneficiary_id,
-                status,
-                amount_minor,
-                currency,
-                rail,
-                utr,
-                reason_code,
-                created_by,
-                decided_by,
-                sequence,
-            )| PayoutRow {
-                payout_id,
-                merchant_id,
-                batch_id,
-                beneficiary_id,
-                status,
-                amount_minor,
-                currency,
-                rail,
-                utr,
-                reason_code,
-                created_by,
-                decided_by,
-                sequence,
-            },
-        ))
+            .await
     }
 
     pub async fn batch_items(&self, batch_id: &str) -> Result<Vec<BatchItem>, StoreError> {
-        type Row = (String, Option<String>, Option<i64>, Option<String>);
-        let rows: Vec<Row> = self
-            .store
+        self.store
             .all_rows(&self.items, (batch_id,), "batch items")
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(payout_id, status, amount_minor, reason_code)| BatchItem {
-                payout_id,
-                status,
-                amount_minor,
-                reason_code,
-            })
-            .collect())
+            .await
     }
 
     /// The batch's merchant, its item count and the rows refused at intake (JSON).

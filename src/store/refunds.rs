@@ -3,9 +3,11 @@
 use super::{Store, StoreError};
 use scylla::statement::prepared::PreparedStatement;
 use scylla::value::CqlTimestamp;
+use scylla::DeserializeRow;
 
-/// A refund as the views hold it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A refund as the views hold it: read by column name ([`COLUMNS`]), so a column renamed in the
+/// migration fails the read with its name instead of shifting the others.
+#[derive(Debug, Clone, PartialEq, Eq, DeserializeRow)]
 pub struct RefundRow {
     pub payment_id: String,
     pub refund_id: String,
@@ -18,27 +20,13 @@ pub struct RefundRow {
     pub decided_by: Option<String>,
     pub metadata_json: Option<String>,
     pub sequence: Option<i64>,
-    pub updated_at_ms: Option<i64>,
+    pub updated_at: Option<CqlTimestamp>,
 }
-
-type RefundTuple = (
-    String,
-    String,
-    Option<String>,
-    Option<i64>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<i64>,
-    Option<CqlTimestamp>,
-);
 
 /// Most refunds one payment's list is read with (the processor bounds them lower).
 pub const REFUNDS_READ_MAX: i32 = 256;
 
+/// The columns of a [`RefundRow`], as the migration names them.
 const COLUMNS: &str = "payment_id, refund_id, status, amount_minor, currency, reason_code, reason, created_by, decided_by, metadata_json, sequence, updated_at";
 
 pub struct RefundsTable {
@@ -47,38 +35,6 @@ pub struct RefundsTable {
     list: PreparedStatement,
     owner_get: PreparedStatement,
     owner_put: PreparedStatement,
-}
-
-fn row(
-    (
-        payment_id,
-        refund_id,
-        status,
-        amount_minor,
-        currency,
-        reason_code,
-        reason,
-        created_by,
-        decided_by,
-        metadata_json,
-        sequence,
-        updated,
-    ): RefundTuple,
-) -> RefundRow {
-    RefundRow {
-        payment_id,
-        refund_id,
-        status,
-        amount_minor,
-        currency,
-        reason_code,
-        reason,
-        created_by,
-        decided_by,
-        metadata_json,
-        sequence,
-        updated_at_ms: updated.map(|t| t.0),
-    }
 }
 
 impl RefundsTable {
@@ -113,20 +69,16 @@ impl RefundsTable {
         payment_id: &str,
         refund_id: &str,
     ) -> Result<Option<RefundRow>, StoreError> {
-        let r: Option<RefundTuple> = self
-            .store
+        self.store
             .first_row(&self.one, (payment_id, refund_id), "refund select")
-            .await?;
-        Ok(r.map(row))
+            .await
     }
 
     /// Every refund of a payment, by refund id.
     pub async fn list(&self, payment_id: &str) -> Result<Vec<RefundRow>, StoreError> {
-        let rows: Vec<RefundTuple> = self
-            .store
+        self.store
             .all_rows(&self.list, (payment_id,), "refunds list")
-            .await?;
-        Ok(rows.into_iter().map(row).collect())
+            .await
     }
 
     /// The payment and merchant of a refund.

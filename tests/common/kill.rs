@@ -42,7 +42,13 @@ pub fn spawn_process(
 }
 
 /// How long the child holds each transaction open before its commit (`runtime.faults`).
-pub const STALL_MS: i64 = 300;
+pub const STALL_MS: i64 = 800;
+
+/// The oldest an open transaction may be when the test sees it and still be killed: the rest of
+/// [`STALL_MS`] is the margin for the kill itself on a loaded machine (CI runs four tests of a
+/// binary at once on two cores; a look once took 300 ms). An older one is let commit, and the
+/// next one is taken.
+const FRESH_MS: i64 = STALL_MS / 2;
 
 /// The child's injected-stall log lines from line `from` on: (opened at, committed at) times in ms.
 pub fn stalls(log: &Path, from: usize) -> (Vec<i64>, Vec<i64>) {
@@ -63,14 +69,17 @@ pub fn stalls(log: &Path, from: usize) -> (Vec<i64>, Vec<i64>) {
 }
 
 /// Waits until the child holds a transaction open (its store writes done, records and offsets sent,
-/// not committed), kills it with SIGKILL, and proves the kill struck inside that window: the open
-/// line is the last, uncommitted, and the kill came before the stall could have ended.
+/// not committed) that opened less than [`FRESH_MS`] ago, kills it with SIGKILL, and proves the kill
+/// struck inside that window: the open line is the last, uncommitted, and the kill came before the
+/// stall could have ended.
 pub async fn kill_inside_transaction(child: &mut std::process::Child, log: &Path, from: usize) {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut stale = 0;
     loop {
         let (opened, committed) = stalls(log, from);
-        if opened.len() > committed.len() {
-            let open_at = *opened.last().unwrap();
+        let open_at = opened.last().copied().unwrap_or(0);
+        let fresh = paystream::domain::clock::now_millis() - open_at < FRESH_MS;
+        if opened.len() > committed.len() && fresh {
             super::eos::signal(child, "-KILL");
             let killed_at = paystream::domain::clock::now_millis();
             let _ = child.wait();
@@ -87,9 +96,12 @@ pub async fn kill_inside_transaction(child: &mut std::process::Child, log: &Path
             );
             return;
         }
+        if opened.len() > committed.len() {
+            stale += 1;
+        }
         assert!(
             std::time::Instant::now() < deadline,
-            "no transaction opened within 30 s"
+            "no transaction opened and was seen within {FRESH_MS} ms of opening in 30 s ({stale} looks came too late)"
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
