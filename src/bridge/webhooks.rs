@@ -9,7 +9,9 @@ use super::shared::Bridge;
 use crate::connectors::config::ConnectorKind;
 use crate::connectors::webhook_signature::{self, SignedHeaders, WebhookSecret};
 use crate::connectors::{self, WebhookEvent};
+use crate::contract::provider::{self, Subject};
 use crate::domain::clock::now_millis;
+use crate::domain::ids::{AttemptId, IdError, PaymentId, PayoutId, RefundId};
 use crate::domain::pan;
 use crate::events::provider::ProviderWebhook;
 use crate::events::TimestampMillis;
@@ -58,7 +60,7 @@ async fn handle(b: &Bridge, provider: &str, headers: &HeaderMap, body: &[u8]) ->
         return Err((None, e));
     };
     let id = verified(b, secret, headers, body).map_err(|e| (Some("bad_signature"), e))?;
-    let event = parsed(*kind, body).map_err(|e| (Some("invalid"), e))?;
+    let (event, subject) = parsed(*kind, body).map_err(|e| (Some("invalid"), e))?;
     match b.tables.bridge.webhook_seen(provider, &id).await {
         Ok(true) => {
             return Ok((
@@ -70,7 +72,7 @@ async fn handle(b: &Bridge, provider: &str, headers: &HeaderMap, body: &[u8]) ->
         Err(e) => return Err((None, store_unavailable(e))),
     }
     let now = now_millis();
-    let normalized = normalized(provider, &id, event, body, now);
+    let normalized = normalized(provider, &id, event, &subject, body, now);
     // Publish first, then remember the id: a crash in between re-publishes on the provider's retry,
     // and the state machine rejects that duplicate. The other order could lose the webhook.
     // A publish whose outcome is unknown is answered 503 too: the provider's retry is deduplicated
@@ -113,14 +115,14 @@ fn verified(
 
 /// The connector's reading of the body. Provider text is untrusted too: a card number in it is
 /// refused, never published or stored.
-fn parsed(kind: ConnectorKind, body: &[u8]) -> Result<WebhookEvent, ApiError> {
+fn parsed(kind: ConnectorKind, body: &[u8]) -> Result<(WebhookEvent, Subject), ApiError> {
     if pan::contains_pan(&String::from_utf8_lossy(body)) {
         return Err(card_number_at("(webhook body)"));
     }
     match connectors::parse_webhook(kind, body) {
         Ok(ev) if !ev.payment_id.is_empty() && !ev.attempt_id.is_empty() => {
-            ids_keyable(kind, &ev)?;
-            Ok(ev)
+            let subject = subject_of(kind, &ev)?;
+            Ok((ev, subject))
         }
         Ok(_) => Err(err(
             StatusCode::BAD_REQUEST,
@@ -135,32 +137,43 @@ fn parsed(kind: ConnectorKind, body: &[u8]) -> Result<WebhookEvent, ApiError> {
     }
 }
 
-/// The id rule of the processor the webhook goes to, applied here: a webhook the processor would
-/// dead-letter is refused with a 4xx, so the provider retries or alerts instead of believing it was
-/// delivered. A charge's or refund's payment id must leave room for the ids derived from it (the
-/// payment processor's rule); a transfer's carries the payout id (the payout processor's).
-fn ids_keyable(kind: ConnectorKind, ev: &WebhookEvent) -> Result<(), ApiError> {
-    let subject = match kind {
-        ConnectorKind::Acme | ConnectorKind::Bolt => {
-            crate::domain::ids::PaymentId::parse(&ev.payment_id).map(|_| ())
-        }
-        ConnectorKind::Transferly => crate::domain::ids::validate(&ev.payment_id),
-    };
-    let refuse = |field: &str, e: crate::domain::ids::IdError| {
+/// What the webhook reports on, by the id rule of the processor it goes to, applied here: a webhook
+/// the processor would dead-letter is refused with a 4xx, so the provider retries or alerts instead
+/// of believing it was delivered. A charge's or refund's payment id must leave room for the ids
+/// derived from it (the payment processor's rule); a transfer's carries the payout id.
+fn subject_of(kind: ConnectorKind, ev: &WebhookEvent) -> Result<Subject, ApiError> {
+    let refuse = |field: &str, e: IdError| {
         invalid(
             "webhook_invalid",
             field,
             format!("the webhook's {field} cannot be an id here: {e}"),
         )
     };
-    subject.map_err(|e| refuse("payment_id", e))?;
-    crate::domain::ids::validate(&ev.attempt_id).map_err(|e| refuse("attempt_id", e))
+    let payment = || PaymentId::parse(&ev.payment_id).map_err(|e| refuse("payment_id", e));
+    Ok(match kind {
+        ConnectorKind::Transferly => {
+            let payout = PayoutId::parse(&ev.payment_id).map_err(|e| refuse("payment_id", e))?;
+            AttemptId::parse(&ev.attempt_id).map_err(|e| refuse("attempt_id", e))?;
+            Subject::Payout { payout }
+        }
+        ConnectorKind::Acme | ConnectorKind::Bolt if provider::reports_refund(&ev.event_type) => {
+            Subject::Refund {
+                payment: payment()?,
+                refund: RefundId::parse(&ev.attempt_id).map_err(|e| refuse("attempt_id", e))?,
+            }
+        }
+        ConnectorKind::Acme | ConnectorKind::Bolt => Subject::Attempt {
+            payment: payment()?,
+            attempt: AttemptId::parse(&ev.attempt_id).map_err(|e| refuse("attempt_id", e))?,
+        },
+    })
 }
 
 fn normalized(
     provider: &str,
     id: &str,
     event: WebhookEvent,
+    subject: &Subject,
     body: &[u8],
     now_ms: i64,
 ) -> ProviderWebhook {
@@ -180,5 +193,6 @@ fn normalized(
         body_sha256: hex::encode(Sha256::digest(body)),
         bank_reference: event.result.bank_reference,
         provider_code: event.result.provider_code,
+        subject: Some(subject.to_wire()),
     }
 }

@@ -106,6 +106,11 @@ id_type!(
     BatchId,
     ID_LEN_MAX
 );
+id_type!(
+    /// One check of a beneficiary's account at a provider (a penny drop or a VPA lookup).
+    VerificationId,
+    ID_LEN_MAX
+);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {

@@ -24,6 +24,31 @@ pub struct ProviderRequest {
     /// `PAYOUT`, `VERIFY_BENEFICIARY`: whom to pay or verify.
     #[serde(default)]
     pub payee: Option<Payee>,
+    /// v3 on: what the request is about. Read through `contract::provider::Subject`, which also
+    /// derives it for older records.
+    #[serde(default)]
+    pub subject: Option<ProviderSubject>,
+}
+
+/// The object a provider message is about, as the wire carries it: the ids of its kind set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderSubject {
+    pub kind: ProviderSubjectKind,
+    pub payment_id: Option<String>,
+    pub attempt_id: Option<String>,
+    pub refund_id: Option<String>,
+    pub payout_id: Option<String>,
+    pub beneficiary_id: Option<String>,
+    pub verification_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ProviderSubjectKind {
+    PaymentAttempt,
+    Refund,
+    Payout,
+    BeneficiaryVerification,
 }
 
 /// A beneficiary's account as a provider call needs it; the details stay sealed until the edge.
@@ -76,6 +101,11 @@ pub struct ProviderResponse {
     pub bank_reference: Option<String>,
     #[serde(default)]
     pub verification: Option<AccountCheck>,
+    /// v3 on: the answered request's operation, typed (`operation` is its v1 string spelling).
+    #[serde(default)]
+    pub request_operation: Option<ProviderOperation>,
+    #[serde(default)]
+    pub subject: Option<ProviderSubject>,
 }
 
 /// What a penny drop or a VPA lookup learned.
@@ -146,6 +176,8 @@ pub struct ProviderWebhook {
     pub bank_reference: Option<String>,
     #[serde(default)]
     pub provider_code: Option<String>,
+    #[serde(default)]
+    pub subject: Option<ProviderSubject>,
 }
 impl_event!(
     ProviderWebhook,

@@ -155,6 +155,15 @@ pub fn provider_request() -> ProviderRequest {
             narration: None,
             purpose: Some(s("SALARY")),
         }),
+        subject: Some(ProviderSubject {
+            kind: ProviderSubjectKind::PaymentAttempt,
+            payment_id: Some(s("pay_1")),
+            attempt_id: Some(s("att_1")),
+            refund_id: None,
+            payout_id: None,
+            beneficiary_id: None,
+            verification_id: None,
+        }),
     }
 }
 
@@ -182,6 +191,16 @@ pub fn provider_response() -> ProviderResponse {
             name_match_score: Some(92),
             reason_code: None,
         }),
+        request_operation: Some(ProviderOperation::Authorize),
+        subject: Some(ProviderSubject {
+            kind: ProviderSubjectKind::PaymentAttempt,
+            payment_id: Some(s("pay_1")),
+            attempt_id: Some(s("att_1")),
+            refund_id: None,
+            payout_id: None,
+            beneficiary_id: None,
+            verification_id: None,
+        }),
     }
 }
 
@@ -202,6 +221,15 @@ pub fn provider_webhook() -> ProviderWebhook {
         body_sha256: s("ab".repeat(32).as_str()),
         bank_reference: None,
         provider_code: None,
+        subject: Some(ProviderSubject {
+            kind: ProviderSubjectKind::PaymentAttempt,
+            payment_id: Some(s("pay_1")),
+            attempt_id: Some(s("att_1")),
+            refund_id: None,
+            payout_id: None,
+            beneficiary_id: None,
+            verification_id: None,
+        }),
     }
 }
 

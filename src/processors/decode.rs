@@ -3,6 +3,7 @@
 //! reached, which the runtime retries.
 
 use super::RecordMeta;
+use crate::contract::provider::{self, Answer, Notice};
 use crate::domain::ids::PaymentId;
 use crate::events::fraud_assessment::FraudAssessment;
 use crate::events::payout::PayoutEvent;
@@ -99,12 +100,14 @@ impl Decode for PaymentEvent {
 
 impl Decode for ProviderRequest {
     fn decode(codec: &Codec, _: &str, _: &RecordMeta, payload: &[u8]) -> Result<Self, CodecError> {
-        checked(
+        let r: ProviderRequest = checked(
             codec,
             payload,
             |r: &ProviderRequest| &r.payment_id,
             |r| vec![("request_id", &r.request_id)],
-        )
+        )?;
+        provider::of_request(&r).map_err(CodecError::Invalid)?;
+        Ok(r)
     }
 }
 
@@ -119,25 +122,19 @@ impl Decode for FraudAssessment {
     }
 }
 
-impl Decode for ProviderResponse {
+/// A provider response, its subject and operation read (`contract::provider`). The subject's ids
+/// are checked there by the rule of its kind.
+impl Decode for Answer {
     fn decode(codec: &Codec, _: &str, _: &RecordMeta, payload: &[u8]) -> Result<Self, CodecError> {
-        checked(
-            codec,
-            payload,
-            |r: &ProviderResponse| &r.payment_id,
-            |_| vec![],
-        )
+        let r: ProviderResponse = codec.decode_sync(payload)?;
+        Answer::read(r).map_err(CodecError::Invalid)
     }
 }
 
-impl Decode for ProviderWebhook {
+impl Decode for Notice {
     fn decode(codec: &Codec, _: &str, _: &RecordMeta, payload: &[u8]) -> Result<Self, CodecError> {
-        checked(
-            codec,
-            payload,
-            |w: &ProviderWebhook| &w.payment_id,
-            |_| vec![],
-        )
+        let w: ProviderWebhook = codec.decode_sync(payload)?;
+        Notice::read(w).map_err(CodecError::Invalid)
     }
 }
 

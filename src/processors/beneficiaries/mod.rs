@@ -14,10 +14,13 @@ use super::state::{Keyed, Step};
 use super::{
     Binding, Build, Context, Decode, Decoded, Effects, Io, ProcessError, Processor, RecordMeta,
 };
+use crate::contract::provider::{expect_kind, Answer, Subject};
 use crate::events::beneficiary_verification::{
     BeneficiaryAccountKind, BeneficiaryCommand, BeneficiaryVerification, VerificationStatus,
 };
-use crate::events::provider::{Payee, ProviderOperation, ProviderRequest, ProviderResponse};
+use crate::events::provider::{
+    Payee, ProviderOperation, ProviderRequest, ProviderResponse, ProviderSubjectKind,
+};
 use crate::events::{symbol, Codec, CodecError, Event, TimestampMillis};
 use crate::metrics::{self as m, Measure};
 use crate::store::writer::{Cql, StoreWrite};
@@ -27,17 +30,22 @@ use machine::{Beneficiary, Change, Rules, Verification};
 
 pub const NAME: &str = "beneficiaries";
 
+/// The provider subjects this processor owns: its beneficiaries' verifications.
+const OWNED: &[ProviderSubjectKind] = &[ProviderSubjectKind::BeneficiaryVerification];
+
+// An input lives for one batch, a few hundred at most: a box per answer would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Input {
     Command(BeneficiaryCommand),
-    Answer(ProviderResponse),
+    Answer(Answer),
 }
 
 impl Input {
     fn beneficiary_id(&self) -> &str {
         match self {
             Input::Command(c) => &c.beneficiary_id,
-            Input::Answer(r) => &r.payment_id,
+            Input::Answer(a) => a.subject.key(),
         }
     }
 }
@@ -51,7 +59,11 @@ impl Decode for Input {
     ) -> Result<Input, CodecError> {
         let input = match schema {
             BeneficiaryCommand::FULL_NAME => Input::Command(codec.decode_sync(payload)?),
-            ProviderResponse::FULL_NAME => Input::Answer(codec.decode_sync(payload)?),
+            ProviderResponse::FULL_NAME => {
+                let answer: Answer = Decode::decode(codec, schema, record, payload)?;
+                expect_kind(&answer.subject, OWNED, NAME).map_err(CodecError::Invalid)?;
+                Input::Answer(answer)
+            }
             other => {
                 return Err(CodecError::Invalid(format!(
                     "topic '{}' carries {other}, which the beneficiaries processor does not read",
@@ -122,17 +134,17 @@ impl Processor for Beneficiaries {
         view.step(ctx, &id, |stored| {
             let change = match (input, stored) {
                 (Input::Command(c), _) => machine::command(stored, c),
-                (Input::Answer(r), Some(b)) => machine::answer(
+                (Input::Answer(a), Some(b)) => machine::answer(
                     b,
-                    &r.attempt_id,
-                    r.outcome,
-                    r.verification.as_ref(),
+                    a.subject.own_id(),
+                    a.response.outcome,
+                    a.response.verification.as_ref(),
                     rules,
                     now_ms,
                 ),
-                (Input::Answer(r), None) => Change::Refused(format!(
+                (Input::Answer(a), None) => Change::Refused(format!(
                     "an answer for unknown beneficiary {}",
-                    r.payment_id
+                    a.subject.key()
                 )),
             };
             match change {
@@ -251,6 +263,9 @@ impl Beneficiaries {
                 narration: None,
                 purpose: None,
             }),
+            // Both ids were checked when the command created the beneficiary and the verification
+            // id is minted from it: the subject is always there; were it not, readers refuse.
+            subject: Subject::verification(id, vid).ok().map(|s| s.to_wire()),
         }
     }
 }

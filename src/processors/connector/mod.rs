@@ -222,5 +222,11 @@ fn response_of(
         received_at: TimestampMillis(now_ms),
         bank_reference: n.bank_reference,
         verification: n.verification,
+        request_operation: Some(r.operation),
+        // The request's subject, typed (derived for a request written before v3; the decoder has
+        // refused a request whose subject could not be read).
+        subject: crate::contract::provider::of_request(r)
+            .ok()
+            .map(|s| s.to_wire()),
     }
 }

@@ -30,11 +30,12 @@ use super::timers::Timer;
 use super::{
     Binding, Build, Context, Decode, Decoded, Effects, Io, ProcessError, Processor, RecordMeta,
 };
+use crate::contract::provider::{expect_kind, Answer, Notice};
 use crate::events::fraud_assessment::{FraudAssessment, FraudDecision};
 use crate::events::payment_command::{PaymentCommand, PaymentMethod};
-use crate::events::provider::{ProviderOperation, ProviderResponse, ProviderWebhook};
+use crate::events::provider::{ProviderResponse, ProviderSubjectKind, ProviderWebhook};
 use crate::events::refund::RefundRequest;
-use crate::events::{from_symbol, Codec, CodecError, Event};
+use crate::events::{Codec, CodecError, Event};
 use config::{PaymentsConfig, PaymentsSetup};
 use futures::future::BoxFuture;
 use output::Out;
@@ -45,21 +46,20 @@ use std::collections::BTreeMap;
 
 pub const NAME: &str = "payments";
 
+/// The provider subjects this processor owns: a payment's attempts and its refunds.
+const OWNED: &[ProviderSubjectKind] = &[
+    ProviderSubjectKind::PaymentAttempt,
+    ProviderSubjectKind::Refund,
+];
+
 /// One input of the payment processor.
 #[derive(Debug, Clone)]
 pub enum Input {
     Command(PaymentCommand),
     Fraud(FraudAssessment),
-    Response(Response),
-    Webhook(ProviderWebhook),
+    Response(Answer),
+    Webhook(Notice),
     Refund(RefundRequest),
-}
-
-/// A provider response with its operation decoded at the edge (the schema carries the symbol).
-#[derive(Debug, Clone)]
-pub struct Response {
-    pub response: ProviderResponse,
-    pub operation: ProviderOperation,
 }
 
 impl Input {
@@ -67,8 +67,8 @@ impl Input {
         match self {
             Input::Command(c) => &c.payment_id,
             Input::Fraud(f) => &f.payment_id,
-            Input::Response(r) => &r.response.payment_id,
-            Input::Webhook(w) => &w.payment_id,
+            Input::Response(r) => r.subject.key(),
+            Input::Webhook(w) => w.subject.key(),
             Input::Refund(r) => &r.payment_id,
         }
     }
@@ -159,20 +159,14 @@ impl Decode for Input {
                 Input::Fraud(Decode::decode(codec, schema, record, payload)?)
             }
             ProviderResponse::FULL_NAME => {
-                let response: ProviderResponse = Decode::decode(codec, schema, record, payload)?;
-                let operation = from_symbol(&response.operation).ok_or_else(|| {
-                    CodecError::Invalid(format!(
-                        "operation: '{}' is not a ProviderOperation symbol",
-                        response.operation
-                    ))
-                })?;
-                Input::Response(Response {
-                    response,
-                    operation,
-                })
+                let answer: Answer = Decode::decode(codec, schema, record, payload)?;
+                expect_kind(&answer.subject, OWNED, NAME).map_err(CodecError::Invalid)?;
+                Input::Response(answer)
             }
             ProviderWebhook::FULL_NAME => {
-                Input::Webhook(Decode::decode(codec, schema, record, payload)?)
+                let notice: Notice = Decode::decode(codec, schema, record, payload)?;
+                expect_kind(&notice.subject, OWNED, NAME).map_err(CodecError::Invalid)?;
+                Input::Webhook(notice)
             }
             RefundRequest::FULL_NAME => {
                 Input::Refund(Decode::decode(codec, schema, record, payload)?)

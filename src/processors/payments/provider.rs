@@ -5,9 +5,9 @@
 use super::output::{Cause, Detail, Out};
 use super::route::{route, status_check};
 use super::state_machine;
-use super::{refunds, Payments, Response, Stored};
+use super::{refunds, Payments, Stored};
+use crate::contract::provider::{Answer, Notice};
 use crate::events::provider::ProviderOperation;
-use crate::events::provider::ProviderWebhook;
 use crate::events::symbol;
 use crate::processors::routing::Breaker;
 use crate::processors::ProcessError;
@@ -15,21 +15,24 @@ use std::collections::BTreeMap;
 
 pub(super) fn response(
     p: &Payments,
-    r: &Response,
+    r: &Answer,
     stored: Option<&Stored>,
     health: &BTreeMap<String, Breaker>,
     out: &mut Out<'_>,
 ) -> Result<Option<Stored>, ProcessError> {
     let e = &r.response;
+    // The subject's own id: an attempt's, or a refund's (a response before v3 named a refund's
+    // status check like an attempt's: the refunds the payment holds tell them apart, as before).
+    let own = r.subject.own_id();
     let cause = Cause {
         id: &e.response_id,
-        payment_id: &e.payment_id,
+        payment_id: r.subject.key(),
         attempted: format!("PROVIDER_{}", symbol(&e.outcome)),
         merchant_id: None,
     };
-    if let Some(s) = stored.filter(|s| refunds::owns(Some(s), &e.attempt_id)) {
+    if let Some(s) = stored.filter(|s| refunds::owns(Some(s), own)) {
         let found = refunds::Found {
-            refund_id: &e.attempt_id,
+            refund_id: own,
             outcome: e.outcome,
             provider_reference: e.provider_reference.as_deref(),
         };
@@ -37,8 +40,7 @@ pub(super) fn response(
         return refunds::answer(p, s, found, &cause, ask, out);
     }
     let machine = stored.map(|s| &s.machine);
-    let outcome =
-        state_machine::provider_answer(machine, Some(&e.attempt_id), e.outcome, e.decline_class);
+    let outcome = state_machine::provider_answer(machine, Some(own), e.outcome, e.decline_class);
     let detail = Detail {
         fee_minor: e.fee_minor,
         ..Detail::default()
@@ -46,11 +48,11 @@ pub(super) fn response(
     let Some(mut s) = out.settle(outcome, stored.cloned(), &cause, detail, Stored::of)? else {
         return Ok(None);
     };
-    remember_reference(&mut s, &e.attempt_id, e.provider_reference.as_deref());
-    if state_machine::needs_status_check(&s.machine, &e.attempt_id, r.operation, e.outcome) {
+    remember_reference(&mut s, own, e.provider_reference.as_deref());
+    if state_machine::needs_status_check(&s.machine, own, r.operation, e.outcome) {
         let check = status_check(
             &s.machine,
-            &e.attempt_id,
+            own,
             &e.connector,
             e.provider_reference.clone(),
             out.now_ms,
@@ -64,18 +66,20 @@ pub(super) fn response(
 
 pub(super) fn webhook(
     p: &Payments,
-    w: &ProviderWebhook,
+    n: &Notice,
     stored: Option<&Stored>,
     health: &BTreeMap<String, Breaker>,
     out: &mut Out<'_>,
 ) -> Result<Option<Stored>, ProcessError> {
+    let w = &n.webhook;
+    let own = n.subject.own_id();
     let cause = Cause {
         id: &w.webhook_id,
-        payment_id: &w.payment_id,
+        payment_id: n.subject.key(),
         attempted: format!("WEBHOOK_{}", symbol(&w.outcome)),
         merchant_id: None,
     };
-    let refund = w.attempt_id.as_deref().filter(|a| refunds::owns(stored, a));
+    let refund = Some(own).filter(|a| refunds::owns(stored, a));
     if let (Some(s), Some(refund_id)) = (stored, refund) {
         let found = refunds::Found {
             refund_id,
@@ -85,12 +89,7 @@ pub(super) fn webhook(
         return refunds::answer(p, s, found, &cause, false, out);
     }
     let machine = stored.map(|s| &s.machine);
-    let outcome = state_machine::provider_answer(
-        machine,
-        w.attempt_id.as_deref(),
-        w.outcome,
-        w.decline_class,
-    );
+    let outcome = state_machine::provider_answer(machine, Some(own), w.outcome, w.decline_class);
     let Some(mut s) = out.settle(
         outcome,
         stored.cloned(),
@@ -101,9 +100,7 @@ pub(super) fn webhook(
     else {
         return Ok(None);
     };
-    if let Some(a) = w.attempt_id.as_deref() {
-        remember_reference(&mut s, a, w.provider_reference.as_deref());
-    }
+    remember_reference(&mut s, own, w.provider_reference.as_deref());
     cascade(p, s, health, &cause, out)
 }
 

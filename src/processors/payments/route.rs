@@ -4,6 +4,7 @@
 use super::output::{Cause, Detail, Out};
 use super::state_machine::{self, Outcome, PaymentState, Settling, Signal};
 use super::{Payments, Stored};
+use crate::contract::provider::Subject;
 use crate::domain::ids::AttemptId;
 use crate::events::payment_command::PaymentMethod;
 use crate::events::provider::{ProviderOperation, ProviderRequest};
@@ -197,6 +198,11 @@ fn request(
         requested_at: TimestampMillis(now_ms),
         status_of: None,
         payee: None,
+        // Attempt ids are minted from the payment's, so this holds; were it not to, the subject is
+        // left out and every reader refuses the request for the id.
+        subject: Subject::attempt(s.payment_id.as_str(), attempt_id)
+            .ok()
+            .map(|x| x.to_wire()),
     }
 }
 

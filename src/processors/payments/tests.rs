@@ -3,6 +3,7 @@
 //!
 //! Test code: the parent module declares this file under #[cfg(test)].
 use super::*;
+use crate::contract::provider::Subject;
 use crate::domain::clock::FixedClock;
 use crate::events::fraud_assessment::FraudDecision;
 use crate::events::payment_command::PaymentCommandKind;
@@ -10,7 +11,7 @@ use crate::events::payment_command::PaymentMethodType;
 use crate::events::payment_event::AttemptStatus;
 use crate::events::payment_event::{IntentStatus, PaymentEvent};
 use crate::events::provider::DeclineClass;
-use crate::events::provider::{ProviderOutcome, ProviderRequest};
+use crate::events::provider::{ProviderOperation, ProviderOutcome, ProviderRequest};
 use crate::events::routing_decision::RoutingDecision;
 use crate::events::transition_rejected::TransitionRejected;
 use crate::events::{samples, Catalog};
@@ -156,10 +157,22 @@ fn response(req: &ProviderRequest, outcome: ProviderOutcome, class: Option<Decli
     r.outcome = outcome;
     r.decline_class = class;
     r.fee_minor = None;
-    Input::Response(Response {
-        response: r,
-        operation: ProviderOperation::Authorize,
-    })
+    r.subject = req.subject.clone();
+    r.request_operation = Some(ProviderOperation::Authorize);
+    Input::Response(Answer::read(r).unwrap())
+}
+
+/// A provider response as a pre-v3 writer sent it: its subject derived from its ids and operation.
+fn legacy_answer(mut r: ProviderResponse) -> Input {
+    r.subject = None;
+    r.request_operation = None;
+    Input::Response(Answer::read(r).unwrap())
+}
+
+/// A webhook as a pre-v3 bridge sent it: its subject derived from its ids and event type.
+fn legacy_notice(mut w: ProviderWebhook) -> Input {
+    w.subject = None;
+    Input::Webhook(Notice::read(w).unwrap())
 }
 
 #[test]
@@ -265,10 +278,7 @@ fn an_unknown_outcome_gets_one_status_check_and_is_never_guessed() {
     still.attempt_id = req.attempt_id.clone();
     still.operation = "STATUS".into();
     still.outcome = ProviderOutcome::Unknown;
-    let again = h.apply(Input::Response(Response {
-        response: still,
-        operation: ProviderOperation::Status,
-    }));
+    let again = h.apply(legacy_answer(still));
     assert!(again.events.is_empty() && again.requests.is_empty());
     assert_eq!(again.rejections[0].reason_code, "DUPLICATE_SIGNAL");
     // The webhook settles it.
@@ -276,30 +286,48 @@ fn an_unknown_outcome_gets_one_status_check_and_is_never_guessed() {
     hook.payment_id = "p3".into();
     hook.attempt_id = Some(req.attempt_id.clone());
     hook.outcome = ProviderOutcome::Succeeded;
-    let settled = h.apply(Input::Webhook(hook));
+    let settled = h.apply(legacy_notice(hook));
     assert_eq!(settled.events[0].status, IntentStatus::Succeeded);
 }
 
 #[test]
-fn a_response_operation_is_decoded_at_the_edge() {
+fn a_response_operation_and_subject_are_decoded_at_the_edge() {
     let h = Harness::new();
     let meta = RecordMeta::at("providers.responses", 0, 1);
+    let decode = |r: &ProviderResponse| {
+        let payload = h.codec.encode_sync(r).unwrap();
+        Input::decode(&h.codec, ProviderResponse::FULL_NAME, &meta, &payload)
+    };
+    // v3: typed operation and subject.
     let mut r = samples::provider_response();
     r.operation = "STATUS".into();
-    let payload = h.codec.encode_sync(&r).unwrap();
-    match Input::decode(&h.codec, ProviderResponse::FULL_NAME, &meta, &payload).unwrap() {
-        Input::Response(d) => assert_eq!(d.operation, ProviderOperation::Status),
+    r.request_operation = Some(ProviderOperation::Status);
+    match decode(&r).unwrap() {
+        Input::Response(d) => {
+            assert_eq!(d.operation, ProviderOperation::Status);
+            assert_eq!(Ok(d.subject), Subject::attempt("pay_1", "att_1"));
+        }
         other => panic!("decoded as {other:?}"),
     }
+    // Before v3: the string, parsed.
+    r.request_operation = None;
+    assert!(
+        matches!(decode(&r).unwrap(), Input::Response(d) if d.operation == ProviderOperation::Status)
+    );
     r.operation = "TELEPORT".into();
-    let payload = h.codec.encode_sync(&r).unwrap();
-    let err = Input::decode(&h.codec, ProviderResponse::FULL_NAME, &meta, &payload)
-        .unwrap_err()
-        .to_string();
+    let err = decode(&r).unwrap_err().to_string();
     assert!(
         err.contains("'TELEPORT' is not a ProviderOperation"),
         "{err}"
     );
+    // A payout's answer on the payment processor's input is refused, not applied to a payment.
+    let mut payout = samples::provider_response();
+    (payout.payment_id, payout.attempt_id) = ("po_1".into(), "po_1".into());
+    payout.operation = "PAYOUT".into();
+    payout.request_operation = Some(ProviderOperation::Payout);
+    payout.subject = Some(Subject::payout("po_1").unwrap().to_wire());
+    let err = decode(&payout).unwrap_err().to_string();
+    assert!(err.contains("not the owner of a Payout"), "{err}");
 }
 
 fn unknown_attempt(h: &mut Harness, id: &str) -> ProviderRequest {

@@ -1,17 +1,21 @@
 //! The payout processor's inputs, decoded and checked at the edge.
 
+use crate::contract::provider::{expect_kind, Answer, Notice};
 use crate::events::balance::FundingDecision;
 use crate::events::payout::PayoutRequest;
-use crate::events::provider::{ProviderResponse, ProviderWebhook};
+use crate::events::provider::{ProviderResponse, ProviderSubjectKind, ProviderWebhook};
 use crate::events::{Codec, CodecError, Event};
 use crate::processors::{Decode, RecordMeta};
+
+/// The provider subjects the payout processor owns.
+const OWNED: &[ProviderSubjectKind] = &[ProviderSubjectKind::Payout];
 
 #[derive(Debug, Clone)]
 pub enum Input {
     Request(PayoutRequest),
     Funding(FundingDecision),
-    Answer(ProviderResponse),
-    Webhook(ProviderWebhook),
+    Answer(Answer),
+    Webhook(Notice),
 }
 
 impl Input {
@@ -19,8 +23,8 @@ impl Input {
         match self {
             Input::Request(r) => &r.payout_id,
             Input::Funding(f) => &f.payout_id,
-            Input::Answer(a) => &a.payment_id,
-            Input::Webhook(w) => &w.payment_id,
+            Input::Answer(a) => a.subject.key(),
+            Input::Webhook(n) => n.subject.key(),
         }
     }
 }
@@ -35,8 +39,16 @@ impl Decode for Input {
         let input = match schema {
             PayoutRequest::FULL_NAME => Input::Request(codec.decode_sync(payload)?),
             FundingDecision::FULL_NAME => Input::Funding(codec.decode_sync(payload)?),
-            ProviderResponse::FULL_NAME => Input::Answer(codec.decode_sync(payload)?),
-            ProviderWebhook::FULL_NAME => Input::Webhook(codec.decode_sync(payload)?),
+            ProviderResponse::FULL_NAME => {
+                let answer: Answer = Decode::decode(codec, schema, record, payload)?;
+                expect_kind(&answer.subject, OWNED, "payouts").map_err(CodecError::Invalid)?;
+                Input::Answer(answer)
+            }
+            ProviderWebhook::FULL_NAME => {
+                let notice: Notice = Decode::decode(codec, schema, record, payload)?;
+                expect_kind(&notice.subject, OWNED, "payouts").map_err(CodecError::Invalid)?;
+                Input::Webhook(notice)
+            }
             other => {
                 return Err(CodecError::Invalid(format!(
                     "topic '{}' carries {other}, which the payout processor does not read",

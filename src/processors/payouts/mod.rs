@@ -216,8 +216,8 @@ fn input_cause(input: &Input) -> String {
     match input {
         Input::Request(r) => format!("{}:{}", r.payout_id, symbol(&r.action).to_ascii_lowercase()),
         Input::Funding(f) => f.decision_id.clone(),
-        Input::Answer(a) => a.response_id.clone(),
-        Input::Webhook(w) => w.webhook_id.clone(),
+        Input::Answer(a) => a.response.response_id.clone(),
+        Input::Webhook(n) => n.webhook.webhook_id.clone(),
     }
 }
 
@@ -267,20 +267,22 @@ impl Payouts {
                 Some(&r.requested_by),
             ),
             (Input::Funding(f), Some(p)) => (machine::funding(p, f.outcome), None),
-            (Input::Answer(a), Some(p)) => {
+            (Input::Answer(answer), Some(p)) => {
+                let a = &answer.response;
                 let said = Said {
                     provider_reference: a.provider_reference.as_deref(),
                     utr: a.bank_reference.as_deref(),
                     code: a.provider_code.as_deref(),
                     reversed: false,
-                    ask_status: a.operation == symbol(&ProviderOperation::Payout),
+                    ask_status: answer.operation == ProviderOperation::Payout,
                 };
                 (
                     machine::answer(p, a.outcome, said, self.ladder_first_ms(), now_ms),
                     None,
                 )
             }
-            (Input::Webhook(w), Some(p)) => {
+            (Input::Webhook(n), Some(p)) => {
+                let w = &n.webhook;
                 let said = Said {
                     provider_reference: w.provider_reference.as_deref(),
                     utr: w.bank_reference.as_deref(),

@@ -2,6 +2,7 @@
 
 use super::machine::{Ask, Payout};
 use super::Payouts;
+use crate::contract::provider::Subject;
 use crate::events::balance::{BalanceCommand, BalanceCommandKind};
 use crate::events::payout::{PayoutEvent, PayoutStatus};
 use crate::events::provider::{ProviderOperation, ProviderRequest};
@@ -107,6 +108,12 @@ impl Payouts {
             requested_at: TimestampMillis(now_ms),
             status_of: None,
             payee,
+            subject: Some(
+                Subject::Payout {
+                    payout: p.payout_id.clone(),
+                }
+                .to_wire(),
+            ),
         }
     }
 }

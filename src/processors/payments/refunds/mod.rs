@@ -10,6 +10,7 @@ use super::config::REFUNDS_PER_PAYMENT_MAX;
 use super::output::{Cause, Out};
 use super::state_machine::{RejectCode, Rejection};
 use super::{Payments, Stored};
+use crate::contract::provider::Subject;
 use crate::domain::MinorUnits;
 use crate::events::provider::{ProviderOperation, ProviderOutcome, ProviderRequest};
 use crate::events::refund::{RefundAction, RefundEvent, RefundRequest, RefundStatus};
@@ -343,6 +344,13 @@ fn provider_request(
         requested_at: TimestampMillis(now_ms),
         status_of: (operation == ProviderOperation::Status).then_some(ProviderOperation::Refund),
         payee: None,
+        subject: Some(
+            Subject::Refund {
+                payment: s.machine.payment_id.clone(),
+                refund: r.refund_id.clone(),
+            }
+            .to_wire(),
+        ),
     })
 }
 
