@@ -18,7 +18,10 @@ use super::request::{authorized, caller, parse_json};
 use super::shared::{Bridge, Caller};
 use super::validation;
 use crate::domain::clock::now_millis;
-use crate::events::payout::{PayoutAction, PayoutPurpose, PayoutRail, PayoutRequest, PayoutStatus};
+use crate::events::payout::{
+    PayoutAction, PayoutDecision, PayoutDecisionAction, PayoutPurpose, PayoutRail, PayoutRequest,
+    PayoutStatus,
+};
 use crate::events::{from_symbol, symbol, TimestampMillis};
 use crate::store::payouts::PayoutRow;
 use axum::body::Bytes;
@@ -115,11 +118,11 @@ pub(super) fn payout_id(who: &Caller, key: Option<&str>, suffix: &str) -> String
     }
 }
 
-fn accepted(r: &PayoutRequest) -> (StatusCode, Vec<u8>) {
+fn accepted<A: serde::Serialize>(payout_id: &str, action: &A) -> (StatusCode, Vec<u8>) {
     let body = json!({
-        "id": r.payout_id, "object": "payout",
-        "accepted": {"action": symbol(&r.action).to_ascii_lowercase()},
-        "status_url": format!("/v1/payouts/{}", r.payout_id),
+        "id": payout_id, "object": "payout",
+        "accepted": {"action": symbol(action).to_ascii_lowercase()},
+        "status_url": format!("/v1/payouts/{payout_id}"),
     });
     (
         StatusCode::ACCEPTED,
@@ -150,7 +153,7 @@ pub async fn create(State(b): State<Arc<Bridge>>, headers: HeaderMap, body: Byte
             .await
             .map_err(store_unavailable)?;
         b.publish(&b.topics.payouts, &r).await?;
-        Ok(accepted(&r))
+        Ok(accepted(&r.payout_id, &r.action))
     })
     .await
 }
@@ -196,39 +199,45 @@ pub async fn decide(
     run_once(&b, req, || async {
         let why = reason(&body)?;
         let row = owned(&b, &who, &id).await?;
-        let (Some(beneficiary_id), Some(amount)) = (row.beneficiary_id.clone(), row.amount_minor)
-        else {
+        if row.beneficiary_id.is_none() || row.amount_minor.is_none() {
             return Err(err(
                 StatusCode::CONFLICT,
                 "payout_not_ready",
                 "the payout has not been applied yet: retry shortly",
             ));
-        };
+        }
         not_the_creator(d, &who, row.created_by.as_deref())?;
         let action = match d {
-            Decision::Approve => PayoutAction::Approve,
-            Decision::Reject => PayoutAction::Reject,
-            Decision::Cancel => PayoutAction::Cancel,
+            Decision::Approve => PayoutDecisionAction::Approve,
+            Decision::Reject => PayoutDecisionAction::Reject,
+            Decision::Cancel => PayoutDecisionAction::Cancel,
         };
-        let r = PayoutRequest {
+        // One decision id per (payout, action, Idempotency-Key): a replay of the same request is
+        // the same decision; without a key each call is its own, and the machine refuses a second.
+        let nonce = key
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
+        let decision = PayoutDecision {
+            decision_id: format!(
+                "dec_{}",
+                idempotency::derived_id(&[
+                    "payout decision",
+                    who.merchant_id.as_str(),
+                    &id,
+                    d.name(),
+                    &nonce
+                ])
+            ),
             payout_id: id.clone(),
             merchant_id: who.merchant_id.to_string(),
-            batch_id: row.batch_id.clone(),
-            beneficiary_id,
-            purpose: PayoutPurpose::Other,
-            amount_minor: amount,
-            currency: row.currency.clone().unwrap_or_else(|| "INR".into()),
-            rail: PayoutRail::Imps,
-            idempotency_key: key.clone(),
-            requested_at: TimestampMillis(now_millis()),
             action,
-            requested_by: who.key_id.clone(),
-            reference: None,
-            narration: None,
+            decided_by: who.key_id.clone(),
             note: why,
+            idempotency_key: key.clone(),
+            decided_at: TimestampMillis(now_millis()),
         };
-        b.publish(&b.topics.payouts, &r).await?;
-        Ok(accepted(&r))
+        b.publish(&b.topics.payout_decisions, &decision).await?;
+        Ok(accepted(&decision.payout_id, &decision.action))
     })
     .await
 }

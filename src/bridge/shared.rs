@@ -71,6 +71,7 @@ pub struct Topics {
     pub refunds: String,
     pub beneficiaries: String,
     pub payouts: String,
+    pub payout_decisions: String,
     pub payout_webhooks: String,
 }
 

@@ -187,6 +187,7 @@ pub async fn build_bridge(config: &Config) -> Result<Arc<Bridge>, CommandError> 
         refunds: pick("io.paystream.refunds.RefundRequest")?,
         beneficiaries: pick("io.paystream.payouts.BeneficiaryCommand")?,
         payouts: pick("io.paystream.payouts.PayoutRequest")?,
+        payout_decisions: pick("io.paystream.payouts.PayoutDecision")?,
         payout_webhooks: pick_webhooks("payouts.webhooks")?,
     };
     Bridge::new(

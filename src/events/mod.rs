@@ -131,6 +131,7 @@ mod tests {
         check!(samples::refund_request());
         check!(samples::refund_event());
         check!(samples::payout_request());
+        check!(samples::payout_decision());
         check!(samples::payout_event());
         check!(samples::beneficiary_verification());
         check!(samples::beneficiary_command());

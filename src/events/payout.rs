@@ -1,4 +1,5 @@
-//! Payouts: `PayoutRequest` and `PayoutEvent` (schemas/payout_request.avsc, payout_event.avsc).
+//! Payouts: `PayoutRequest`, `PayoutDecision` and `PayoutEvent` (schemas/payout_request.avsc,
+//! payout_decision.avsc, payout_event.avsc).
 
 use super::{impl_event, TimestampMillis};
 use serde::{Deserialize, Serialize};
@@ -26,6 +27,32 @@ impl_event!(
     "io.paystream.payouts.PayoutRequest",
     payout_id
 );
+
+/// A decision on an existing payout (schemas/payout_decision.avsc).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayoutDecision {
+    pub decision_id: String,
+    pub payout_id: String,
+    pub merchant_id: String,
+    pub action: PayoutDecisionAction,
+    pub decided_by: String,
+    pub note: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub decided_at: TimestampMillis,
+}
+impl_event!(
+    PayoutDecision,
+    "io.paystream.payouts.PayoutDecision",
+    payout_id
+);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PayoutDecisionAction {
+    Approve,
+    Reject,
+    Cancel,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]

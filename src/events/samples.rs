@@ -297,6 +297,19 @@ pub fn refund_event() -> RefundEvent {
     }
 }
 
+pub fn payout_decision() -> PayoutDecision {
+    PayoutDecision {
+        decision_id: s("po_1:approve:k_1"),
+        payout_id: s("po_1"),
+        merchant_id: s("m_1"),
+        action: PayoutDecisionAction::Approve,
+        decided_by: s("key_approver"),
+        note: Some(s("invoice checked")),
+        idempotency_key: Some(s("k_1")),
+        decided_at: T,
+    }
+}
+
 pub fn payout_request() -> PayoutRequest {
     PayoutRequest {
         payout_id: s("po_1"),

@@ -17,7 +17,9 @@
 use crate::domain::ids::{BatchId, BeneficiaryId, MerchantId, PayoutId};
 use crate::events::balance::FundingOutcome;
 use crate::events::beneficiary_verification::VerificationStatus;
-use crate::events::payout::{PayoutAction, PayoutPurpose, PayoutRail, PayoutRequest, PayoutStatus};
+use crate::events::payout::{
+    PayoutDecisionAction, PayoutPurpose, PayoutRail, PayoutRequest, PayoutStatus,
+};
 use crate::events::provider::{Payee, ProviderOutcome};
 use crate::processors::verification::payable;
 use serde::{Deserialize, Serialize};
@@ -223,25 +225,25 @@ pub fn create(
 }
 
 /// An approver's or the merchant's decision.
-pub fn decide(p: &Payout, action: PayoutAction, actor: &str) -> Outcome {
+pub fn decide(p: &Payout, action: PayoutDecisionAction, actor: &str) -> Outcome {
     use PayoutStatus as S;
     match (action, p.status) {
-        (PayoutAction::Approve, S::PendingApproval) if actor == p.created_by => {
+        (PayoutDecisionAction::Approve, S::PendingApproval) if actor == p.created_by => {
             Outcome::Refused(format!(
                 "{actor} created payout {} and cannot approve it",
                 p.payout_id
             ))
         }
-        (PayoutAction::Approve, S::PendingApproval) => {
+        (PayoutDecisionAction::Approve, S::PendingApproval) => {
             transition(p, S::Requested, Some("AWAITING_FUNDS"), vec![Ask::Reserve])
         }
-        (PayoutAction::Reject, S::PendingApproval) => {
+        (PayoutDecisionAction::Reject, S::PendingApproval) => {
             transition(p, S::Rejected, Some("REJECTED_BY_APPROVER"), vec![])
         }
-        (PayoutAction::Cancel, S::PendingApproval) => {
+        (PayoutDecisionAction::Cancel, S::PendingApproval) => {
             transition(p, S::Canceled, Some("CANCELED_BY_MERCHANT"), vec![])
         }
-        (PayoutAction::Cancel, S::Queued) => transition(
+        (PayoutDecisionAction::Cancel, S::Queued) => transition(
             p,
             S::Canceled,
             Some("CANCELED_BY_MERCHANT"),

@@ -234,7 +234,7 @@ fn lifecycles_ask_the_balance_and_the_provider_once_each() {
             0,
         )
     };
-    let cancel = |p: &Payout| decide(p, PayoutAction::Cancel, "key_maker_1");
+    let cancel = |p: &Payout| decide(p, PayoutDecisionAction::Cancel, "key_maker_1");
     let expired = |p: &Payout| funding(p, FundingOutcome::Expired);
     type Case<'a> = (
         &'a str,
@@ -311,18 +311,18 @@ fn approvals_need_another_key_and_the_ladder_ends_unresolved() {
     .payout;
     assert!(
         matches!(
-            decide(&big, PayoutAction::Approve, "key_maker_1"),
+            decide(&big, PayoutDecisionAction::Approve, "key_maker_1"),
             Outcome::Refused(_)
         ),
         "four eyes"
     );
-    let approved = changed(decide(&big, PayoutAction::Approve, "key_checker"));
+    let approved = changed(decide(&big, PayoutDecisionAction::Approve, "key_checker"));
     assert_eq!(
         (approved.payout.status, approved.asks),
         (S::Requested, vec![Ask::Reserve])
     );
     assert_eq!(
-        changed(decide(&big, PayoutAction::Reject, "key_checker"))
+        changed(decide(&big, PayoutDecisionAction::Reject, "key_checker"))
             .payout
             .status,
         S::Rejected

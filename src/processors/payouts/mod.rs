@@ -18,7 +18,7 @@ use super::{Binding, Build, Context, Decoded, Effects, Io, ProcessError, Process
 use crate::domain::ids::MerchantId;
 use crate::events::balance::FundingDecision;
 use crate::events::beneficiary_verification::VerificationStatus;
-use crate::events::payout::{PayoutAction, PayoutRequest};
+use crate::events::payout::{PayoutDecision, PayoutRequest};
 use crate::events::provider::{ProviderOperation, ProviderResponse, ProviderWebhook};
 use crate::events::{from_symbol, symbol, Event};
 use crate::metrics::{self as m, Measure};
@@ -111,6 +111,7 @@ impl Processor for Payouts {
     const OUTPUTS: &'static [&'static str] = &["events", "balance", "requests"];
     const INPUT_SCHEMAS: &'static [&'static str] = &[
         PayoutRequest::FULL_NAME,
+        PayoutDecision::FULL_NAME,
         FundingDecision::FULL_NAME,
         ProviderResponse::FULL_NAME,
         ProviderWebhook::FULL_NAME,
@@ -142,8 +143,7 @@ impl Processor for Payouts {
                 let Input::Request(r) = &d.input else {
                     continue;
                 };
-                if r.action != PayoutAction::Create || beneficiaries.contains_key(&r.beneficiary_id)
-                {
+                if beneficiaries.contains_key(&r.beneficiary_id) {
                     continue;
                 }
                 let row = table
@@ -173,7 +173,7 @@ impl Processor for Payouts {
         view.payouts.step(ctx, &id, |stored| {
             let (outcome, actor) = self.decide(input, stored, beneficiaries, now_ms);
             let note = match input {
-                Input::Request(r) if r.action != PayoutAction::Create => r.note.as_deref(),
+                Input::Decision(d) => d.note.as_deref(),
                 _ => None,
             };
             self.apply(
@@ -215,6 +215,7 @@ struct Who<'a> {
 fn input_cause(input: &Input) -> String {
     match input {
         Input::Request(r) => format!("{}:{}", r.payout_id, symbol(&r.action).to_ascii_lowercase()),
+        Input::Decision(d) => d.decision_id.clone(),
         Input::Funding(f) => f.decision_id.clone(),
         Input::Answer(a) => a.response.response_id.clone(),
         Input::Webhook(n) => n.webhook.webhook_id.clone(),
@@ -251,20 +252,20 @@ impl Payouts {
         now_ms: i64,
     ) -> (Outcome, Option<&'i str>) {
         match (input, stored) {
-            (Input::Request(r), None) if r.action == PayoutAction::Create => {
+            (Input::Request(r), None) => {
                 let b = beneficiaries.get(&r.beneficiary_id);
                 (
                     machine::create(r, b, self.rules(&r.merchant_id), now_ms),
                     Some(&r.requested_by),
                 )
             }
-            (Input::Request(r), Some(_)) if r.action == PayoutAction::Create => (
+            (Input::Request(r), Some(_)) => (
                 Outcome::Refused(format!("payout {} already exists", r.payout_id)),
                 None,
             ),
-            (Input::Request(r), Some(p)) if p.merchant_id.as_str() == r.merchant_id => (
-                machine::decide(p, r.action, &r.requested_by),
-                Some(&r.requested_by),
+            (Input::Decision(d), Some(p)) if p.merchant_id.as_str() == d.merchant_id => (
+                machine::decide(p, d.action, &d.decided_by),
+                Some(&d.decided_by),
             ),
             (Input::Funding(f), Some(p)) => (machine::funding(p, f.outcome), None),
             (Input::Answer(answer), Some(p)) => {
