@@ -131,6 +131,19 @@ pub fn routing_decision() -> RoutingDecision {
     }
 }
 
+/// The subject of the provider samples: attempt `att_1` of payment `pay_1`.
+fn attempt_subject() -> ProviderSubject {
+    ProviderSubject {
+        kind: ProviderSubjectKind::PaymentAttempt,
+        payment_id: Some(s("pay_1")),
+        attempt_id: Some(s("att_1")),
+        refund_id: None,
+        payout_id: None,
+        beneficiary_id: None,
+        verification_id: None,
+    }
+}
+
 pub fn provider_request() -> ProviderRequest {
     ProviderRequest {
         request_id: s("req_1"),
@@ -155,15 +168,7 @@ pub fn provider_request() -> ProviderRequest {
             narration: None,
             purpose: Some(s("SALARY")),
         }),
-        subject: Some(ProviderSubject {
-            kind: ProviderSubjectKind::PaymentAttempt,
-            payment_id: Some(s("pay_1")),
-            attempt_id: Some(s("att_1")),
-            refund_id: None,
-            payout_id: None,
-            beneficiary_id: None,
-            verification_id: None,
-        }),
+        subject: Some(attempt_subject()),
     }
 }
 
@@ -192,15 +197,7 @@ pub fn provider_response() -> ProviderResponse {
             reason_code: None,
         }),
         request_operation: Some(ProviderOperation::Authorize),
-        subject: Some(ProviderSubject {
-            kind: ProviderSubjectKind::PaymentAttempt,
-            payment_id: Some(s("pay_1")),
-            attempt_id: Some(s("att_1")),
-            refund_id: None,
-            payout_id: None,
-            beneficiary_id: None,
-            verification_id: None,
-        }),
+        subject: Some(attempt_subject()),
     }
 }
 
@@ -221,15 +218,7 @@ pub fn provider_webhook() -> ProviderWebhook {
         body_sha256: s("ab".repeat(32).as_str()),
         bank_reference: None,
         provider_code: None,
-        subject: Some(ProviderSubject {
-            kind: ProviderSubjectKind::PaymentAttempt,
-            payment_id: Some(s("pay_1")),
-            attempt_id: Some(s("att_1")),
-            refund_id: None,
-            payout_id: None,
-            beneficiary_id: None,
-            verification_id: None,
-        }),
+        subject: Some(attempt_subject()),
     }
 }
 
